@@ -1,0 +1,55 @@
+"""meetsep: speaker-attributed transcripts of meetings and calls, including overlapped speech.
+
+Python API (the CLI mirrors it)::
+
+    import meetsep
+    transcript = meetsep.transcribe("meeting.flac", num_speakers=3)
+    pipeline = meetsep.Pipeline(meetsep.load_config(["call_center_stereo"]))  # load models once
+    for path in paths:
+        pipeline(path).turns
+
+Importing meetsep loads no model and touches no network.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+__version__ = "0.1.0"
+
+# Offline and telemetry-free by default, decided before pyannote / huggingface_hub are imported.
+os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# torchcodec's CUDA wheel cannot load beside a CPU torch; meetsep hands pyannote audio in memory and
+# never uses torchcodec, so its import-time warning is noise.
+warnings.filterwarnings("ignore", message=r"(?s).*torchcodec.*")
+
+from meetsep.config import PipelineConfig, load_config  # noqa: E402
+from meetsep.errors import AudioInputError, ConfigError, MeetsepError, ModelNotFoundError  # noqa: E402
+from meetsep.types import ChannelLayout, Recording, Transcript, Turn, Word  # noqa: E402
+
+
+def __getattr__(name: str):  # lazy: the pipeline module imports the stage modules
+    if name in ("Pipeline", "transcribe"):
+        from meetsep import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(name)
+
+
+__all__ = [
+    "AudioInputError",
+    "ChannelLayout",
+    "ConfigError",
+    "MeetsepError",
+    "ModelNotFoundError",
+    "Pipeline",
+    "PipelineConfig",
+    "Recording",
+    "Transcript",
+    "Turn",
+    "Word",
+    "load_config",
+    "transcribe",
+]

@@ -1,0 +1,137 @@
+"""Stage 4: Whisper speech recognition with word timestamps, on speech windows of each stream.
+
+Speech regions of a stream are merged into windows of at most ``asr.max_window`` seconds (regions
+closer than ``asr.merge_gap`` share a window), padded by ``asr.padding``, and transcribed one by one,
+so silence is never decoded (no hallucinated text) and memory does not grow with the recording.
+
+Decoding is deterministic: temperature 0 only (no sampling fallback), beam search or greedy, no
+conditioning on previous text. Two backends run the same shipped weights:
+
+- ``faster-whisper`` (CTranslate2; default, int8 on CPU);
+- ``openai-whisper`` (PyTorch; CTranslate2 weights converted once by ``meetsep models convert-whisper``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from meetsep.config import AsrConfig, RuntimeConfig
+from meetsep.hooks import StageReporter
+from meetsep.models import (
+    load_faster_whisper,
+    load_openai_whisper_model,
+    openai_whisper_checkpoint,
+    resolve_model,
+)
+from meetsep.types import Stream
+
+Interval = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class RecognizedWord:
+    """A word from one stream, before speakers are attributed. Times in seconds of the recording."""
+
+    text: str
+    start: float
+    end: float
+    probability: float
+    stream: str
+    speaker: str | None = None
+
+
+@dataclass
+class AsrResult:
+    words: list[RecognizedWord]
+    language: str | None
+
+
+def speech_windows(regions: list[Interval], max_window: float, merge_gap: float) -> list[Interval]:
+    """Merge sorted speech regions into windows no longer than ``max_window`` (longer regions stay whole)."""
+    windows: list[list[float]] = []
+    for start, end in sorted(regions):
+        if windows and start - windows[-1][1] <= merge_gap and end - windows[-1][0] <= max_window:
+            windows[-1][1] = max(windows[-1][1], end)
+        else:
+            windows.append([start, end])
+    return [(s, e) for s, e in windows]
+
+
+class Recognizer:
+    """Whisper on 16 kHz streams."""
+
+    sample_rate = 16000
+
+    def __init__(self, config: AsrConfig, runtime: RuntimeConfig) -> None:
+        self.config = config
+        self.runtime = runtime
+        self.resolved = resolve_model(config.model, "asr", model_dir=runtime.model_dir, allow_download=runtime.allow_download)
+        self.english_only = self._english_only()
+
+    def _english_only(self) -> bool:
+        name = self.config.model
+        return name.endswith(".en") or (self.resolved.spec is not None and self.resolved.spec.name.endswith(".en"))
+
+    def _model(self) -> Any:
+        if self.config.kind == "faster-whisper":
+            return load_faster_whisper(self.resolved, self.config.compute_type, self.runtime.threads)
+        return load_openai_whisper_model(openai_whisper_checkpoint(self.resolved, self.runtime.model_dir))
+
+    def __call__(self, streams: list[Stream], reporter: StageReporter | None = None) -> AsrResult:
+        """Transcribe the speech regions of each stream; words come back in recording time."""
+        model = self._model()
+        language = "en" if self.english_only else self.config.language
+        jobs = [
+            (stream, window)
+            for stream in streams
+            for window in speech_windows(stream.regions, self.config.max_window, self.config.merge_gap)
+        ]
+        words: list[RecognizedWord] = []
+        for index, (stream, (start, end)) in enumerate(jobs):
+            begin = max(0.0, start - self.config.padding)
+            finish = min(len(stream.audio) / stream.sample_rate, end + self.config.padding)
+            piece = np.ascontiguousarray(stream.audio[int(begin * stream.sample_rate) : int(finish * stream.sample_rate)])
+            found, detected = self._transcribe(model, piece, language)
+            language = language or detected
+            for text, word_start, word_end, probability in found:
+                if not text:
+                    continue
+                words.append(
+                    RecognizedWord(
+                        text=text,
+                        start=round(begin + word_start, 3),
+                        end=round(begin + max(word_end, word_start), 3),
+                        probability=round(min(max(probability, 0.0), 1.0), 4),
+                        stream=stream.name,
+                        speaker=stream.speaker,
+                    )
+                )
+            if reporter is not None:
+                reporter.progress(index + 1, len(jobs))
+        return AsrResult(words=words, language=language)
+
+    def _transcribe(self, model: Any, audio: np.ndarray, language: str | None) -> tuple[list[tuple[str, float, float, float]], str | None]:
+        """Returns ``[(text, start, end, probability)]`` relative to ``audio`` and the language."""
+        options = dict(
+            language=language,
+            temperature=0.0,
+            beam_size=self.config.beam_size,
+            condition_on_previous_text=False,
+            word_timestamps=True,
+        )
+        if self.config.kind == "faster-whisper":
+            segments, info = model.transcribe(audio, vad_filter=False, **options)
+            found = [(w.word.strip(), w.start, w.end, w.probability) for s in segments for w in (s.words or [])]
+            return found, info.language
+        if options["beam_size"] == 1:
+            options["beam_size"] = None  # greedy in openai-whisper
+        result = model.transcribe(audio, fp16=False, verbose=None, **options)
+        found = [
+            (w["word"].strip(), float(w["start"]), float(w["end"]), float(w["probability"]))
+            for s in result["segments"]
+            for w in s.get("words", [])
+        ]
+        return found, result.get("language")

@@ -1,0 +1,322 @@
+"""Stage 5: global speaker labels for every word.
+
+Mixture streams (mono / array input): for each 10 s segmentation window and each local speaker, a
+CAM++ embedding of that speaker's single-speaker audio in the window; agglomerative clustering
+(pyannote, cosine, with the cannot-link constraint that two local speakers of one window differ)
+gives global speakers; pyannote's reconstruction turns clustered windows plus the speaker count into
+a diarization. Each word goes to the speaker most active during it in the *exclusive* diarization
+(one speaker per frame); words inside regions where two diarized speakers are active are marked
+``overlap``.
+
+Call-center streams (stereo-speakers): the speaker is the channel; the diarization is each channel's
+own speech. A channel's speech counts as its own unless the other channel is louder by more than
+``attribute.crosstalk_margin_db`` at that time (crosstalk leaks in attenuated), and a word recognized
+on a channel where it is crosstalk is dropped, so no word is transcribed twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from meetsep.asr import RecognizedWord
+from meetsep.config import AttributeConfig, RuntimeConfig
+from meetsep.hooks import StageReporter
+from meetsep.models import load_embedding_model, resolve_model
+from meetsep.segment import SegmentationResult
+from meetsep.types import SpeakerSegment
+
+Interval = tuple[float, float]
+MIN_EMBEDDING_SECONDS = 0.4
+FRAME_SECONDS = 0.02
+
+
+@dataclass
+class Diarization:
+    """Who speaks when.
+
+    Attributes:
+        segments: speaker activity, possibly overlapping between speakers (RTTM).
+        exclusive: the same with at most one speaker at a time (the most active one).
+        overlap: intervals where two or more diarized speakers are active.
+    """
+
+    segments: list[SpeakerSegment]
+    exclusive: list[SpeakerSegment]
+    overlap: list[Interval]
+
+    @property
+    def speakers(self) -> list[str]:
+        return sorted({s.speaker for s in self.segments})
+
+
+@dataclass(frozen=True)
+class AttributedWord:
+    word: RecognizedWord
+    speaker: str
+    overlap: bool
+
+
+class SpeakerEmbedder:
+    """CAM++ embeddings of 16 kHz audio (80-bin Kaldi fbank, dither 0, mean-normalized over time)."""
+
+    sample_rate = 16000
+    dimension = 192
+
+    def __init__(self, config: AttributeConfig, runtime: RuntimeConfig) -> None:
+        self.resolved = resolve_model(config.model or "campplus", "embedding", model_dir=runtime.model_dir, allow_download=runtime.allow_download)
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        """``(samples,)`` float32 → ``(192,)`` unit-norm embedding; NaN when too short to embed."""
+        import torch
+        from torchaudio.compliance.kaldi import fbank
+
+        if len(audio) < MIN_EMBEDDING_SECONDS * self.sample_rate:
+            return np.full(self.dimension, np.nan, dtype=np.float32)
+        model = load_embedding_model(self.resolved)
+        with torch.inference_mode():
+            features = fbank(
+                torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None] * 32768.0,
+                num_mel_bins=80,
+                sample_frequency=self.sample_rate,
+                dither=0.0,
+            )
+            features = features - features.mean(dim=0, keepdim=True)
+            embedding = model(features[None]).squeeze(0).numpy()
+        return (embedding / (np.linalg.norm(embedding) + 1e-12)).astype(np.float32)
+
+
+class Attributor:
+    """Diarize a mixture from its segmentation and give every word a speaker."""
+
+    def __init__(self, config: AttributeConfig, runtime: RuntimeConfig) -> None:
+        self.config = config
+        self.embedder = SpeakerEmbedder(config, runtime)
+
+    def __call__(
+        self,
+        audio: np.ndarray,
+        segmentation: SegmentationResult,
+        words: list[RecognizedWord],
+        reporter: StageReporter | None = None,
+    ) -> tuple[Diarization, list[AttributedWord]]:
+        """``audio``: ``(samples,)`` float32 at 16 kHz, the signal that was segmented."""
+        diarization = self.diarize(audio, segmentation, reporter)
+        return diarization, assign_words(words, diarization)
+
+    def embeddings(self, audio: np.ndarray, segmentation: SegmentationResult, reporter: StageReporter | None = None) -> np.ndarray:
+        """``(num_windows, local_speakers, 192)`` embeddings of each local speaker's clean speech."""
+        local = segmentation.local
+        rate = self.embedder.sample_rate
+        num_windows, num_frames, num_local = local.data.shape
+        window_samples = int(round(local.sliding_window.duration * rate))
+        result = np.full((num_windows, num_local, self.embedder.dimension), np.nan, dtype=np.float32)
+        for index, (window, masks) in enumerate(local):
+            start = int(round(window.start * rate))
+            chunk = np.zeros(window_samples, dtype=np.float32)
+            piece = audio[start : start + window_samples]
+            chunk[: len(piece)] = piece
+            masks = np.nan_to_num(masks, nan=0.0) > 0.5
+            clean = masks & (masks.sum(axis=1, keepdims=True) == 1) if self.config.exclude_overlap else masks
+            frame_of_sample = np.minimum((np.arange(window_samples) * num_frames) // window_samples, num_frames - 1)
+            for speaker in range(num_local):
+                mask = clean[:, speaker] if clean[:, speaker].sum() * local.sliding_window.duration / num_frames >= 1.0 else masks[:, speaker]
+                if not mask.any():
+                    continue
+                result[index, speaker] = self.embedder(chunk[mask[frame_of_sample]])
+            if reporter is not None:
+                reporter.progress(index + 1, num_windows)
+        return result
+
+    def diarize(self, audio: np.ndarray, segmentation: SegmentationResult, reporter: StageReporter | None = None) -> Diarization:
+        from pyannote.audio.pipelines.clustering import AgglomerativeClustering
+        from pyannote.audio.pipelines.utils import SpeakerDiarizationMixin
+
+        local, count = segmentation.local, segmentation.count
+        if not segmentation.speech or np.nanmax(count.data) == 0:
+            return Diarization([], [], [])
+        embeddings = self.embeddings(audio, segmentation, reporter)
+        clustering = AgglomerativeClustering(metric="cosine")
+        clustering.instantiate({"method": "centroid", "min_cluster_size": self.config.min_cluster_size, "threshold": self.config.threshold})
+        config = self.config
+        try:
+            hard_clusters, _, _ = clustering(
+                embeddings=embeddings,
+                segmentations=local,
+                num_clusters=config.num_speakers,
+                min_clusters=config.min_speakers,
+                max_clusters=config.max_speakers,
+            )
+        except ValueError:
+            # too few clean embeddings to cluster (very short input): one speaker
+            hard_clusters = np.zeros(embeddings.shape[:2], dtype=np.int8)
+        inactive = np.sum(local.data, axis=1) == 0
+        hard_clusters = hard_clusters.astype(np.int64)
+        hard_clusters[inactive] = -2
+        # never more simultaneous speakers than speakers found (or allowed): no phantom speakers
+        limit = min(int(hard_clusters.max()) + 1, config.num_speakers or config.max_speakers or 255)
+        count = type(count)(np.minimum(count.data, max(limit, 1)).astype(np.int8), count.sliding_window)
+        duration = len(audio) / self.embedder.sample_rate
+        full = _annotation_segments(_reconstruct(local, hard_clusters, count), duration)
+        exclusive_count = type(count)(np.minimum(count.data, 1).astype(np.int8), count.sliding_window)
+        exclusive = _annotation_segments(_reconstruct(local, hard_clusters, exclusive_count), duration)
+        names = _names_by_first_appearance(full)
+        full = [SpeakerSegment(speaker=names[s], start=a, end=b) for s, a, b in full]
+        exclusive = [SpeakerSegment(speaker=names[s], start=a, end=b) for s, a, b in exclusive if s in names]
+        return Diarization(full, exclusive, overlapping_parts(full))
+
+
+def _reconstruct(local: Any, hard_clusters: np.ndarray, count: Any) -> Any:
+    """pyannote's reconstruction: clustered local activity + speaker count → discrete diarization."""
+    from pyannote.audio.pipelines.utils import SpeakerDiarizationMixin
+    from pyannote.core import SlidingWindowFeature
+
+    num_windows, num_frames, _ = local.data.shape
+    num_clusters = int(max(hard_clusters.max(), 0)) + 1
+    clustered = np.full((num_windows, num_frames, num_clusters), np.nan)
+    for index, (clusters, (_, activity)) in enumerate(zip(hard_clusters, local)):
+        for cluster in np.unique(clusters):
+            if cluster < 0:
+                continue
+            clustered[index, :, cluster] = np.max(activity[:, clusters == cluster], axis=1)
+    return SpeakerDiarizationMixin.to_diarization(SlidingWindowFeature(clustered, local.sliding_window), count)
+
+
+def _annotation_segments(discrete: Any, duration: float) -> list[tuple[int, float, float]]:
+    from pyannote.audio.pipelines.utils import SpeakerDiarizationMixin
+
+    annotation = SpeakerDiarizationMixin.to_annotation(discrete)
+    out = []
+    for segment, _, label in annotation.itertracks(yield_label=True):
+        start, end = max(0.0, segment.start), min(duration, segment.end)
+        if end > start:
+            out.append((int(label), round(start, 3), round(end, 3)))
+    return sorted(out, key=lambda item: (item[1], item[2], item[0]))
+
+
+def _names_by_first_appearance(segments: list[tuple[int, float, float]]) -> dict[int, str]:
+    names: dict[int, str] = {}
+    for label, _, _ in segments:
+        if label not in names:
+            names[label] = f"SPEAKER_{len(names):02d}"
+    return names
+
+
+def overlapping_parts(segments: list[SpeakerSegment]) -> list[Interval]:
+    """Intervals where segments of two or more different speakers overlap (merged, sorted)."""
+    events = sorted([(s.start, 1, s.speaker) for s in segments] + [(s.end, -1, s.speaker) for s in segments], key=lambda e: (e[0], e[1]))
+    active: dict[str, int] = {}
+    found: list[list[float]] = []
+    start: float | None = None
+    for time, delta, speaker in events:
+        active[speaker] = active.get(speaker, 0) + delta
+        speaking = sum(1 for n in active.values() if n > 0)
+        if speaking >= 2 and start is None:
+            start = time
+        elif speaking < 2 and start is not None:
+            if time > start:
+                if found and start <= found[-1][1]:
+                    found[-1][1] = time
+                else:
+                    found.append([start, time])
+            start = None
+    return [(round(a, 3), round(b, 3)) for a, b in found]
+
+
+def _overlap_seconds(start: float, end: float, intervals: list[Interval]) -> float:
+    return sum(max(0.0, min(end, b) - max(start, a)) for a, b in intervals)
+
+
+def assign_words(words: list[RecognizedWord], diarization: Diarization) -> list[AttributedWord]:
+    """Each word to the speaker most active during it (exclusive diarization); nearest speaker if none."""
+    by_speaker: dict[str, list[Interval]] = {}
+    for segment in diarization.exclusive or diarization.segments:
+        by_speaker.setdefault(segment.speaker, []).append((segment.start, segment.end))
+    result = []
+    for word in words:
+        speaker = word.speaker
+        if speaker is None:
+            if not by_speaker:
+                speaker = "SPEAKER_00"
+            else:
+                scores = {name: _overlap_seconds(word.start, word.end, spans) for name, spans in by_speaker.items()}
+                best = max(sorted(scores), key=lambda name: scores[name])
+                if scores[best] <= 0.0:
+                    middle = (word.start + word.end) / 2
+                    best = min(
+                        sorted(by_speaker),
+                        key=lambda name: min(min(abs(middle - a), abs(middle - b)) for a, b in by_speaker[name]),
+                    )
+                speaker = best
+        overlap = _overlap_seconds(word.start, word.end, diarization.overlap) > 0.0
+        result.append(AttributedWord(word, speaker, overlap))
+    return result
+
+
+# ---------------------------------------------------------------------------- call-center channels
+
+
+def frame_levels_db(audio: np.ndarray, sample_rate: int, frame_seconds: float = FRAME_SECONDS, smooth_seconds: float = 0.2) -> np.ndarray:
+    """Smoothed frame energy in dB for each channel: ``(channels, samples)`` → ``(channels, frames)``."""
+    from scipy.ndimage import uniform_filter1d
+
+    hop = max(1, int(frame_seconds * sample_rate))
+    frames = audio.shape[1] // hop
+    power = (audio[:, : frames * hop].astype(np.float64) ** 2).reshape(audio.shape[0], frames, hop).mean(axis=2)
+    power = uniform_filter1d(power, size=max(1, int(smooth_seconds / frame_seconds)), axis=1, mode="nearest")
+    return 10.0 * np.log10(power + 1e-10)
+
+
+def own_speech(regions: list[Interval], own: np.ndarray, frame_seconds: float = FRAME_SECONDS, min_duration: float = 0.1) -> list[Interval]:
+    """Parts of ``regions`` where the boolean frame mask ``own`` holds."""
+    out: list[Interval] = []
+    for start, end in regions:
+        first, last = int(start / frame_seconds), min(len(own), int(np.ceil(end / frame_seconds)))
+        mask = own[first:last]
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+        for a, b in zip(edges[::2], edges[1::2]):
+            seg_start, seg_end = max(start, (first + a) * frame_seconds), min(end, (first + b) * frame_seconds)
+            if seg_end - seg_start >= min_duration:
+                out.append((round(seg_start, 3), round(seg_end, 3)))
+    return out
+
+
+def intersect(first: list[Interval], second: list[Interval]) -> list[Interval]:
+    out = []
+    for a, b in first:
+        for c, d in second:
+            start, end = max(a, c), min(b, d)
+            if end > start:
+                out.append((round(start, 3), round(end, 3)))
+    return sorted(out)
+
+
+def attribute_channels(
+    words: list[RecognizedWord], own_regions: dict[str, list[Interval]], dominance_db: dict[str, np.ndarray], margin_db: float
+) -> tuple[Diarization, list[AttributedWord]]:
+    """Call-center attribution: speaker = channel; drop words a channel only heard as crosstalk.
+
+    Args:
+        words: words with ``speaker`` set to their channel's speaker.
+        own_regions: each speaker's own speech intervals.
+        dominance_db: per speaker, ``(frames,)`` own level minus the other channel's level (dB).
+    """
+    segments = sorted(
+        (SpeakerSegment(speaker=speaker, start=a, end=b) for speaker, spans in own_regions.items() for a, b in spans),
+        key=lambda s: (s.start, s.end, s.speaker),
+    )
+    overlap = overlapping_parts(segments)
+    kept = []
+    for word in words:
+        assert word.speaker is not None
+        levels = dominance_db[word.speaker]
+        first = int(word.start / FRAME_SECONDS)
+        last = max(first + 1, int(np.ceil(word.end / FRAME_SECONDS)))
+        span = levels[first:last]
+        if span.size and float(np.median(span)) < -margin_db:
+            continue  # the other channel is much louder: this word is crosstalk
+        kept.append(AttributedWord(word, word.speaker, _overlap_seconds(word.start, word.end, overlap) > 0.0))
+    diarization = Diarization(segments, segments, overlap)
+    return diarization, kept

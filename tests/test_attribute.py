@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import numpy as np
+
+from meetsep.asr import RecognizedWord, speech_windows
+from meetsep.attribute import (
+    FRAME_SECONDS,
+    Diarization,
+    assign_words,
+    attribute_channels,
+    frame_levels_db,
+    own_speech,
+    overlapping_parts,
+)
+from meetsep.types import SpeakerSegment
+
+
+def seg(speaker, start, end):
+    return SpeakerSegment(speaker=speaker, start=start, end=end)
+
+
+def rw(text, start, end, speaker=None):
+    return RecognizedWord(text=text, start=start, end=end, probability=1.0, stream="mix", speaker=speaker)
+
+
+def test_overlapping_parts():
+    segments = [seg("A", 0, 5), seg("B", 4, 6), seg("A", 5.5, 7), seg("C", 10, 11), seg("A", 10.5, 10.6)]
+    assert overlapping_parts(segments) == [(4.0, 5.0), (5.5, 6.0), (10.5, 10.6)]
+    assert overlapping_parts([seg("A", 0, 2), seg("A", 1, 3)]) == []
+
+
+def test_assign_words_by_exclusive_activity_and_nearest():
+    full = [seg("A", 0, 5), seg("B", 4, 8)]
+    exclusive = [seg("A", 0, 4.5), seg("B", 4.5, 8)]
+    diarization = Diarization(full, exclusive, overlapping_parts(full))
+    words = [rw("a", 1, 1.5), rw("b", 4.1, 4.3), rw("c", 4.6, 4.9), rw("d", 9, 9.2)]
+    result = [(x.word.text, x.speaker, x.overlap) for x in assign_words(words, diarization)]
+    assert result == [("a", "A", False), ("b", "A", True), ("c", "B", True), ("d", "B", False)]
+
+
+def test_speech_windows_merge_and_cap():
+    regions = [(0, 5), (6, 10), (13, 20), (20.5, 45), (46, 47), (50, 51)]
+    assert speech_windows(regions, max_window=30, merge_gap=2) == [(0, 10), (13, 20), (20.5, 47), (50, 51)]
+    assert speech_windows([(0, 50)], max_window=30, merge_gap=2) == [(0, 50)]
+
+
+def test_crosstalk_is_not_anyones_own_speech_and_words_are_dropped():
+    rate = 16000
+    t = np.arange(rate * 2) / rate
+    speech = (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32)
+    left = np.concatenate([speech, np.zeros(rate * 2, np.float32)])
+    right = np.concatenate([np.zeros(rate * 2, np.float32), speech])
+    leak = 10 ** (-25 / 20)
+    stereo = np.stack([left + leak * right, right + leak * left])
+    levels = frame_levels_db(stereo, rate)
+    dominance = {"agent": levels[0] - levels[1], "customer": levels[1] - levels[0]}
+    assert levels.shape == (2, int(4 / FRAME_SECONDS))
+    # each channel's VAD fires everywhere (crosstalk is audible); own speech is only where it dominates
+    agent_own = own_speech([(0.0, 4.0)], dominance["agent"] > -10)
+    customer_own = own_speech([(0.0, 4.0)], dominance["customer"] > -10)
+    assert len(agent_own) == 1 and abs(agent_own[0][1] - 2.0) < 0.2
+    assert len(customer_own) == 1 and abs(customer_own[0][0] - 2.0) < 0.2
+    words = [rw("hello", 0.5, 0.9, "agent"), rw("hello", 0.5, 0.9, "customer"), rw("bye", 3.0, 3.3, "customer")]
+    diarization, kept = attribute_channels(words, {"agent": agent_own, "customer": customer_own}, dominance, 10.0)
+    assert [(k.word.text, k.speaker) for k in kept] == [("hello", "agent"), ("bye", "customer")]
+    assert diarization.speakers == ["agent", "customer"]

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from meetsep.audio import load_recording, resample
+from meetsep.errors import AudioInputError
+from meetsep.types import ChannelLayout
+
+
+def tone(seconds: float, rate: int, channels: int = 1) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return np.stack([0.3 * np.sin(2 * np.pi * (220 + 50 * c) * t) for c in range(channels)]).astype(np.float32)
+
+
+@pytest.mark.parametrize(("extension", "subtype"), [("wav", "PCM_16"), ("flac", "PCM_24"), ("ogg", "VORBIS"), ("mp3", "MPEG_LAYER_III")])
+def test_reads_common_formats(tmp_path, extension, subtype):
+    path = tmp_path / f"tone.{extension}"
+    sf.write(str(path), tone(1.0, 22050, 2).T, 22050, subtype=subtype)
+    recording = load_recording(path)
+    assert recording.audio.dtype == np.float32 and recording.audio.shape[0] == 2
+    assert recording.sample_rate == 22050 and abs(recording.duration - 1.0) < 0.1
+    assert recording.layout is ChannelLayout.STEREO_SPEAKERS and recording.session_id == "tone"
+
+
+def test_layout_defaults_by_channel_count():
+    assert load_recording(tone(0.5, 16000, 1), sample_rate=16000).layout is ChannelLayout.MONO
+    assert load_recording(tone(0.5, 16000, 2), sample_rate=16000).layout is ChannelLayout.STEREO_SPEAKERS
+    assert load_recording(tone(0.5, 16000, 4), sample_rate=16000).layout is ChannelLayout.ARRAY
+    mono = load_recording(tone(0.5, 16000, 4), sample_rate=16000, layout="mono")
+    assert mono.audio.shape[0] == 1
+
+
+def test_resample_keeps_duration_and_pitch():
+    audio = tone(1.0, 44100)
+    out = resample(audio, 44100, 16000)
+    assert out.shape == (1, 16000) and out.dtype == np.float32
+    spectrum = np.abs(np.fft.rfft(out[0]))
+    assert abs(np.argmax(spectrum) - 220) <= 1  # 1 Hz bins over 1 s
+
+
+def write_bytes(path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [
+        (lambda p: p / "missing.wav", "file not found"),
+        (lambda p: p, "is a directory"),
+        (lambda p: write_bytes(p / "junk.wav", b"this is not audio at all" * 10), "unreadable"),
+        (lambda p: write_bytes(p / "empty.wav", b""), "unreadable"),
+    ],
+)
+def test_bad_files_name_the_file_and_problem(tmp_path, make, problem):
+    path = make(tmp_path)
+    with pytest.raises(AudioInputError) as error:
+        load_recording(path)
+    message = str(error.value)
+    assert str(path) in message and problem in message and "\n" not in message
+
+
+def test_zero_length_and_truncated_files(tmp_path):
+    empty = tmp_path / "zero.wav"
+    sf.write(str(empty), np.zeros((0, 1), dtype=np.float32), 16000)
+    with pytest.raises(AudioInputError, match="empty"):
+        load_recording(empty)
+    whole = tmp_path / "whole.wav"
+    sf.write(str(whole), tone(2.0, 16000).T, 16000, subtype="PCM_16")
+    truncated = write_bytes(tmp_path / "cut.wav", whole.read_bytes()[:20000])
+    with pytest.raises(AudioInputError, match="truncated") as error:
+        load_recording(truncated)
+    assert "cut.wav" in str(error.value)
+    flac = tmp_path / "whole.flac"
+    sf.write(str(flac), tone(2.0, 16000).T, 16000)
+    cut_flac = write_bytes(tmp_path / "cut.flac", flac.read_bytes()[: flac.stat().st_size // 2])
+    with pytest.raises(AudioInputError, match="cut.flac"):
+        load_recording(cut_flac)
+
+
+def test_bad_arrays():
+    with pytest.raises(AudioInputError, match="NaN"):
+        load_recording(np.array([0.0, np.nan, 0.1], dtype=np.float32), sample_rate=16000)
+    with pytest.raises(AudioInputError, match="infinite"):
+        load_recording(np.array([0.0, np.inf], dtype=np.float32), sample_rate=16000)
+    with pytest.raises(AudioInputError, match="sample_rate is required"):
+        load_recording(np.zeros(100, dtype=np.float32))
+    with pytest.raises(AudioInputError, match="too low"):
+        load_recording(np.zeros(100, dtype=np.float32), sample_rate=4000)
+    with pytest.raises(AudioInputError, match="transpose"):
+        load_recording(np.zeros((16000, 2), dtype=np.float32), sample_rate=16000)
+    with pytest.raises(AudioInputError, match="stereo-speakers needs 2 channels"):
+        load_recording(tone(0.5, 16000, 3), sample_rate=16000, layout="stereo-speakers")
+    with pytest.raises(AudioInputError, match="array needs at least 2"):
+        load_recording(tone(0.5, 16000, 1), sample_rate=16000, layout="array")
+
+
+def test_integer_arrays_are_scaled():
+    recording = load_recording((tone(0.5, 16000) * 32767).astype(np.int16), sample_rate=16000)
+    assert recording.audio.dtype == np.float32 and 0.25 < np.abs(recording.audio).max() <= 0.31

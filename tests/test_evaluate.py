@@ -1,0 +1,56 @@
+"""Known perturbations of a reference give exactly the expected errors."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from meetsep.evaluate import normalize_text, score_session
+
+REFERENCE = [
+    dict(session_id="s", speaker="A", start_time=0.0, end_time=3.0, words="good morning everyone"),
+    dict(session_id="s", speaker="B", start_time=2.5, end_time=6.0, words="hello there, how are you"),
+    dict(session_id="s", speaker="A", start_time=20.0, end_time=22.0, words="fine thanks"),
+]
+WORDS = 3 + 5 + 2
+
+
+def test_reference_scores_zero_against_itself_even_relabelled():
+    relabelled = [dict(e, speaker={"A": "spk1", "B": "spk0"}[e["speaker"]]) for e in REFERENCE]
+    scores = score_session(REFERENCE, relabelled)
+    assert (scores.cpwer, scores.tcpwer, scores.der, scores.jer) == (0.0, 0.0, 0.0, 0.0)
+    assert scores.reference_words == WORDS and scores.speaker_count_error == 0
+
+
+def test_dropped_word_is_one_deletion():
+    hypothesis = copy.deepcopy(REFERENCE)
+    hypothesis[1]["words"] = "hello there how you"
+    scores = score_session(REFERENCE, hypothesis)
+    assert scores.cp_errors == 1 and scores.cpwer == pytest.approx(1 / WORDS)
+    assert scores.tcp_errors == 1 and scores.der == 0.0
+
+
+def test_swapped_speaker_costs_its_words_twice():
+    hypothesis = copy.deepcopy(REFERENCE)
+    hypothesis[2]["speaker"] = "B"  # "fine thanks" given to the wrong speaker
+    scores = score_session(REFERENCE, hypothesis)
+    assert scores.cp_errors == 4  # 2 deletions for A + 2 insertions for B
+    assert scores.der == pytest.approx(2.0 / 8.5)  # 2 s of speaker confusion over 8.5 s of speech
+
+
+def test_shifted_segment_beyond_collar_breaks_tcpwer_only():
+    hypothesis = copy.deepcopy(REFERENCE)
+    hypothesis[2]["start_time"] += 10.0
+    hypothesis[2]["end_time"] += 10.0
+    scores = score_session(REFERENCE, hypothesis)
+    assert scores.cp_errors == 0
+    assert scores.tcp_errors == 4  # 2 deletions + 2 insertions: outside the 5 s collar
+    assert scores.der == pytest.approx((2.0 + 2.0) / 8.5)  # 2 s missed + 2 s false alarm over 8.5 s of speech
+
+
+def test_normalization_applies_to_both_sides():
+    assert normalize_text("Hello, Mr. Smith!  Twenty items.") == "hello mister smith 20 items"
+    hypothesis = copy.deepcopy(REFERENCE)
+    hypothesis[0]["words"] = "Good morning, everyone!"
+    assert score_session(REFERENCE, hypothesis).cpwer == 0.0

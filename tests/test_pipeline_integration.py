@@ -1,0 +1,64 @@
+"""End to end with the real shipped weights (segmentation-3.0, CAM++, Whisper tiny.en): no mocks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import meetsep
+from meetsep.evaluate import score_session
+from meetsep.formats import to_json
+from meetsep.hooks import TimingHook
+
+pytestmark = pytest.mark.integration
+
+FAST = {"asr.model": "tiny.en", "asr.beam_size": 1}
+
+
+def test_two_speakers_with_overlap(two_speaker_mix):
+    timing = TimingHook()
+    transcript = meetsep.transcribe(two_speaker_mix.path, overrides=FAST, hook=timing)
+    assert set(timing.seconds) == {"beamform", "segment", "asr", "attribute"}
+    assert transcript.layout is meetsep.ChannelLayout.MONO and len(transcript.speakers) == 2
+    hypothesis = [dict(session_id="mix", speaker=t.speaker, start_time=t.start, end_time=t.end, words=t.text) for t in transcript.turns]
+    scores = score_session(two_speaker_mix.reference, hypothesis)
+    assert scores.cpwer <= 0.2, scores
+    # the real overlap is turn 2's first second; it must be found and its words flagged
+    first_end = two_speaker_mix.reference[0]["end_time"]
+    assert any(o.start < first_end and o.end > first_end - 1.0 for o in transcript.overlaps)
+    assert any(w.overlap for w in transcript.words) and not all(w.overlap for w in transcript.words)
+
+
+def test_same_input_same_bytes(two_speaker_mix):
+    import soundfile as sf
+
+    first = to_json(meetsep.transcribe(two_speaker_mix.path, overrides=FAST))
+    assert to_json(meetsep.transcribe(two_speaker_mix.path, overrides=FAST)) == first
+    samples, rate = sf.read(str(two_speaker_mix.path), dtype="float32")
+    from_array = meetsep.transcribe(samples, sample_rate=rate, overrides=FAST)
+    assert to_json(from_array.model_copy(update={"session_id": "mix"})) == first
+
+
+def test_forced_speaker_count(two_speaker_mix):
+    transcript = meetsep.transcribe(two_speaker_mix.path, num_speakers=1, overrides=FAST)
+    assert transcript.speakers == ["SPEAKER_00"]
+
+
+def test_call_center_stereo_attributes_by_channel_without_duplicates(call_center):
+    config = meetsep.load_config(["call_center_stereo"], FAST)
+    transcript = meetsep.Pipeline(config)(call_center.path)
+    assert transcript.speakers == ["agent", "customer"]
+    scores = score_session(
+        call_center.reference,
+        [dict(session_id="call", speaker=t.speaker, start_time=t.start, end_time=t.end, words=t.text) for t in transcript.turns],
+    )
+    # crosstalk at -25 dB is audible on the other channel: transcribing it twice would add insertions
+    assert scores.cpwer <= 0.1, scores
+
+
+def test_silence_gives_an_empty_transcript():
+    transcript = meetsep.transcribe(np.zeros((1, 16000 * 5), dtype=np.float32), sample_rate=16000, overrides=FAST)
+    assert transcript.turns == [] and transcript.speakers == [] and transcript.duration == 5.0
+    assert json.loads(to_json(transcript))["turns"] == []
