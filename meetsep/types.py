@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -139,6 +140,7 @@ class Transcript(BaseModel):
     overlaps: list[TimeSpan]
     meetsep_version: str
     config_hash: str
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Passed through from a batch manifest.")
 
     @property
     def words(self) -> list[Word]:

@@ -1,0 +1,140 @@
+"""Batch runs: discovery, manifests, resume after SIGKILL, bad files, local and Ray engines."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from meetsep.batch import REPORT_NAME, discover, parse_shard, read_report, select_shard, summarize_reports
+from meetsep.errors import ConfigError
+
+MEETSEP = [sys.executable, "-m", "meetsep.cli"]
+FAST = ["--set", "asr.model=tiny.en", "--set", "asr.beam_size=1", "--format", "json,seglst,txt"]
+SENTENCES = [
+    "Please send the report before noon.", "The meeting moved to room four.", "We need two more testers.",
+    "Thanks, that answers my question.", "Let us review the budget again.", "The client approved the design.",
+    "I will call the supplier tomorrow.", "Can everyone see the slides?", "The deadline is next Friday.",
+    "Good work on the release, everyone.", "We should hire a designer.", "The numbers look better this month.",
+]
+
+
+@pytest.fixture(scope="module")
+def archive(tts, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("archive")
+    for index, text in enumerate(SENTENCES):
+        sub = folder / ("site_a" if index % 2 else "site_b")
+        sub.mkdir(exist_ok=True)
+        sf.write(str(sub / f"call_{index:02d}.wav"), tts(text, "awb" if index % 3 else "slt"), 16000, subtype="PCM_16")
+    return folder
+
+
+def outputs(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix in (".json", ".txt") and ".meetsep" not in p.parts and p.name != REPORT_NAME}
+
+
+def test_discover_folder_and_manifests(tmp_path, archive):
+    items = discover(archive)
+    assert len(items) == 12 and items[0].id == "site_a/call_01" and all(i.path.is_file() for i in items)
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"path": str(items[0].path), "num_speakers": 1, "agent": "ann"}) + "\n\n" + json.dumps({"path": "rel.wav", "id": "x"}) + "\n")
+    loaded = discover(manifest)
+    assert [i.id for i in loaded] == ["call_01", "x"]
+    assert loaded[0].options == {"num_speakers": 1} and loaded[0].metadata == {"agent": "ann"}
+    assert loaded[1].path == tmp_path / "rel.wav"
+    csv_manifest = tmp_path / "m.csv"
+    csv_manifest.write_text(f"path,layout,queue\n{items[0].path},mono,billing\n")
+    (row,) = discover(csv_manifest)
+    assert row.options == {"layout": "mono"} and row.metadata == {"queue": "billing"}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("path,num_speakers\na.wav,two\n")
+    with pytest.raises(ConfigError, match="bad.csv:2: num_speakers must be a positive integer"):
+        discover(bad)
+    duplicate = tmp_path / "dup.jsonl"
+    duplicate.write_text('{"path": "a/x.wav"}\n{"path": "b/x.wav"}\n')
+    with pytest.raises(ConfigError, match="same outputs 'x'"):
+        discover(duplicate)
+
+
+def test_shards_partition_the_items(archive):
+    items = discover(archive)
+    shards = [select_shard(items, *parse_shard(f"{i}/3")) for i in range(3)]
+    assert sorted(i.id for shard in shards for i in shard) == sorted(i.id for i in items)
+    with pytest.raises(ConfigError):
+        parse_shard("3/3")
+
+
+@pytest.mark.integration
+def test_sigkill_midway_then_resume_equals_uninterrupted(tmp_path, archive):
+    reference_out, resumed_out = tmp_path / "reference", tmp_path / "resumed"
+    done = subprocess.run([*MEETSEP, "batch", str(archive), "--out", str(reference_out), "--jobs", "2", *FAST], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    assert len(outputs(reference_out)) == 12 * 3
+
+    process = subprocess.Popen([*MEETSEP, "batch", str(archive), "--out", str(resumed_out), "--jobs", "2", *FAST],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 600
+    while time.time() < deadline and len([r for r in read_report(resumed_out) if r["status"] == "ok"]) < 4:
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    first = read_report(resumed_out)
+    finished_first = {r["id"] for r in first if r["status"] == "ok"}
+    assert 4 <= len(finished_first) < 12, "the kill must land midway"
+
+    again = subprocess.run([*MEETSEP, "batch", str(archive), "--out", str(resumed_out), "--jobs", "2", *FAST], capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr
+    second = [r for r in read_report(resumed_out) if r not in first]
+    done_second = {r["id"] for r in second if r["status"] == "ok"}
+    skipped_second = {r["id"] for r in second if r["status"] == "skipped"}
+    assert not finished_first & done_second, "a finished file was done twice"
+    assert finished_first <= skipped_second
+    assert done_second | skipped_second == {i.id for i in discover(archive)}, "a file was lost"
+    assert outputs(resumed_out) == outputs(reference_out)
+
+
+@pytest.mark.integration
+def test_bad_files_are_reported_and_good_ones_finish(tmp_path, archive, tts):
+    source = tmp_path / "mixed"
+    source.mkdir()
+    good = [item.path.stem for item in discover(archive)[:3]]
+    for item in discover(archive)[:3]:
+        (source / item.path.name).write_bytes(item.path.read_bytes())
+    (source / "corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage" * 20)
+    sf.write(str(source / "empty.flac"), [], 16000)
+    (source / "notes.txt").write_text("not audio, not discovered")
+    (source / "clip.mp3").write_bytes(b"ID3" + b"\x00" * 200)  # an mp3 name, no mp3 data
+    out = tmp_path / "out"
+    result = subprocess.run([*MEETSEP, "batch", str(source), "--out", str(out), "--jobs", "1", *FAST], capture_output=True, text=True, timeout=900)
+    assert result.returncode == 1
+    latest = {r["id"]: r for r in read_report(out)}
+    assert {k: v["status"] for k, v in latest.items()} == {
+        **{name: "ok" for name in good}, "corrupt": "failed", "empty": "failed", "clip": "failed"}
+    assert "corrupt.wav" in latest["corrupt"]["error"] and "empty" in latest["empty"]["error"]
+    assert "6 files: 3 done" in result.stdout
+    summary = summarize_reports([out])
+    assert summary["ok"] == 3 and summary["failed"] == 3 and len(summary["failures"]) == 3
+    report = subprocess.run([*MEETSEP, "batch-report", str(out)], capture_output=True, text=True)
+    assert report.returncode == 1 and "3 failed" in report.stdout
+
+
+@pytest.mark.integration
+def test_ray_engine_gives_the_same_outputs(tmp_path, archive):
+    pytest.importorskip("ray")
+    source = tmp_path / "few"
+    source.mkdir()
+    for item in discover(archive)[:4]:
+        (source / item.path.name).write_bytes(item.path.read_bytes())
+    local, ray_out = tmp_path / "local", tmp_path / "ray"
+    for engine, out in (("local", local), ("ray", ray_out)):
+        result = subprocess.run([*MEETSEP, "batch", str(source), "--out", str(out), "--jobs", "2", "--engine", engine, *FAST],
+                                capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stderr
+    assert outputs(ray_out) == outputs(local) and len(outputs(local)) == 4 * 3
