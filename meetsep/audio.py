@@ -1,13 +1,16 @@
 """Reading, checking and resampling audio.
 
-Files are read with soundfile (libsndfile: WAV, FLAC, OGG/Vorbis/Opus, MP3). Every problem with an
-input becomes an :class:`~meetsep.errors.AudioInputError` naming the file and the problem.
+Files are read with soundfile (libsndfile: WAV, FLAC, OGG/Vorbis/Opus, MP3) in blocks, so a long
+multichannel recording is never held whole in memory. Every problem with an input becomes an
+:class:`~meetsep.errors.AudioInputError` naming the file and the problem.
 """
 
 from __future__ import annotations
 
+import struct
 from math import gcd
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -17,6 +20,7 @@ from meetsep.types import ChannelLayout, Recording
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3")
 MIN_SAMPLE_RATE = 8000
 MAX_CHANNELS = 64
+BLOCK_SECONDS = 60.0
 
 
 def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
@@ -55,6 +59,18 @@ def resolve_layout(requested: str | ChannelLayout, num_channels: int, source: st
     return layout
 
 
+def _check_rate_and_channels(sample_rate: int, channels: int, source: str) -> None:
+    if int(sample_rate) < MIN_SAMPLE_RATE:
+        raise AudioInputError(source, f"sample rate {sample_rate} Hz is too low (need at least {MIN_SAMPLE_RATE} Hz)")
+    if channels > MAX_CHANNELS:
+        raise AudioInputError(source, f"{channels} channels; expected (channels, samples) — pass the transpose?")
+
+
+def _check_finite(block: np.ndarray, source: str) -> None:
+    if not np.all(np.isfinite(block)):
+        raise AudioInputError(source, "audio contains NaN or infinite samples")
+
+
 def check_samples(audio: np.ndarray, sample_rate: int, source: str) -> np.ndarray:
     """Validate an in-memory signal and return it as ``(channels, samples)`` float32."""
     array = np.asarray(audio)
@@ -64,31 +80,20 @@ def check_samples(audio: np.ndarray, sample_rate: int, source: str) -> np.ndarra
         raise AudioInputError(source, f"audio must have shape (channels, samples), got {array.shape}")
     if not np.issubdtype(array.dtype, np.number):
         raise AudioInputError(source, f"audio has non-numeric dtype {array.dtype}")
-    if array.shape[0] > MAX_CHANNELS:
-        raise AudioInputError(
-            source, f"{array.shape[0]} channels; expected (channels, samples) — pass the transpose?"
-        )
-    if int(sample_rate) < MIN_SAMPLE_RATE:
-        raise AudioInputError(source, f"sample rate {sample_rate} Hz is too low (need at least {MIN_SAMPLE_RATE} Hz)")
+    _check_rate_and_channels(sample_rate, array.shape[0], source)
     if array.shape[1] == 0:
         raise AudioInputError(source, "no audio samples (empty)")
     if np.issubdtype(array.dtype, np.integer):
         array = array.astype(np.float32) / float(np.iinfo(array.dtype).max)
     array = array.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(array)):
-        raise AudioInputError(source, "audio contains NaN or infinite samples")
+    _check_finite(array, source)
     return array
 
 
-def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    """Read a whole file as ``(channels, samples)`` float32 and its sample rate.
-
-    Raises:
-        AudioInputError: missing, unreadable, truncated or empty file.
-    """
+def _open_info(path: Path) -> tuple[int, int, int]:
+    """``(sample_rate, channels, frames)`` from the header, after the cheap checks."""
     import soundfile as sf
 
-    path = Path(path)
     if not path.exists():
         raise AudioInputError(path, "file not found")
     if path.is_dir():
@@ -97,17 +102,99 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
         raise AudioInputError(path, f"unreadable or unsupported audio ({_first_line(error)})") from None
-    try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, ValueError) as error:
-        raise AudioInputError(path, f"corrupt or truncated audio ({_first_line(error)})") from None
-    expected = info.frames
-    if expected > 0 and data.shape[0] < expected:
-        raise AudioInputError(path, f"truncated audio: header says {expected} samples, only {data.shape[0]} could be read")
+    _check_rate_and_channels(info.samplerate, info.channels, str(path))
+    if info.frames == 0:
+        raise AudioInputError(path, "no audio samples (empty)")
     missing = _wav_missing_bytes(path)
     if missing:
         raise AudioInputError(path, f"truncated audio: the WAV data chunk lacks {missing} bytes its header declares")
-    return check_samples(data.T, rate, str(path)), int(rate)
+    return int(info.samplerate), int(info.channels), int(info.frames)
+
+
+def iter_blocks(recording: Recording, block_seconds: float = BLOCK_SECONDS) -> Iterator[np.ndarray]:
+    """Yield ``(channels, n)`` float32 blocks in order; mono layout yields the channel average.
+
+    Files are read block by block (memory bounded by the block size) and checked as they go.
+
+    Raises:
+        AudioInputError: NaN/infinite samples, or a file shorter than its header says.
+    """
+    size = max(1, int(block_seconds * recording.sample_rate))
+    downmix = recording.layout is ChannelLayout.MONO and recording.num_channels > 1
+    if recording.samples is not None:
+        for start in range(0, recording.num_samples, size):
+            block = recording.samples[:, start : start + size]
+            yield block.mean(axis=0, keepdims=True) if downmix else block
+        return
+    import soundfile as sf
+
+    assert recording.path is not None
+    read = 0
+    try:
+        for block in sf.blocks(str(recording.path), blocksize=size, dtype="float32", always_2d=True):
+            read += block.shape[0]
+            block = np.ascontiguousarray(block.T)
+            _check_finite(block, recording.source)
+            yield block.mean(axis=0, keepdims=True) if downmix else block
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise AudioInputError(recording.path, f"corrupt or truncated audio ({_first_line(error)})") from None
+    if read < recording.num_samples:
+        raise AudioInputError(recording.path, f"truncated audio: header says {recording.num_samples} samples, only {read} could be read")
+
+
+def read_all(recording: Recording) -> np.ndarray:
+    """The whole recording as ``(channels, samples)`` float32 (mono layout: one channel)."""
+    if recording.samples is not None and not (recording.layout is ChannelLayout.MONO and recording.num_channels > 1):
+        return recording.samples
+    return np.concatenate(list(iter_blocks(recording)), axis=1)
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Read a whole file as ``(channels, samples)`` float32 and its sample rate (for short files)."""
+    path = Path(path)
+    rate, channels, frames = _open_info(path)
+    as_stored = Recording(rate, channels, frames, ChannelLayout.ARRAY, path.stem, str(path), path)
+    return read_all(as_stored), rate
+
+
+def load_recording(
+    source: str | Path | np.ndarray,
+    *,
+    sample_rate: int | None = None,
+    layout: str | ChannelLayout = "auto",
+    session_id: str | None = None,
+    mic_positions: list[list[float]] | np.ndarray | None = None,
+) -> Recording:
+    """Make a :class:`Recording` from a file path (header checked, samples read later) or an array.
+
+    Args:
+        source: a path, or an array shaped ``(channels, samples)`` or ``(samples,)``.
+        sample_rate: required for arrays; ignored for files.
+        layout: ``auto``, ``mono``, ``array`` or ``stereo-speakers``.
+        session_id: output name; default the file stem (or ``"recording"``).
+        mic_positions: ``(channels, 3)`` list or ``(3, channels)`` array of mic coordinates (m).
+    """
+    samples = None
+    path = None
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        rate, channels, frames = _open_info(path)
+        name, where = session_id or path.stem, str(source)
+    else:
+        if sample_rate is None:
+            raise AudioInputError("<array>", "sample_rate is required for in-memory audio")
+        samples = check_samples(source, sample_rate, "<array>")
+        rate, (channels, frames) = int(sample_rate), samples.shape
+        name, where = session_id or "recording", "<array>"
+    resolved = resolve_layout(layout, channels, where)
+    positions = None
+    if mic_positions is not None:
+        positions = np.asarray(mic_positions, dtype=np.float64)
+        if positions.shape[0] != 3:
+            positions = positions.T
+        if positions.shape != (3, channels):
+            raise AudioInputError(where, f"mic_positions has shape {positions.shape}, expected 3 coordinates per channel ({channels})")
+    return Recording(rate, channels, frames, resolved, name, where, path, samples, positions)
 
 
 def _wav_missing_bytes(path: Path) -> int:
@@ -116,8 +203,6 @@ def _wav_missing_bytes(path: Path) -> int:
     libsndfile reads a cut WAV silently, shortening it; the header still tells the original size.
     Sizes 0 and 0xFFFFFFFF mean "unknown" (streamed writers) and are not checked.
     """
-    import struct
-
     size = path.stat().st_size
     with open(path, "rb") as stream:
         header = stream.read(12)
@@ -133,44 +218,6 @@ def _wav_missing_bytes(path: Path) -> int:
                 return max(0, position + 8 + chunk_size - size)
             position += 8 + chunk_size + (chunk_size & 1)
     return 0
-
-
-def load_recording(
-    source: str | Path | np.ndarray,
-    *,
-    sample_rate: int | None = None,
-    layout: str | ChannelLayout = "auto",
-    session_id: str | None = None,
-    mic_positions: list[list[float]] | np.ndarray | None = None,
-) -> Recording:
-    """Make a :class:`Recording` from a file path or an in-memory array.
-
-    Args:
-        source: a path, or an array shaped ``(channels, samples)`` or ``(samples,)``.
-        sample_rate: required for arrays; ignored for files.
-        layout: ``auto``, ``mono``, ``array`` or ``stereo-speakers``.
-        session_id: output name; default the file stem (or ``"recording"``).
-        mic_positions: ``(channels, 3)`` list or ``(3, channels)`` array of mic coordinates (m).
-    """
-    if isinstance(source, (str, Path)):
-        audio, rate = read_audio(source)
-        name = session_id or Path(source).stem
-        where = str(source)
-    else:
-        if sample_rate is None:
-            raise AudioInputError("<array>", "sample_rate is required for in-memory audio")
-        audio, rate, name, where = check_samples(source, sample_rate, "<array>"), int(sample_rate), session_id or "recording", "<array>"
-    resolved = resolve_layout(layout, audio.shape[0], where)
-    if resolved is ChannelLayout.MONO and audio.shape[0] > 1:
-        audio = audio.mean(axis=0, keepdims=True)
-    positions = None
-    if mic_positions is not None:
-        positions = np.asarray(mic_positions, dtype=np.float64)
-        if positions.shape[0] != 3:
-            positions = positions.T
-        if positions.shape != (3, audio.shape[0]):
-            raise AudioInputError(where, f"mic_positions has shape {positions.shape}, expected 3 coordinates per channel ({audio.shape[0]})")
-    return Recording(audio=audio, sample_rate=rate, layout=resolved, session_id=name, source=where, mic_positions=positions)
 
 
 def _first_line(error: BaseException) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 
 from meetsep.asr import Recognizer
 from meetsep.attribute import Attributor, attribute_channels, frame_levels_db, intersect, own_speech
-from meetsep.audio import load_recording, resample
+from meetsep.audio import load_recording, read_all, resample
 from meetsep.beamform import Beamformer
 from meetsep.config import PipelineConfig, load_config
 from meetsep.hooks import Hook, no_hook, stage
@@ -79,8 +79,7 @@ class Pipeline:
     def _mixture(self, recording: Recording, hook: Hook) -> Transcript:
         sid = recording.session_id
         with stage(hook, "beamform", sid):
-            enhanced = self.beamformer(recording)
-            audio = resample(enhanced.audio[0], enhanced.sample_rate, SAMPLE_RATE)
+            audio = resample(self.beamformer(recording), recording.sample_rate, SAMPLE_RATE)
         with stage(hook, "segment", sid) as report:
             segmentation = self.segmenter(audio, report)
         with stage(hook, "asr", sid) as report:
@@ -103,7 +102,7 @@ class Pipeline:
         if len(names) != 2:
             raise ValueError("audio.channel_speakers must name exactly 2 speakers for stereo-speakers")
         with stage(hook, "beamform", sid):
-            channels = resample(recording.audio, recording.sample_rate, SAMPLE_RATE)
+            channels = resample(read_all(recording), recording.sample_rate, SAMPLE_RATE)
             levels = frame_levels_db(channels, SAMPLE_RATE)
             dominance = {names[0]: levels[0] - levels[1], names[1]: levels[1] - levels[0]}
         margin = self.config.attribute.crosstalk_margin_db

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,31 +31,32 @@ class ChannelLayout(str, Enum):
 
 @dataclass
 class Recording:
-    """Audio in memory with its meaning.
+    """A recording and what its channels mean; its samples are read lazily, block by block.
+
+    Either ``path`` (read in blocks by :func:`meetsep.audio.iter_blocks`, never whole) or ``samples``
+    (already in memory) is set.
 
     Attributes:
-        audio: ``(channels, samples)`` float32 samples in [-1, 1].
         sample_rate: samples per second.
+        num_channels: channels as stored.
+        num_samples: samples per channel.
         layout: what the channels mean.
         session_id: name used in outputs (the file stem for files).
         source: the path the audio came from, or ``"<array>"``.
+        path: the file, when read from disk.
+        samples: ``(channels, samples)`` float32 in [-1, 1], when in memory.
         mic_positions: optional ``(3, channels)`` microphone coordinates in metres (array layout).
     """
 
-    audio: np.ndarray
     sample_rate: int
+    num_channels: int
+    num_samples: int
     layout: ChannelLayout
     session_id: str = "recording"
     source: str = "<array>"
+    path: Path | None = None
+    samples: np.ndarray | None = None
     mic_positions: np.ndarray | None = None
-
-    @property
-    def num_channels(self) -> int:
-        return int(self.audio.shape[0])
-
-    @property
-    def num_samples(self) -> int:
-        return int(self.audio.shape[1])
 
     @property
     def duration(self) -> float:

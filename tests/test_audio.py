@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from meetsep.audio import load_recording, resample
+from meetsep.audio import iter_blocks, load_recording, read_all, resample
 from meetsep.errors import AudioInputError
 from meetsep.types import ChannelLayout
 
@@ -19,7 +19,8 @@ def test_reads_common_formats(tmp_path, extension, subtype):
     path = tmp_path / f"tone.{extension}"
     sf.write(str(path), tone(1.0, 22050, 2).T, 22050, subtype=subtype)
     recording = load_recording(path)
-    assert recording.audio.dtype == np.float32 and recording.audio.shape[0] == 2
+    audio = read_all(recording)
+    assert audio.dtype == np.float32 and audio.shape == (2, recording.num_samples)
     assert recording.sample_rate == 22050 and abs(recording.duration - 1.0) < 0.1
     assert recording.layout is ChannelLayout.STEREO_SPEAKERS and recording.session_id == "tone"
 
@@ -29,7 +30,7 @@ def test_layout_defaults_by_channel_count():
     assert load_recording(tone(0.5, 16000, 2), sample_rate=16000).layout is ChannelLayout.STEREO_SPEAKERS
     assert load_recording(tone(0.5, 16000, 4), sample_rate=16000).layout is ChannelLayout.ARRAY
     mono = load_recording(tone(0.5, 16000, 4), sample_rate=16000, layout="mono")
-    assert mono.audio.shape[0] == 1
+    assert read_all(mono).shape == (1, 8000)
 
 
 def test_resample_keeps_duration_and_pitch():
@@ -62,6 +63,26 @@ def test_bad_files_name_the_file_and_problem(tmp_path, make, problem):
     assert str(path) in message and problem in message and "\n" not in message
 
 
+def test_blocks_cover_the_file_in_order(tmp_path):
+    path = tmp_path / "long.flac"
+    audio = tone(3.3, 16000, 3)
+    sf.write(str(path), audio.T, 16000, subtype="PCM_24")
+    recording = load_recording(path)
+    blocks = list(iter_blocks(recording, block_seconds=1.0))
+    assert [b.shape for b in blocks] == [(3, 16000)] * 3 + [(3, 4800)]
+    assert np.allclose(np.concatenate(blocks, axis=1), audio, atol=1e-6)
+
+
+def test_nan_inside_a_file_is_found_while_reading(tmp_path):
+    audio = tone(2.0, 16000)
+    audio[0, 20000] = np.nan
+    path = tmp_path / "nan.wav"
+    sf.write(str(path), audio.T, 16000, subtype="FLOAT")
+    recording = load_recording(path)  # the header is fine
+    with pytest.raises(AudioInputError, match="nan.wav: audio contains NaN"):
+        read_all(recording)
+
+
 def test_zero_length_and_truncated_files(tmp_path):
     empty = tmp_path / "zero.wav"
     sf.write(str(empty), np.zeros((0, 1), dtype=np.float32), 16000)
@@ -77,7 +98,7 @@ def test_zero_length_and_truncated_files(tmp_path):
     sf.write(str(flac), tone(2.0, 16000).T, 16000)
     cut_flac = write_bytes(tmp_path / "cut.flac", flac.read_bytes()[: flac.stat().st_size // 2])
     with pytest.raises(AudioInputError, match="cut.flac"):
-        load_recording(cut_flac)
+        read_all(load_recording(cut_flac))
 
 
 def test_bad_arrays():
@@ -99,4 +120,4 @@ def test_bad_arrays():
 
 def test_integer_arrays_are_scaled():
     recording = load_recording((tone(0.5, 16000) * 32767).astype(np.int16), sample_rate=16000)
-    assert recording.audio.dtype == np.float32 and 0.25 < np.abs(recording.audio).max() <= 0.31
+    assert recording.samples.dtype == np.float32 and 0.25 < np.abs(recording.samples).max() <= 0.31
