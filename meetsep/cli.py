@@ -159,23 +159,31 @@ def models_convert_whisper(model_dir: str | None, model_name: str, out_path: Pat
 
 
 @cli.command()
-@click.argument("reference", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.argument("hypothesis", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("reference", type=click.Path(exists=True, path_type=Path))
+@click.argument("hypothesis", type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 def evaluate(reference: Path, hypothesis: Path, as_json: bool) -> None:
-    """Score HYPOTHESIS (transcript JSON or SegLST) against REFERENCE (SegLST): cpWER, tcpWER, DER, JER."""
-    from meetsep.evaluate import score_files
+    """Score HYPOTHESIS against REFERENCE: cpWER, tcpWER (meeteval, 5 s collar), DER, JER (pyannote.metrics).
 
-    scores = score_files(reference, hypothesis)
+    Each is a file or a folder. References are SegLST files (*.seglst.json); hypotheses are meetsep
+    transcript JSONs or SegLST files; sessions are matched by session_id. Folders give one row per
+    session and a TOTAL from summed errors (not a mean of rates).
+    """
+    from meetsep.evaluate import score_paths, total
+
+    rows = score_paths(reference, hypothesis)
+    if len(rows) > 1:
+        rows.append(total(rows))
     if as_json:
-        click.echo(json.dumps(scores.as_dict(), indent=2, sort_keys=True))
+        click.echo(json.dumps([row.as_dict() for row in rows], indent=2, sort_keys=True))
         return
-    der = "-" if scores.der is None else f"{100 * scores.der:.1f}%"
-    jer = "-" if scores.jer is None else f"{100 * scores.jer:.1f}%"
-    click.echo(
-        f"{scores.session_id}: cpWER {100 * scores.cpwer:.1f}%  tcpWER {100 * scores.tcpwer:.1f}%  DER {der}  JER {jer}  "
-        f"speakers {scores.hypothesis_speakers} (reference {scores.reference_speakers})  words {scores.reference_words}"
-    )
+    for scores in rows:
+        der = "-" if scores.der is None else f"{100 * scores.der:.1f}%"
+        jer = "-" if scores.jer is None else f"{100 * scores.jer:.1f}%"
+        click.echo(
+            f"{scores.session_id}: cpWER {100 * scores.cpwer:.1f}%  tcpWER {100 * scores.tcpwer:.1f}%  DER {der}  JER {jer}  "
+            f"speakers {scores.hypothesis_speakers} (reference {scores.reference_speakers})  words {scores.reference_words}"
+        )
 
 
 @cli.command()

@@ -36,6 +36,7 @@ class Scores:
     reference_words: int
     cp_errors: int
     tcp_errors: int
+    reference_speech: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,6 +126,7 @@ def score_session(
         reference_words=int(cp.length) if cp else 0,
         cp_errors=int(cp.errors) if cp else 0,
         tcp_errors=int(tcp.errors) if tcp else 0,
+        reference_speech=float(ref_annotation.get_timeline().support().duration()),
     )
 
 
@@ -132,3 +134,66 @@ def score_files(reference: str | Path, hypothesis: str | Path) -> Scores:
     """Score a hypothesis file (transcript JSON or SegLST) against a reference SegLST."""
     ref = load_segments(reference)
     return score_session(ref, load_segments(hypothesis), load_diarization(hypothesis))
+
+
+def total(scores: list[Scores]) -> Scores:
+    """Corpus total: WER from summed errors and words, DER weighted by reference speech time.
+
+    Not a mean of per-session rates: long sessions weigh more, as in meeteval and pyannote.metrics.
+    """
+    words = sum(s.reference_words for s in scores)
+    cp, tcp = sum(s.cp_errors for s in scores), sum(s.tcp_errors for s in scores)
+    speech = [s.reference_speech for s in scores]
+    weighted = [(s.der, s.jer, w) for s, w in zip(scores, speech) if s.der is not None]
+    weight = sum(w for _, _, w in weighted)
+    return Scores(
+        session_id="TOTAL",
+        cpwer=cp / words if words else 0.0,
+        tcpwer=tcp / words if words else 0.0,
+        der=sum(d * w for d, _, w in weighted) / weight if weight else None,
+        jer=sum(j * w for _, j, w in weighted) / weight if weight else None,
+        reference_speakers=sum(s.reference_speakers for s in scores),
+        hypothesis_speakers=sum(s.hypothesis_speakers for s in scores),
+        speaker_count_error=sum(abs(s.speaker_count_error) for s in scores),
+        reference_words=words,
+        cp_errors=cp,
+        tcp_errors=tcp,
+        reference_speech=sum(speech),
+    )
+
+
+def _sessions(path: Path, reference: bool) -> dict[str, Path]:
+    """Session id → file, for one file or every scorable file under a folder."""
+    if path.is_file():
+        files = [path]
+    elif reference:
+        files = sorted(path.rglob("*.seglst.json"))
+    else:
+        files = sorted(p for p in path.rglob("*.json") if not p.name.endswith(".seglst.json")) or sorted(path.rglob("*.seglst.json"))
+    found: dict[str, Path] = {}
+    for file in files:
+        segments = load_segments(file)
+        if not segments and file.suffix == ".json":
+            data = json.loads(file.read_text(encoding="utf-8"))
+            sid = data.get("session_id") if isinstance(data, dict) else None
+        else:
+            sid = segments[0]["session_id"] if segments else None
+        if sid is not None:
+            found[str(sid)] = file
+    return found
+
+
+def score_paths(reference: str | Path, hypothesis: str | Path) -> list[Scores]:
+    """Score files or folders: one row per reference session (a missing hypothesis scores as empty)."""
+    references, hypotheses = _sessions(Path(reference), True), _sessions(Path(hypothesis), False)
+    if Path(reference).is_file() and Path(hypothesis).is_file():
+        return [score_files(reference, hypothesis)]
+    rows = []
+    for sid, ref_file in sorted(references.items()):
+        hyp_file = hypotheses.get(sid)
+        ref = load_segments(ref_file)
+        if hyp_file is None:
+            rows.append(score_session(ref, [], [], session_id=sid))
+        else:
+            rows.append(score_session(ref, load_segments(hyp_file), load_diarization(hyp_file), session_id=sid))
+    return rows

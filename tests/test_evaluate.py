@@ -54,3 +54,24 @@ def test_normalization_applies_to_both_sides():
     hypothesis = copy.deepcopy(REFERENCE)
     hypothesis[0]["words"] = "Good morning, everyone!"
     assert score_session(REFERENCE, hypothesis).cpwer == 0.0
+
+
+def test_folders_score_per_session_with_a_summed_total(tmp_path):
+    import json
+
+    from meetsep.evaluate import score_paths, total
+
+    refs, hyps = tmp_path / "refs", tmp_path / "hyps"
+    for folder in (refs, hyps):
+        folder.mkdir()
+    long_ref = [dict(session_id="long", speaker="A", start_time=0.0, end_time=9.0, words="alpha bravo charlie delta echo foxtrot golf hotel india")]
+    short_ref = [dict(session_id="short", speaker="A", start_time=0.0, end_time=1.0, words="hello")]
+    (refs / "long.seglst.json").write_text(json.dumps(long_ref))
+    (refs / "short.seglst.json").write_text(json.dumps(short_ref))
+    (hyps / "long.seglst.json").write_text(json.dumps(long_ref))  # perfect
+    (hyps / "short.seglst.json").write_text(json.dumps([dict(short_ref[0], words="yellow")]))  # 1 of 1 wrong
+    rows = score_paths(refs, hyps)
+    assert [(r.session_id, r.cpwer) for r in rows] == [("long", 0.0), ("short", 1.0)]
+    overall = total(rows)
+    assert overall.cpwer == pytest.approx(1 / 10)  # not the mean of rates (0.5)
+    assert overall.der == 0.0
