@@ -113,8 +113,11 @@ class PipelineConfig(_Strict):
     runtime: RuntimeConfig = RuntimeConfig()
 
     def config_hash(self) -> str:
-        """Short stable hash of every value (for output provenance and batch keys)."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        """Short stable hash of every value that can change results (output provenance, batch keys).
+
+        ``runtime.threads`` is left out: it changes speed, not results, and batch workers set it.
+        """
+        blob = json.dumps(self.model_dump(mode="json", exclude={"runtime": {"threads"}}), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 

@@ -47,3 +47,7 @@ def test_bad_values_give_one_line_errors(overrides, message):
 def test_unknown_preset_names_the_known_ones():
     with pytest.raises(ConfigError, match="fast_cpu"):
         load_config(["no_such_preset"])
+
+
+def test_threads_do_not_change_the_hash():
+    assert load_config([], ["runtime.threads=1"]).config_hash() == load_config([], ["runtime.threads=2"]).config_hash()

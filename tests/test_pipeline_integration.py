@@ -62,3 +62,12 @@ def test_silence_gives_an_empty_transcript():
     transcript = meetsep.transcribe(np.zeros((1, 16000 * 5), dtype=np.float32), sample_rate=16000, overrides=FAST)
     assert transcript.turns == [] and transcript.speakers == [] and transcript.duration == 5.0
     assert json.loads(to_json(transcript))["turns"] == []
+
+
+def test_openai_whisper_backend_gives_the_same_words_as_faster_whisper_float32(two_speaker_mix, tmp_path):
+    common = {"asr.model": "tiny.en", "asr.beam_size": 1, "asr.compute_type": "float32", "runtime.model_dir": str(tmp_path)}
+    faster = meetsep.transcribe(two_speaker_mix.path, overrides={**common, "asr.kind": "faster-whisper"})
+    openai = meetsep.transcribe(two_speaker_mix.path, overrides={**common, "asr.kind": "openai-whisper"})
+    assert (tmp_path / "whisper-tiny.en-openai.pt").is_file()  # converted once into the model folder
+    assert [w.text for w in openai.words] == [w.text for w in faster.words] and len(faster.words) > 20
+    assert max(abs(a.start - b.start) for a, b in zip(openai.words, faster.words)) < 0.3
