@@ -91,9 +91,10 @@ class Recognizer:
         ]
         words: list[RecognizedWord] = []
         for index, (stream, (start, end)) in enumerate(jobs):
-            begin = max(0.0, start - self.config.padding)
-            finish = min(len(stream.audio) / stream.sample_rate, end + self.config.padding)
-            piece = np.ascontiguousarray(stream.audio[int(begin * stream.sample_rate) : int(finish * stream.sample_rate)])
+            begin = max(stream.offset, start - self.config.padding)
+            finish = min(stream.offset + len(stream.audio) / stream.sample_rate, end + self.config.padding)
+            first = int(round((begin - stream.offset) * stream.sample_rate))
+            piece = np.ascontiguousarray(stream.audio[first : first + int(round((finish - begin) * stream.sample_rate))])
             found, detected = self._transcribe(model, piece, language)
             language = language or detected
             for text, word_start, word_end, probability in found:

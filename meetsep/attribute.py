@@ -30,6 +30,9 @@ from meetsep.types import SpeakerSegment
 
 Interval = tuple[float, float]
 MIN_EMBEDDING_SECONDS = 0.4
+RUN_GAP_SECONDS = 0.2  # a local speaker's pauses shorter than this do not split it into two units
+MAX_UNIT_SECONDS = 3.0  # longest stretch of one local speaker embedded as one unit
+MIN_CLEAN_SECONDS = 1.0  # clean speech a unit needs to help form the clusters
 FRAME_SECONDS = 0.02
 
 
@@ -106,45 +109,96 @@ class Attributor:
         diarization = self.diarize(audio, segmentation, reporter)
         return diarization, assign_words(words, diarization)
 
-    def embeddings(self, audio: np.ndarray, segmentation: SegmentationResult, reporter: StageReporter | None = None) -> np.ndarray:
-        """``(num_windows, local_speakers, 192)`` embeddings of each local speaker's clean speech."""
+    def units(self, segmentation: SegmentationResult) -> Any:
+        """Split each window's local speakers into contiguous runs of activity: the units to cluster.
+
+        The segmentation model sometimes gives two different voices the same local label within a
+        10 s window (seen with voices of similar pitch); a pause or another speaker almost always
+        separates two people's turns, so each run is embedded and clustered on its own.
+
+        Returns:
+            ``(num_windows, frames, max_runs)`` binary ``SlidingWindowFeature`` and, per unit, the
+            index of the local speaker it came from (``(num_windows, max_runs)``, -1 for padding).
+        """
+        from pyannote.core import SlidingWindowFeature
+
+        local = segmentation.local
+        num_windows, num_frames, num_local = local.data.shape
+        frame_seconds = local.sliding_window.duration / num_frames
+        bridge = int(round(RUN_GAP_SECONDS / frame_seconds))
+        runs_per_window: list[list[tuple[int, int, int]]] = []
+        for masks in np.nan_to_num(local.data, nan=0.0) > 0.5:
+            runs = []
+            for speaker in range(num_local):
+                edges = np.flatnonzero(np.diff(np.concatenate([[0], masks[:, speaker].astype(np.int8), [0]])))
+                spans: list[list[int]] = []
+                for start, end in zip(edges[::2], edges[1::2]):
+                    if spans and start - spans[-1][1] <= bridge:
+                        spans[-1][1] = end
+                    else:
+                        spans.append([start, end])
+                for start, end in spans:
+                    # long runs are cut into equal parts no longer than MAX_UNIT_SECONDS: a turn change
+                    # the model missed then spoils at most one part, and overlapping windows outvote it
+                    parts = int(np.ceil((end - start) * frame_seconds / MAX_UNIT_SECONDS))
+                    bounds = np.linspace(start, end, parts + 1).round().astype(int)
+                    runs.extend((speaker, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]))
+            runs_per_window.append(runs)
+        width = max(1, max(len(runs) for runs in runs_per_window))
+        data = np.zeros((num_windows, num_frames, width), dtype=np.float32)
+        origin = np.full((num_windows, width), -1, dtype=np.int64)
+        source = np.nan_to_num(local.data, nan=0.0) > 0.5
+        for window, runs in enumerate(runs_per_window):
+            for unit, (speaker, start, end) in enumerate(runs):
+                data[window, start:end, unit] = source[window, start:end, speaker]
+                origin[window, unit] = speaker
+        return SlidingWindowFeature(data, local.sliding_window), origin
+
+    def embeddings(self, audio: np.ndarray, segmentation: SegmentationResult, units: Any, origin: np.ndarray,
+                   reporter: StageReporter | None = None) -> np.ndarray:
+        """``(num_windows, units, 192)`` embeddings of each unit's clean (single-speaker) speech.
+
+        A unit with less than 1 s of clean speech falls back to its local speaker's clean speech in
+        the window, then to its own speech including overlap; NaN when nothing usable remains.
+        """
         local = segmentation.local
         rate = self.embedder.sample_rate
-        num_windows, num_frames, num_local = local.data.shape
+        num_windows, num_frames, width = units.data.shape
+        frame_seconds = local.sliding_window.duration / num_frames
         window_samples = int(round(local.sliding_window.duration * rate))
-        result = np.full((num_windows, num_local, self.embedder.dimension), np.nan, dtype=np.float32)
-        for index, (window, masks) in enumerate(local):
+        frame_of_sample = np.minimum((np.arange(window_samples) * num_frames) // window_samples, num_frames - 1)
+        result = np.full((num_windows, width, self.embedder.dimension), np.nan, dtype=np.float32)
+        for index, ((window, masks), speakers) in enumerate(zip(units, np.nan_to_num(local.data, nan=0.0) > 0.5)):
             start = int(round(window.start * rate))
             chunk = np.zeros(window_samples, dtype=np.float32)
             piece = audio[start : start + window_samples]
             chunk[: len(piece)] = piece
-            masks = np.nan_to_num(masks, nan=0.0) > 0.5
-            clean = masks & (masks.sum(axis=1, keepdims=True) == 1) if self.config.exclude_overlap else masks
-            frame_of_sample = np.minimum((np.arange(window_samples) * num_frames) // window_samples, num_frames - 1)
-            for speaker in range(num_local):
-                mask = clean[:, speaker] if clean[:, speaker].sum() * local.sliding_window.duration / num_frames >= 1.0 else masks[:, speaker]
-                if not mask.any():
+            single = speakers.sum(axis=1) == 1 if self.config.exclude_overlap else np.ones(num_frames, dtype=bool)
+            for unit in range(width):
+                if origin[index, unit] < 0:
                     continue
-                result[index, speaker] = self.embedder(chunk[mask[frame_of_sample]])
+                own = masks[:, unit] > 0.5
+                candidates = (own & single, speakers[:, origin[index, unit]] & single, own)
+                mask = next((m for m in candidates if m.sum() * frame_seconds >= 1.0), own)
+                if mask.any():
+                    result[index, unit] = self.embedder(chunk[mask[frame_of_sample]])
             if reporter is not None:
                 reporter.progress(index + 1, num_windows)
         return result
 
     def diarize(self, audio: np.ndarray, segmentation: SegmentationResult, reporter: StageReporter | None = None) -> Diarization:
-        from pyannote.audio.pipelines.clustering import AgglomerativeClustering
-        from pyannote.audio.pipelines.utils import SpeakerDiarizationMixin
-
-        local, count = segmentation.local, segmentation.count
+        count = segmentation.count
         if not segmentation.speech or np.nanmax(count.data) == 0:
             return Diarization([], [], [])
-        embeddings = self.embeddings(audio, segmentation, reporter)
-        clustering = AgglomerativeClustering(metric="cosine")
+        units, origin = self.units(segmentation)
+        embeddings = self.embeddings(audio, segmentation, units, origin, reporter)
+        clustering = _unit_clustering_class()(metric="cosine")
         clustering.instantiate({"method": "centroid", "min_cluster_size": self.config.min_cluster_size, "threshold": self.config.threshold})
         config = self.config
         try:
             hard_clusters, _, _ = clustering(
                 embeddings=embeddings,
-                segmentations=local,
+                segmentations=units,
                 num_clusters=config.num_speakers,
                 min_clusters=config.min_speakers,
                 max_clusters=config.max_speakers,
@@ -152,20 +206,32 @@ class Attributor:
         except ValueError:
             # too few clean embeddings to cluster (very short input): one speaker
             hard_clusters = np.zeros(embeddings.shape[:2], dtype=np.int8)
-        inactive = np.sum(local.data, axis=1) == 0
         hard_clusters = hard_clusters.astype(np.int64)
-        hard_clusters[inactive] = -2
+        hard_clusters[(np.sum(units.data, axis=1) == 0) | np.isnan(embeddings[..., 0])] = -2
         # never more simultaneous speakers than speakers found (or allowed): no phantom speakers
         limit = min(int(hard_clusters.max()) + 1, config.num_speakers or config.max_speakers or 255)
         count = type(count)(np.minimum(count.data, max(limit, 1)).astype(np.int8), count.sliding_window)
         duration = len(audio) / self.embedder.sample_rate
-        full = _annotation_segments(_reconstruct(local, hard_clusters, count), duration)
+        full = _annotation_segments(_reconstruct(units, hard_clusters, count), duration)
         exclusive_count = type(count)(np.minimum(count.data, 1).astype(np.int8), count.sliding_window)
-        exclusive = _annotation_segments(_reconstruct(local, hard_clusters, exclusive_count), duration)
+        exclusive = _annotation_segments(_reconstruct(units, hard_clusters, exclusive_count), duration)
         names = _names_by_first_appearance(full)
         full = [SpeakerSegment(speaker=names[s], start=a, end=b) for s, a, b in full]
         exclusive = [SpeakerSegment(speaker=names[s], start=a, end=b) for s, a, b in exclusive if s in names]
         return Diarization(full, exclusive, overlapping_parts(full))
+
+
+def _unit_clustering_class() -> Any:
+    from pyannote.audio.pipelines.clustering import AgglomerativeClustering
+
+    class UnitClustering(AgglomerativeClustering):
+        """pyannote's clustering, with units (≤ 3 s) allowed to form clusters from 1 s of clean speech."""
+
+        def filter_embeddings(self, embeddings: np.ndarray, segmentations: Any = None, min_active_ratio: float = 0.2) -> Any:
+            ratio = MIN_CLEAN_SECONDS / segmentations.sliding_window.duration
+            return super().filter_embeddings(embeddings, segmentations, min_active_ratio=ratio)
+
+    return UnitClustering
 
 
 def _reconstruct(local: Any, hard_clusters: np.ndarray, count: Any) -> Any:

@@ -142,6 +142,22 @@ def iter_blocks(recording: Recording, block_seconds: float = BLOCK_SECONDS) -> I
         raise AudioInputError(recording.path, f"truncated audio: header says {recording.num_samples} samples, only {read} could be read")
 
 
+def read_window(recording: Recording, start: float, end: float) -> np.ndarray:
+    """Samples of ``[start, end)`` seconds as stored, ``(channels, n)`` float32, read from disk if needed."""
+    first = max(0, int(round(start * recording.sample_rate)))
+    last = min(recording.num_samples, int(round(end * recording.sample_rate)))
+    if recording.samples is not None:
+        return recording.samples[:, first:last]
+    import soundfile as sf
+
+    try:
+        block = sf.read(str(recording.path), start=first, stop=last, dtype="float32", always_2d=True)[0].T
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise AudioInputError(recording.source, f"corrupt or truncated audio ({_first_line(error)})") from None
+    _check_finite(block, recording.source)
+    return np.ascontiguousarray(block)
+
+
 def read_all(recording: Recording) -> np.ndarray:
     """The whole recording as ``(channels, samples)`` float32 (mono layout: one channel)."""
     if recording.samples is not None and not (recording.layout is ChannelLayout.MONO and recording.num_channels > 1):

@@ -50,6 +50,22 @@ class BeamformConfig(_Strict):
     reference_channel: int = Field(default=0, ge=0)
 
 
+class SeparateConfig(_Strict):
+    """Separation of overlapped speech into one stream per speaker.
+
+    ``gss`` (array input): guided source separation — per diarized speaker segment, diarization-guided
+    cACGMM time-frequency masks on the multichannel STFT and an MVDR beam toward that speaker; ASR then
+    runs on each speaker's enhanced stream, so words spoken in overlap are kept for both speakers.
+    """
+
+    kind: Literal["none", "gss"] = "none"
+    context: float = Field(default=4.0, ge=0.0, description="Seconds of audio on each side of a segment used for the masks.")
+    iterations: int = Field(default=10, ge=1, description="cACGMM EM iterations.")
+    merge_gap: float = Field(default=0.5, ge=0.0, description="Merge a speaker's segments closer than this (s).")
+    fft_size: int = Field(default=1024, ge=64)
+    hop: int = Field(default=256, ge=16)
+
+
 class SegmentConfig(_Strict):
     """Voice activity, overlap and local speakers with pyannote segmentation-3.0."""
 
@@ -108,6 +124,7 @@ class PipelineConfig(_Strict):
     audio: AudioConfig = AudioConfig()
     beamform: BeamformConfig = BeamformConfig()
     segment: SegmentConfig = SegmentConfig()
+    separate: SeparateConfig = SeparateConfig()
     asr: AsrConfig = AsrConfig()
     attribute: AttributeConfig = AttributeConfig()
     runtime: RuntimeConfig = RuntimeConfig()

@@ -1,6 +1,7 @@
 """The pipeline: a readable list of stages, models loaded once and reused across recordings.
 
     recording ─► beamform ─► segment ─► asr ─► attribute ─► transcript
+    with separation (gss):  beamform ─► segment ─► attribute (diarize) ─► separate ─► asr per stream
 
 Call-center stereo (``stereo-speakers``) runs segment and ASR per channel and attributes by channel.
 """
@@ -14,12 +15,13 @@ from typing import Any
 import numpy as np
 
 from meetsep.asr import Recognizer
-from meetsep.attribute import Attributor, attribute_channels, frame_levels_db, intersect, own_speech
+from meetsep.attribute import Attributor, assign_words, attribute_channels, frame_levels_db, own_speech
 from meetsep.audio import load_recording, read_all, resample
 from meetsep.beamform import Beamformer
 from meetsep.config import PipelineConfig, load_config
 from meetsep.hooks import Hook, no_hook, stage
 from meetsep.segment import Segmenter
+from meetsep.separate import GuidedSeparator
 from meetsep.transcript import build_transcript
 from meetsep.types import ChannelLayout, Recording, Stream, Transcript
 
@@ -44,6 +46,7 @@ class Pipeline:
         self.segmenter = Segmenter(self.config.segment, runtime)
         self.recognizer = Recognizer(self.config.asr, runtime.model_copy(update={"threads": self.threads}))
         self.attributor = Attributor(self.config.attribute, runtime)
+        self.separator = GuidedSeparator(self.config.separate) if self.config.separate.kind == "gss" else None
         rates = {self.segmenter.sample_rate, self.recognizer.sample_rate, self.attributor.embedder.sample_rate}
         if rates != {SAMPLE_RATE}:
             raise ValueError(f"stages disagree on sample rate: {sorted(rates)}")
@@ -82,10 +85,20 @@ class Pipeline:
             audio = resample(self.beamformer(recording), recording.sample_rate, SAMPLE_RATE)
         with stage(hook, "segment", sid) as report:
             segmentation = self.segmenter(audio, report)
-        with stage(hook, "asr", sid) as report:
-            asr = self.recognizer([Stream(audio, SAMPLE_RATE, "mix", regions=segmentation.speech)], report)
-        with stage(hook, "attribute", sid) as report:
-            diarization, words = self.attributor(audio, segmentation, asr.words, report)
+        if self.separator is not None:
+            # guided separation needs the diarization first: who speaks when guides the masks
+            with stage(hook, "attribute", sid) as report:
+                diarization = self.attributor.diarize(audio, segmentation, report)
+            with stage(hook, "separate", sid) as report:
+                streams = self.separator(recording, diarization.segments, report)
+            with stage(hook, "asr", sid) as report:
+                asr = self.recognizer(streams, report)
+            words = assign_words(asr.words, diarization)
+        else:
+            with stage(hook, "asr", sid) as report:
+                asr = self.recognizer([Stream(audio, SAMPLE_RATE, "mix", regions=segmentation.speech)], report)
+            with stage(hook, "attribute", sid) as report:
+                diarization, words = self.attributor(audio, segmentation, asr.words, report)
         return build_transcript(
             session_id=sid,
             duration=recording.duration,

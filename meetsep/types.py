@@ -69,11 +69,12 @@ class Stream:
     """One mono signal to transcribe, e.g. the enhanced mixture or one call-center channel.
 
     Attributes:
-        audio: ``(samples,)`` float32 at ``sample_rate``; time 0 is the start of the recording.
+        audio: ``(samples,)`` float32 at ``sample_rate``, starting ``offset`` seconds into the recording.
         sample_rate: samples per second.
-        name: stream name used in diagnostics (``"mix"``, ``"channel-0"``).
-        speaker: set when the stream is known to carry one speaker (call-center channels).
-        regions: ``(start, end)`` seconds of speech in this stream that ASR should transcribe.
+        name: stream name used in diagnostics (``"mix"``, ``"channel-0"``, ``"gss-SPEAKER_01-12.30"``).
+        speaker: set when the stream is known to carry one speaker (call-center channels, GSS output).
+        regions: ``(start, end)`` seconds (recording time) of speech that ASR should transcribe.
+        offset: recording time of the first sample, in seconds.
     """
 
     audio: np.ndarray
@@ -81,6 +82,7 @@ class Stream:
     name: str
     speaker: str | None = None
     regions: list[tuple[float, float]] = field(default_factory=list)
+    offset: float = 0.0
 
 
 class TimeSpan(BaseModel):

@@ -22,7 +22,7 @@ import numpy as np
 import soundfile as sf
 
 from meetsep.audio import resample
-from meetsep.batch import REPORT_NAME, read_report
+from meetsep.batch import read_report
 
 LINES = [
     ("slt", "Could you share the latest numbers with the whole team before Friday?"),
