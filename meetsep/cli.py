@@ -62,6 +62,8 @@ def cli() -> None:
 @click.option("--num-speakers", type=click.IntRange(min=1), default=None)
 @click.option("--min-speakers", type=click.IntRange(min=1), default=None)
 @click.option("--max-speakers", type=click.IntRange(min=1), default=None)
+@click.option("--beamforming", type=click.Choice(["average", "reference"]), default=None, help="Array → one channel (beamform.kind).")
+@click.option("--separation", type=click.Choice(["none", "gss"]), default=None, help="Overlapped speech separation (separate.kind).")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal).")
 def transcribe(
     inputs: tuple[Path, ...],
@@ -73,6 +75,8 @@ def transcribe(
     num_speakers: int | None,
     min_speakers: int | None,
     max_speakers: int | None,
+    beamforming: str | None,
+    separation: str | None,
     progress: bool | None,
 ) -> None:
     """Transcribe INPUT files into OUT/<input stem>.<ext>; keeps going past a bad file."""
@@ -84,9 +88,16 @@ def transcribe(
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     extra = list(overrides)
-    for key, value in (("num_speakers", num_speakers), ("min_speakers", min_speakers), ("max_speakers", max_speakers), ("layout", layout)):
+    for key, value in (
+        ("attribute.num_speakers", num_speakers),
+        ("attribute.min_speakers", min_speakers),
+        ("attribute.max_speakers", max_speakers),
+        ("audio.layout", layout),
+        ("beamform.kind", beamforming),
+        ("separate.kind", separation),
+    ):
         if value is not None:
-            extra.append(f"{'audio' if key == 'layout' else 'attribute'}.{key}={value}")
+            extra.append(f"{key}={value}")
     config = load_config(list(configs), extra)
     stems = [p.stem for p in inputs]
     duplicates = sorted({s for s in stems if stems.count(s) > 1})

@@ -71,7 +71,7 @@ class SegmentConfig(_Strict):
 
     kind: Literal["pyannote"] = "pyannote"
     model: str | None = Field(default=None, description="Local path or hub id; default: shipped weights.")
-    step: float = Field(default=1.0, gt=0.0, le=10.0, description="Sliding window step in seconds (window 10 s).")
+    step: float = Field(default=2.0, gt=0.0, le=10.0, description="Sliding window step in seconds (window 10 s).")
     batch_size: int = Field(default=16, ge=1)
     min_duration_off: float = Field(default=0.0, ge=0.0, description="Fill speaker gaps shorter than this (s).")
 

@@ -151,6 +151,8 @@ def transcribe(
     num_speakers: int | None = None,
     min_speakers: int | None = None,
     max_speakers: int | None = None,
+    beamforming: str | None = None,
+    separation: str | None = None,
     config: PipelineConfig | str | Path | None = None,
     overrides: dict[str, Any] | None = None,
     hook: Hook = no_hook,
@@ -164,11 +166,16 @@ def transcribe(
     else:
         base = load_config([config] if config else [])
     merged = dict(overrides or {})
-    for key, value in (("num_speakers", num_speakers), ("min_speakers", min_speakers), ("max_speakers", max_speakers)):
+    for key, value in (
+        ("attribute.num_speakers", num_speakers),
+        ("attribute.min_speakers", min_speakers),
+        ("attribute.max_speakers", max_speakers),
+        ("audio.layout", layout),
+        ("beamform.kind", beamforming),
+        ("separate.kind", separation),
+    ):
         if value is not None:
-            merged[f"attribute.{key}"] = value
-    if layout is not None:
-        merged["audio.layout"] = layout
+            merged[key] = value
     effective = load_config([], {**_flatten(base.model_dump(mode="json")), **merged}) if merged else base
     key = effective.config_hash()
     if key not in _PIPELINES:

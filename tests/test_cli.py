@@ -65,3 +65,14 @@ def test_models_lists_every_model():
     assert result.returncode == 0, result.stderr
     names = [line.split()[0] for line in result.stdout.splitlines()]
     assert names == ["segmentation-3.0", "campplus", "whisper-tiny.en", "whisper-base"]
+
+
+def test_cli_options_mirror_the_python_api():
+    import inspect
+
+    import meetsep
+    from meetsep.cli import transcribe as command
+
+    options = {p.name for p in command.params} - {"inputs", "out_dir", "formats", "progress", "configs", "overrides"}
+    parameters = set(inspect.signature(meetsep.transcribe).parameters) - {"source", "sample_rate", "hook", "config", "overrides"}
+    assert options == parameters
