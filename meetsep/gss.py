@@ -60,7 +60,7 @@ def cacgmm_masks(spectrum: np.ndarray, activity: np.ndarray, iterations: int) ->
     """
     channels, frames, bins = spectrum.shape
     classes = activity.shape[0]
-    observation = np.transpose(spectrum, (2, 1, 0)).astype(np.complex128)  # (F, T, D)
+    observation = np.ascontiguousarray(np.transpose(spectrum, (2, 1, 0))).astype(np.complex64)  # (F, T, D)
     observation /= np.linalg.norm(observation, axis=-1, keepdims=True) + EPS
     prior = activity.astype(np.float64) + 1e-4
     prior /= prior.sum(axis=0, keepdims=True)  # (K, T)
@@ -71,12 +71,14 @@ def cacgmm_masks(spectrum: np.ndarray, activity: np.ndarray, iterations: int) ->
     for _ in range(iterations):
         for k in range(classes):
             gamma = posterior[k]
-            covariance = channels * np.einsum("ft,ftd,fte->fde", gamma / quadratic[k], observation, observation.conj())
+            weighted = observation * (gamma / quadratic[k])[..., None]
+            covariance = channels * np.matmul(np.swapaxes(weighted, 1, 2), observation.conj())  # Σ_t w y yᴴ, (F, D, D)
             covariance /= np.maximum(gamma.sum(axis=1), EPS)[:, None, None]
             covariance = 0.5 * (covariance + np.conj(np.swapaxes(covariance, -1, -2))) + 1e-6 * identity
             inverse = np.linalg.inv(covariance)
             _, log_determinant = np.linalg.slogdet(covariance)
-            quadratic[k] = np.maximum(np.einsum("ftd,fde,fte->ft", observation.conj(), inverse, observation).real, EPS)
+            # zᴴ B⁻¹ z for every frame: rows of Z·B⁻ᵀ times conj(Z)
+            quadratic[k] = np.maximum(np.sum(np.matmul(observation, np.swapaxes(inverse, 1, 2)) * observation.conj(), axis=-1).real, EPS)
             log_likelihood[k] = -log_determinant[:, None] - channels * np.log(quadratic[k])
         log_posterior = log_likelihood + np.log(prior)[:, None, :]  # weights stay fixed to the guide
         log_posterior -= log_posterior.max(axis=0, keepdims=True)
@@ -99,7 +101,7 @@ def mvdr_souden(spectrum: np.ndarray, target_mask: np.ndarray, noise_mask: np.nd
 
     def covariance(mask: np.ndarray) -> np.ndarray:
         weights = mask.T.astype(np.float64)  # (F, T)
-        matrix = np.einsum("ft,ftd,fte->fde", weights, observation, observation.conj())
+        matrix = np.matmul(np.swapaxes(observation * weights[..., None], 1, 2), observation.conj())
         return matrix / np.maximum(weights.sum(axis=1), EPS)[:, None, None]
 
     speech, noise = covariance(target_mask), covariance(noise_mask)
