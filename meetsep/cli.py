@@ -63,7 +63,7 @@ def cli() -> None:
 @click.option("--min-speakers", type=click.IntRange(min=1), default=None)
 @click.option("--max-speakers", type=click.IntRange(min=1), default=None)
 @click.option("--beamforming", type=click.Choice(["average", "reference"]), default=None, help="Array → one channel (beamform.kind).")
-@click.option("--separation", type=click.Choice(["none", "gss"]), default=None, help="Overlapped speech separation (separate.kind).")
+@click.option("--separation", type=click.Choice(["auto", "none", "gss"]), default=None, help="Overlapped speech separation (separate.kind; auto = gss for array input).")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal).")
 def transcribe(
     inputs: tuple[Path, ...],

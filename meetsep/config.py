@@ -56,9 +56,11 @@ class SeparateConfig(_Strict):
     ``gss`` (array input): guided source separation — per diarized speaker segment, diarization-guided
     cACGMM time-frequency masks on the multichannel STFT and an MVDR beam toward that speaker; ASR then
     runs on each speaker's enhanced stream, so words spoken in overlap are kept for both speakers.
+    ``auto``: ``gss`` for array input, nothing for mono and call-center input. ``none``: ASR on the
+    beamformed mixture, words given to the speaker active at their time.
     """
 
-    kind: Literal["none", "gss"] = "none"
+    kind: Literal["auto", "none", "gss"] = "auto"
     context: float = Field(default=4.0, ge=0.0, description="Seconds of audio on each side of a segment used for the masks.")
     iterations: int = Field(default=10, ge=1, description="cACGMM EM iterations.")
     merge_gap: float = Field(default=0.5, ge=0.0, description="Merge a speaker's segments closer than this (s).")

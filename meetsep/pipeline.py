@@ -46,7 +46,7 @@ class Pipeline:
         self.segmenter = Segmenter(self.config.segment, runtime)
         self.recognizer = Recognizer(self.config.asr, runtime.model_copy(update={"threads": self.threads}))
         self.attributor = Attributor(self.config.attribute, runtime)
-        self.separator = GuidedSeparator(self.config.separate) if self.config.separate.kind == "gss" else None
+        self.separator = GuidedSeparator(self.config.separate) if self.config.separate.kind != "none" else None
         rates = {self.segmenter.sample_rate, self.recognizer.sample_rate, self.attributor.embedder.sample_rate}
         if rates != {SAMPLE_RATE}:
             raise ValueError(f"stages disagree on sample rate: {sorted(rates)}")
@@ -85,7 +85,8 @@ class Pipeline:
             audio = resample(self.beamformer(recording), recording.sample_rate, SAMPLE_RATE)
         with stage(hook, "segment", sid) as report:
             segmentation = self.segmenter(audio, report)
-        if self.separator is not None:
+        explicit = self.config.separate.kind == "gss"
+        if self.separator is not None and (recording.layout is ChannelLayout.ARRAY or explicit):
             # guided separation needs the diarization first: who speaks when guides the masks
             with stage(hook, "attribute", sid) as report:
                 diarization = self.attributor.diarize(audio, segmentation, report)

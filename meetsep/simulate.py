@@ -1,0 +1,375 @@
+"""Simulated meetings and calls with exact references, from Debian's offline TTS voices.
+
+A meeting: sentence-level turns of 2-6 speakers (flite and espeak-ng voices, multiplied by pitch and
+tempo changes with sox), placed so that a target share of the speech overlaps (LibriCSS-style:
+overlapped speech time / total speech time, measured on the placed audio); a pyroomacoustics
+shoebox room with a circular or linear array; additive noise at a chosen SNR. A call: 8 kHz stereo,
+telephone band, one speaker per channel with crosstalk. Everything follows from the seed.
+
+Outputs (``write_meeting``): ``mix.flac`` (channels × samples), ``speakers/<spk>.flac`` (each
+speaker's reverberant image at the reference microphone), ``reference.seglst.json`` and
+``reference.rttm`` (one entry per sentence, trimmed to the audible speech), ``meta.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from meetsep.audio import resample
+from meetsep.formats import atomic_write_text
+
+SENTENCES = [
+    "Good morning everyone, thanks for joining the planning meeting today.",
+    "I would like to start with the schedule for the new product launch.",
+    "The design team finished the first prototype last week and it works well.",
+    "That is great news, then we can move the testing phase forward.",
+    "We still need two more people for the customer interviews next month.",
+    "I can help with the interviews if someone takes over my reports.",
+    "Let us decide that on Friday after we see the budget numbers.",
+    "Sounds good, I will send the agenda to everyone this afternoon.",
+    "Could you share the slides from the last review with the whole team?",
+    "The supplier called this morning about the delayed shipment.",
+    "How long will the delay be and does it affect our launch date?",
+    "They said about two weeks, but they will try to make it faster.",
+    "Then we should tell marketing before they print the brochures.",
+    "I agree, and we should also update the website with the new date.",
+    "Who is responsible for the website changes this quarter?",
+    "Maria handles the website, I will write her a short message today.",
+    "Please remember to book the large meeting room for the workshop.",
+    "The workshop is on Tuesday and we expect about twenty guests.",
+    "Do we have enough chairs and a projector for that many people?",
+    "I will check with the office manager and let you know tomorrow.",
+    "Our sales numbers were better than expected in the northern region.",
+    "That is mostly thanks to the new partner we signed in the spring.",
+    "We should invite them to the annual meeting in the autumn.",
+    "Good idea, can someone prepare a short presentation about them?",
+    "I will prepare it, but I need the latest contract details first.",
+    "The legal team has the contract, I will forward it to you.",
+    "Let us also talk about hiring, we have three open positions.",
+    "The interviews for the engineering role start next Monday.",
+    "Please send me the candidate list so I can plan my calendar.",
+    "We also need a replacement for the assistant who is leaving in June.",
+    "The training program for new employees should be shorter this year.",
+    "Many people told us the first week felt too long and too formal.",
+    "Maybe we can replace some lectures with small practical tasks.",
+    "I like that, it would also help them meet their teams earlier.",
+    "Before we finish, are there any questions about the travel policy?",
+    "Yes, can we book train tickets in first class for long trips?",
+    "Only for trips longer than four hours, as written in the policy.",
+    "Thank you, that answers my question, I will plan accordingly.",
+    "The customer survey results arrived yesterday afternoon.",
+    "Most customers are happy, but they want faster support answers.",
+    "We could add a chat window on the support page to help with that.",
+    "That needs a few more people on the support team though.",
+    "Let us look at the costs and discuss it again next week.",
+    "The new office printer still does not work on the second floor.",
+    "I opened a ticket, the technician will come on Thursday.",
+    "Remember that the office is closed next Friday for the holiday.",
+    "Our quarterly report is due at the end of the month.",
+    "I will collect the numbers from every department by Wednesday.",
+    "Please keep your sections short, the board prefers one page each.",
+    "Thanks everyone, that was a productive meeting, see you next week.",
+]
+
+CALL_SENTENCES = [
+    ("agent", "Thank you for calling customer service, how can I help you today?"),
+    ("customer", "Hello, my card stopped working yesterday at the grocery store."),
+    ("agent", "I am sorry to hear that, can you tell me your account number please?"),
+    ("customer", "Sure, it is on the letter you sent me, one moment please."),
+    ("agent", "Thank you, I can see that the card was blocked for security reasons."),
+    ("customer", "Why was it blocked, I did not do anything unusual."),
+    ("agent", "There was a payment from another country that looked suspicious."),
+    ("customer", "That was not me, I have never been to that country."),
+    ("agent", "Then I will cancel this card and send you a new one this week."),
+    ("customer", "That would be perfect, thank you very much for your help."),
+]
+
+# (engine, voice). flite voices are distinct speakers; espeak-ng variants differ in formants and pitch.
+VOICES: list[tuple[str, str]] = [
+    ("flite", "slt"),
+    ("flite", "awb"),
+    ("flite", "rms"),
+    ("flite", "kal16"),
+    ("espeak-ng", "en-us+f3"),
+    ("espeak-ng", "en-gb+m3"),
+    ("espeak-ng", "en-us+m7"),
+    ("espeak-ng", "en-gb+f4"),
+]
+
+
+class SimulationConfig(BaseModel):
+    """Everything that defines a simulated meeting (with the seed, it defines it exactly)."""
+
+    model_config = ConfigDict(extra="forbid")
+    seed: int = 0
+    mode: Literal["meeting", "call-center"] = "meeting"
+    num_speakers: int = Field(default=3, ge=2, le=6)
+    voices: list[str] | None = Field(default=None, description='Explicit voices, e.g. ["flite:slt", "espeak-ng:en-gb+m3"]; default: drawn from the pool.')
+    num_sentences: int = Field(default=12, ge=1, description="Sentences in the meeting, spread over the speakers.")
+    overlap_ratio: float = Field(default=0.2, ge=0.0, le=0.6, description="Target overlapped speech / total speech.")
+    voice_augmentation: bool = Field(default=True, description="Random pitch (±2 semitones) and tempo (±8 %) per speaker.")
+    sample_rate: int = 16000
+    room: tuple[float, float, float] = (6.0, 5.0, 3.0)
+    rt60: float = Field(default=0.3, ge=0.0, le=1.0)
+    array: Literal["circular", "linear"] = "circular"
+    num_mics: int = Field(default=4, ge=1, le=16)
+    array_radius: float = Field(default=0.05, gt=0.0, description="Circular radius or linear spacing (m).")
+    speaker_distance: tuple[float, float] = (1.0, 2.2)
+    snr_db: float | None = Field(default=30.0, description="White noise SNR at the mics; None: no noise.")
+    crosstalk_db: float = Field(default=-25.0, description="Call-center: leak of each speaker into the other channel.")
+
+
+@dataclass
+class SimulatedMeeting:
+    """A simulated meeting.
+
+    Attributes:
+        audio: ``(channels, samples)`` float32 mixture.
+        speaker_images: speaker → ``(samples,)`` reverberant image at the reference mic (same gain).
+        reference: SegLST entries (one per sentence), sorted by start.
+        metadata: config, voices, geometry, measured overlap ratio, duration.
+    """
+
+    audio: np.ndarray
+    sample_rate: int
+    speaker_images: dict[str, np.ndarray]
+    reference: list[dict[str, Any]]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class _Synthesizer:
+    """TTS with a per-run cache; output float32 at the requested rate, silence trimmed."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self.cache: dict[tuple[Any, ...], np.ndarray] = {}
+
+    def __call__(self, text: str, engine: str, voice: str, pitch: float, tempo: float) -> np.ndarray:
+        key = (text, engine, voice, round(pitch, 3), round(tempo, 3))
+        if key not in self.cache:
+            import soundfile as sf
+
+            with tempfile.TemporaryDirectory() as folder:
+                raw, shaped = Path(folder) / "raw.wav", Path(folder) / "shaped.wav"
+                if engine == "flite":
+                    command = ["flite", "-voice", voice, "-t", text, "-o", str(raw)]
+                else:
+                    command = ["espeak-ng", "-v", voice, "-w", str(raw), text]
+                subprocess.run(command, check=True, capture_output=True)
+                source = raw
+                if abs(pitch) > 1e-3 or abs(tempo - 1.0) > 1e-3:
+                    subprocess.run(["sox", str(raw), str(shaped), "pitch", f"{100 * pitch:.0f}", "tempo", "-s", f"{tempo:.3f}"],
+                                   check=True, capture_output=True)
+                    source = shaped
+                audio, rate = sf.read(str(source), dtype="float32")
+            audio = resample(audio, rate, self.rate)
+            loud = np.flatnonzero(np.abs(audio) > 0.02 * np.abs(audio).max())
+            audio = audio[loud[0] : loud[-1] + 1]
+            self.cache[key] = (audio / (np.sqrt(np.mean(audio**2)) + 1e-9) * 0.05).astype(np.float32)
+        return self.cache[key]
+
+
+def _activity_overlap(intervals: list[tuple[float, float, str]]) -> tuple[float, float]:
+    """(overlapped time, speech time) of placed intervals, different speakers only."""
+    events = sorted([(a, 1) for a, _, _ in intervals] + [(b, -1) for _, b, _ in intervals])
+    active, last, speech, overlap = 0, 0.0, 0.0, 0.0
+    for time, delta in events:
+        if active >= 1:
+            speech += time - last
+        if active >= 2:
+            overlap += time - last
+        active += delta
+        last = time
+    return overlap, speech
+
+
+def _place(durations: list[float], speakers: list[int], target: float, rng: np.random.Generator) -> list[float]:
+    """Start times: turn i starts after turn i-1 ends (gap) or inside it, tuned to reach the target ratio."""
+
+    def starts_for(fraction: float) -> list[float]:
+        local = np.random.default_rng(int(rng_seed))
+        starts, end_of = [], {}
+        cursor = 0.3
+        for index, duration in enumerate(durations):
+            if index == 0:
+                start = cursor
+            else:
+                previous_end = starts[-1] + durations[index - 1]
+                own_end = end_of.get(speakers[index], 0.0)
+                if fraction > 0 and local.random() < 0.85:
+                    start = previous_end - fraction * min(durations[index - 1], duration) * local.uniform(0.6, 1.4)
+                else:
+                    start = previous_end + local.uniform(0.2, 0.8)
+                start = max(start, own_end + 0.15, starts[-1] + 0.3)
+            starts.append(float(start))
+            end_of[speakers[index]] = start + duration
+        return starts
+
+    rng_seed = int(rng.integers(2**31))
+    if target <= 0:
+        return starts_for(0.0)
+    low, high = 0.0, 1.0
+    best = starts_for(target)
+    for _ in range(25):  # bisection on the overlap fraction until the measured ratio fits
+        middle = (low + high) / 2
+        starts = starts_for(middle)
+        overlap, speech = _activity_overlap([(s, s + d, str(p)) for s, d, p in zip(starts, durations, speakers)])
+        ratio = overlap / speech if speech else 0.0
+        best = starts
+        if abs(ratio - target) < 0.01:
+            break
+        low, high = (middle, high) if ratio < target else (low, middle)
+    return best
+
+
+def simulate_meeting(config: SimulationConfig, session_id: str = "meeting") -> SimulatedMeeting:
+    """Simulate one meeting (or call) from ``config``; deterministic for a given seed."""
+    rng = np.random.default_rng(config.seed)
+    call = config.mode == "call-center"
+    rate = 8000 if call else config.sample_rate
+    synthesize = _Synthesizer(16000)
+    count = 2 if call else config.num_speakers
+    if config.voices:
+        if len(config.voices) != count:
+            raise ValueError(f"{len(config.voices)} voices given for {count} speakers")
+        chosen = [tuple(v.split(":", 1)) for v in config.voices]
+    else:
+        chosen = [VOICES[i] for i in rng.permutation(len(VOICES))[:count]]
+    voices = [
+        dict(engine=e, voice=v, pitch=float(rng.uniform(-2, 2)) if config.voice_augmentation else 0.0,
+             tempo=float(rng.uniform(0.92, 1.08)) if config.voice_augmentation else 1.0)
+        for e, v in chosen
+    ]
+    names = ["agent", "customer"] if call else [f"spk{i}" for i in range(count)]
+    if call:
+        script = [(names.index(who), text) for who, text in CALL_SENTENCES[: config.num_sentences]]
+    else:
+        order = rng.permutation(len(SENTENCES))
+        script, previous = [], -1
+        for index in range(config.num_sentences):
+            speaker = int(rng.integers(count - 1)) if previous >= 0 else int(rng.integers(count))
+            speaker = speaker + (speaker >= previous) if previous >= 0 else speaker  # never the same speaker twice
+            script.append((speaker, SENTENCES[order[index % len(order)]]))
+            previous = speaker
+    clips = [synthesize(text, **voices[speaker]) for speaker, text in script]
+    durations = [len(c) / 16000 for c in clips]
+    starts = _place(durations, [s for s, _ in script], config.overlap_ratio, rng)
+    total = int((max(s + d for s, d in zip(starts, durations)) + 0.5) * 16000)
+    dry = np.zeros((count, total), dtype=np.float32)
+    for (speaker, _), start, clip in zip(script, starts, clips):
+        offset = int(round(start * 16000))
+        dry[speaker, offset : offset + len(clip)] += clip * float(rng.uniform(0.8, 1.25))
+    if call:
+        images, mix, geometry = _call_center(dry, config, rng)
+    else:
+        images, mix, geometry = _room(dry, config, rng)
+    mix = resample(mix, 16000, rate) if rate != 16000 else mix
+    images = resample(images, 16000, rate) if rate != 16000 else images
+    gain = 0.9 / max(float(np.abs(mix).max()), 1e-9)
+    mix, images = (mix * gain).astype(np.float32), (images * gain).astype(np.float32)
+    reference = sorted(
+        (dict(session_id=session_id, speaker=names[s], start_time=round(a, 3), end_time=round(a + d, 3), words=text)
+         for (s, text), a, d in zip(script, starts, durations)),
+        key=lambda e: (e["start_time"], e["speaker"]),
+    )
+    overlap, speech = _activity_overlap([(e["start_time"], e["end_time"], e["speaker"]) for e in reference])
+    metadata = dict(
+        session_id=session_id,
+        config=config.model_dump(mode="json"),
+        voices={n: v for n, v in zip(names, voices)},
+        geometry=geometry,
+        overlap_ratio=round(overlap / speech, 4) if speech else 0.0,
+        duration=round(mix.shape[1] / rate, 3),
+        sample_rate=rate,
+    )
+    return SimulatedMeeting(mix, rate, {n: images[i] for i, n in enumerate(names)}, reference, metadata)
+
+
+def _room(dry: np.ndarray, config: SimulationConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    import pyroomacoustics as pra
+
+    dims = np.array(config.room)
+    center = np.array([dims[0] / 2, dims[1] / 2, 1.2])
+    if config.array == "circular":
+        xy = pra.circular_2D_array(center[:2], config.num_mics, 0.0, config.array_radius)
+    else:
+        xy = pra.linear_2D_array(center[:2], config.num_mics, 0.0, config.array_radius)
+    mics = np.vstack([xy, np.full(config.num_mics, center[2])])
+    if config.rt60 > 0:
+        absorption, max_order = pra.inverse_sabine(config.rt60, dims)
+        room = pra.ShoeBox(dims, fs=16000, materials=pra.Material(absorption), max_order=max_order)
+    else:
+        room = pra.ShoeBox(dims, fs=16000, max_order=0)
+    room.add_microphone_array(mics)
+    angles = np.sort(rng.uniform(0, 2 * np.pi, dry.shape[0])) + rng.uniform(0, 2 * np.pi)
+    positions = []
+    for index, angle in enumerate(angles):
+        distance = rng.uniform(*config.speaker_distance)
+        position = center + np.array([distance * np.cos(angle), distance * np.sin(angle), rng.uniform(0.0, 0.4)])
+        position = np.clip(position, 0.3, dims - 0.3)
+        positions.append(position.round(3).tolist())
+        room.add_source(position, signal=dry[index])
+    room.compute_rir()
+    images = room.simulate(return_premix=True)[:, :, : dry.shape[1]]  # (sources, mics, samples)
+    mix = images.sum(axis=0)
+    if config.snr_db is not None:
+        noise = rng.standard_normal(mix.shape)
+        noise *= np.sqrt(np.mean(mix**2) / np.mean(noise**2) / 10 ** (config.snr_db / 10))
+        mix = mix + noise
+    geometry = dict(room=dims.tolist(), mics=mics.round(4).T.tolist(), speakers=positions, rt60=config.rt60)
+    return images[:, 0, :].astype(np.float32), mix.astype(np.float32), geometry
+
+
+def _call_center(dry: np.ndarray, config: SimulationConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    from scipy.signal import butter, sosfilt
+
+    band = butter(4, [300, 3400], btype="bandpass", fs=16000, output="sos")
+    channels = sosfilt(band, dry, axis=1)
+    leak = 10 ** (config.crosstalk_db / 20)
+    mix = np.stack([channels[0] + leak * channels[1], channels[1] + leak * channels[0]])
+    if config.snr_db is not None:
+        noise = sosfilt(band, rng.standard_normal(mix.shape), axis=1)
+        noise *= np.sqrt(np.mean(mix**2) / np.mean(noise**2) / 10 ** (config.snr_db / 10))
+        mix = mix + noise
+    return channels.astype(np.float32), mix.astype(np.float32), dict(telephone_band=[300, 3400], crosstalk_db=config.crosstalk_db)
+
+
+def write_meeting(meeting: SimulatedMeeting, out_dir: Path) -> dict[str, Path]:
+    """Write mix, speaker images, reference SegLST and RTTM, and metadata; each file atomically."""
+    import soundfile as sf
+    from meeteval.io import SegLST
+
+    out_dir = Path(out_dir)
+    (out_dir / "speakers").mkdir(parents=True, exist_ok=True)
+    paths = {"mix": out_dir / "mix.flac"}
+    _write_flac(paths["mix"], meeting.audio, meeting.sample_rate)
+    for name, image in meeting.speaker_images.items():
+        paths[f"speaker:{name}"] = out_dir / "speakers" / f"{name}.flac"
+        _write_flac(paths[f"speaker:{name}"], image[None], meeting.sample_rate)
+    paths["seglst"] = atomic_write_text(out_dir / "reference.seglst.json", SegLST(meeting.reference).dumps() + "\n")
+    rttm = "".join(
+        f"SPEAKER {e['session_id']} 1 {e['start_time']:.3f} {e['end_time'] - e['start_time']:.3f} <NA> <NA> {e['speaker']} <NA> <NA>\n"
+        for e in meeting.reference
+    )
+    paths["rttm"] = atomic_write_text(out_dir / "reference.rttm", rttm)
+    paths["meta"] = atomic_write_text(out_dir / "meta.json", json.dumps(meeting.metadata, indent=2, sort_keys=True) + "\n")
+    del sf
+    return paths
+
+
+def _write_flac(path: Path, audio: np.ndarray, rate: int) -> None:
+    import os
+
+    import soundfile as sf
+
+    temporary = path.with_name(f".{path.name}.tmp")
+    sf.write(str(temporary), np.clip(audio, -1, 1).T, rate, format="FLAC", subtype="PCM_16")
+    os.replace(temporary, path)

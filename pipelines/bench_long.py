@@ -1,0 +1,128 @@
+"""Long recordings: peak memory and per-stage wall time of meetsep next to plain faster-whisper.
+
+Builds multichannel 16 kHz WAV files of the given lengths by tiling simulated meetings (several
+seeds, so several voices and rooms), written block by block. Then, for each length, in fresh
+processes on the same audio:
+
+- ``meetsep``: the default pipeline (``meetsep.Pipeline``) on the multichannel file;
+- ``faster-whisper``: plain ``WhisperModel.transcribe`` with the same Whisper model, compute type and
+  beam size on the channel average (the same mono signal meetsep's default beamformer makes).
+
+Prints peak RSS, wall time, RTF, the ratio meetsep / faster-whisper and meetsep's per-stage times.
+
+    python pipelines/bench_long.py --minutes 60,120 --channels 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+CHILD_MEETSEP = """
+import json, resource, sys, time
+import meetsep
+from meetsep.hooks import TimingHook
+config = meetsep.load_config([], sys.argv[2:])
+timing = TimingHook()
+began = time.perf_counter()
+transcript = meetsep.Pipeline(config)(sys.argv[1], layout="array", hook=timing)
+print(json.dumps(dict(wall=time.perf_counter() - began, peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      stages=dict(timing.seconds), words=len(transcript.words), speakers=len(transcript.speakers))))
+"""
+
+CHILD_FASTER_WHISPER = """
+import json, resource, sys, time
+import numpy as np, soundfile as sf
+import meetsep
+from meetsep.models import resolve_model
+from faster_whisper import WhisperModel
+config = meetsep.load_config([], sys.argv[2:])
+began = time.perf_counter()
+blocks = [b.mean(axis=1) for b in sf.blocks(sys.argv[1], blocksize=16000 * 60, dtype="float32", always_2d=True)]
+audio = np.concatenate(blocks).astype(np.float32)
+model = WhisperModel(str(resolve_model(config.asr.model, "asr").path), device="cpu", compute_type=config.asr.compute_type)
+segments, info = model.transcribe(audio, beam_size=config.asr.beam_size, temperature=0.0, word_timestamps=True,
+                                  condition_on_previous_text=False, language=config.asr.language)
+words = sum(len(s.words or []) for s in segments)
+print(json.dumps(dict(wall=time.perf_counter() - began, peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, words=words)))
+"""
+
+
+def build(path: Path, minutes: float, channels: int, seeds: int) -> float:
+    """Tile ``seeds`` simulated meetings into ``path`` until ``minutes`` long; returns seconds."""
+    from meetsep.simulate import SimulationConfig, simulate_meeting
+
+    pieces = []
+    for seed in range(seeds):
+        config = SimulationConfig(seed=seed, num_speakers=2 + seed % 3, overlap_ratio=0.1, **_array_fields(channels))
+        pieces.append(simulate_meeting(config, session_id=f"tile{seed}").audio)
+    target = int(minutes * 60 * 16000)
+    written = 0
+    with sf.SoundFile(str(path), "w", samplerate=16000, channels=channels, subtype="PCM_16") as out:
+        index = 0
+        while written < target:
+            block = pieces[index % len(pieces)][:, : target - written]
+            out.write(block.T)
+            written += block.shape[1]
+            index += 1
+    return written / 16000
+
+
+def _array_fields(channels: int) -> dict[str, object]:
+    from meetsep.simulate import SimulationConfig
+
+    fields = SimulationConfig.model_fields
+    if "num_mics" in fields:
+        return {"num_mics": channels}
+    if "array" in fields:
+        return {"array": {"num_mics": channels}}
+    return {}
+
+
+def run(code: str, path: Path, overrides: list[str]) -> dict[str, object]:
+    result = subprocess.run([sys.executable, "-c", code, str(path), *overrides], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", default="60,120")
+    parser.add_argument("--channels", type=int, default=8)
+    parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--out", type=Path, default=Path("build/bench_long"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for minutes in (float(m) for m in args.minutes.split(",")):
+        path = args.out / f"long_{minutes:g}min_{args.channels}ch.wav"
+        if not path.is_file():
+            build(path, minutes, args.channels, args.seeds)
+        seconds = sf.info(str(path)).frames / 16000
+        ours = run(CHILD_MEETSEP, path, args.overrides)
+        plain = run(CHILD_FASTER_WHISPER, path, args.overrides)
+        rows.append(dict(minutes=minutes, audio_seconds=seconds, raw_float32_mb=seconds * 16000 * args.channels * 4 / 1e6,
+                         meetsep=ours, faster_whisper=plain))
+        print(f"{minutes:g} min done", file=sys.stderr, flush=True)
+    print(f"\n{'length':>8}{'raw f32 MB':>12}{'meetsep MB':>12}{'fw MB':>8}{'meetsep s':>11}{'fw s':>8}{'ratio':>7}{'meetsep RTF':>13}{'fw RTF':>8}")
+    for row in rows:
+        ours, plain = row["meetsep"], row["faster_whisper"]
+        print(f"{row['minutes']:>7g}m{row['raw_float32_mb']:>12.0f}{ours['peak_mb']:>12.0f}{plain['peak_mb']:>8.0f}{ours['wall']:>11.0f}"
+              f"{plain['wall']:>8.0f}{ours['wall'] / plain['wall']:>7.2f}{ours['wall'] / row['audio_seconds']:>13.3f}{plain['wall'] / row['audio_seconds']:>8.3f}")
+    print("\nmeetsep per-stage wall time (s)")
+    for row in rows:
+        print(f"{row['minutes']:>7g}m  " + "  ".join(f"{k} {v:.0f}" for k, v in row["meetsep"]["stages"].items()))
+    if len(rows) > 1:
+        growth = rows[-1]["meetsep"]["peak_mb"] / rows[0]["meetsep"]["peak_mb"] - 1
+        print(f"\npeak memory growth {rows[0]['minutes']:g} → {rows[-1]['minutes']:g} min: {100 * growth:+.0f} %")
+    (args.out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
