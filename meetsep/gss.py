@@ -28,6 +28,7 @@ class GssSettings:
     hop: int = 256
     iterations: int = 10
     context: float = 4.0
+    reference_channel: int | None = None  # None: the microphone with the best estimated SNR
 
 
 def stft(audio: np.ndarray, settings: GssSettings) -> np.ndarray:
@@ -87,8 +88,8 @@ def cacgmm_masks(spectrum: np.ndarray, activity: np.ndarray, iterations: int) ->
     return np.transpose(posterior, (0, 2, 1)).astype(np.float32)  # (K, T, F)
 
 
-def mvdr_souden(spectrum: np.ndarray, target_mask: np.ndarray, noise_mask: np.ndarray) -> np.ndarray:
-    """Souden MVDR with the reference channel of highest estimated SNR.
+def mvdr_souden(spectrum: np.ndarray, target_mask: np.ndarray, noise_mask: np.ndarray, reference: int | None = None) -> np.ndarray:
+    """Souden MVDR toward ``reference`` (default: the channel of highest estimated SNR).
 
     Args:
         spectrum: ``(channels, frames, bins)``; masks: ``(frames, bins)``.
@@ -108,6 +109,8 @@ def mvdr_souden(spectrum: np.ndarray, target_mask: np.ndarray, noise_mask: np.nd
     noise = noise + 1e-6 * np.trace(noise, axis1=-2, axis2=-1).real.mean() / channels * np.eye(channels)[None]
     numerator = np.linalg.solve(noise, speech)  # Φnn⁻¹ Φss, (F, D, D)
     filters = numerator / (np.trace(numerator, axis1=-2, axis2=-1)[:, None, None] + EPS)
+    if reference is not None:
+        return np.einsum("fd,ftd->tf", filters[..., reference].conj(), observation).astype(np.complex64)
     # reference microphone: the one with the best speech-to-noise power ratio after beamforming
     snr = [
         np.sum(np.einsum("fd,fde,fe->f", filters[..., r].conj(), speech, filters[..., r]).real)
@@ -160,5 +163,5 @@ def enhance_segment(
     activity = activity_matrix(window, speakers, piece_start, frames, settings, rate)
     masks = cacgmm_masks(spectrum, activity, settings.iterations)
     target_mask = masks[speakers.index(target)]
-    enhanced = mvdr_souden(spectrum, target_mask, 1.0 - target_mask)
+    enhanced = mvdr_souden(spectrum, target_mask, 1.0 - target_mask, settings.reference_channel)
     return istft(enhanced, piece.shape[1], settings)

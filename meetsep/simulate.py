@@ -166,7 +166,8 @@ class _Synthesizer:
                 subprocess.run(command, check=True, capture_output=True)
                 source = raw
                 if abs(pitch) > 1e-3 or abs(tempo - 1.0) > 1e-3:
-                    subprocess.run(["sox", str(raw), str(shaped), "pitch", f"{100 * pitch:.0f}", "tempo", "-s", f"{tempo:.3f}"],
+                    # -R: repeatable, -D: no dither (sox dithers randomly when writing 16-bit audio)
+                    subprocess.run(["sox", "-R", "-D", str(raw), str(shaped), "pitch", f"{100 * pitch:.0f}", "tempo", "-s", f"{tempo:.3f}"],
                                    check=True, capture_output=True)
                     source = shaped
                 audio, rate = sf.read(str(source), dtype="float32")
@@ -296,6 +297,8 @@ def simulate_meeting(config: SimulationConfig, session_id: str = "meeting") -> S
 def _room(dry: np.ndarray, config: SimulationConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     import pyroomacoustics as pra
 
+    # the multithreaded RIR builder sums in a varying order: one thread makes the output repeatable
+    pra.constants.set("num_threads", 1)
     dims = np.array(config.room)
     center = np.array([dims[0] / 2, dims[1] / 2, 1.2])
     if config.array == "circular":

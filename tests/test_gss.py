@@ -1,0 +1,43 @@
+"""Guided source separation on a simulated array scene with a known answer."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from meetsep.gss import GssSettings, enhance_segment
+from meetsep.separate import merge_segments
+from meetsep.simulate import SimulationConfig, simulate_meeting
+from meetsep.types import SpeakerSegment
+
+
+def si_snr(estimate: np.ndarray, reference: np.ndarray) -> float:
+    estimate, reference = estimate - estimate.mean(), reference - reference.mean()
+    projection = np.dot(estimate, reference) / np.dot(reference, reference) * reference
+    return float(10 * np.log10(np.sum(projection**2) / np.sum((estimate - projection) ** 2)))
+
+
+def test_gss_raises_si_snr_of_overlapped_speakers_over_the_reference_mic():
+    meeting = simulate_meeting(SimulationConfig(seed=4, num_speakers=2, num_sentences=3, overlap_ratio=0.4, num_mics=4, snr_db=30))
+    rate = meeting.sample_rate
+    segments = [SpeakerSegment(speaker=e["speaker"], start=e["start_time"], end=e["end_time"]) for e in meeting.reference]
+    gains, solo = [], []
+    for target in segments:
+        start, end = max(0.0, target.start - 3.0), target.end + 3.0
+        piece = meeting.audio[:, int(start * rate) : int(end * rate)]
+        enhanced = enhance_segment(piece, rate, start, segments, target.speaker, GssSettings(reference_channel=0))
+        first, last = int((target.start - start) * rate), int((target.end - start) * rate)
+        image = meeting.speaker_images[target.speaker][int(target.start * rate) : int(target.start * rate) + last - first]
+        before = si_snr(piece[0, first:last], image)
+        after = si_snr(enhanced[first:last], image)
+        overlapped = any(o.speaker != target.speaker and o.start < target.end and o.end > target.start for o in segments)
+        (gains if overlapped else solo).append(after - before if overlapped else after)
+    # measured (seed 4): +7.5 and +3.5 dB on the two overlapped sentences; the solo one keeps 10 dB
+    assert len(gains) == 2 and min(gains) > 2.0 and np.mean(gains) > 4.0, gains
+    assert all(value > 6.0 for value in solo), solo
+
+
+def test_merge_segments_joins_close_segments_per_speaker():
+    segments = [SpeakerSegment(speaker="A", start=0, end=1), SpeakerSegment(speaker="B", start=0.5, end=2),
+                SpeakerSegment(speaker="A", start=1.3, end=2), SpeakerSegment(speaker="A", start=4, end=5)]
+    merged = [(s.speaker, s.start, s.end) for s in merge_segments(segments, gap=0.5)]
+    assert merged == [("A", 0, 2), ("B", 0.5, 2), ("A", 4, 5)]
