@@ -21,7 +21,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 
 CHILD_MEETSEP = """
