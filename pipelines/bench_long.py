@@ -59,7 +59,7 @@ def build(path: Path, minutes: float, channels: int, seeds: int) -> float:
 
     pieces = []
     for seed in range(seeds):
-        config = SimulationConfig(seed=seed, num_speakers=2 + seed % 3, overlap_ratio=0.1, **_array_fields(channels))
+        config = SimulationConfig(seed=seed, num_speakers=2 + seed % 3, num_sentences=30, overlap_ratio=0.1, num_mics=channels)
         pieces.append(simulate_meeting(config, session_id=f"tile{seed}").audio)
     target = int(minutes * 60 * 16000)
     written = 0
@@ -71,17 +71,6 @@ def build(path: Path, minutes: float, channels: int, seeds: int) -> float:
             written += block.shape[1]
             index += 1
     return written / 16000
-
-
-def _array_fields(channels: int) -> dict[str, object]:
-    from meetsep.simulate import SimulationConfig
-
-    fields = SimulationConfig.model_fields
-    if "num_mics" in fields:
-        return {"num_mics": channels}
-    if "array" in fields:
-        return {"array": {"num_mics": channels}}
-    return {}
 
 
 def run(code: str, path: Path, overrides: list[str]) -> dict[str, object]:

