@@ -80,24 +80,16 @@ def transcribe(
     progress: bool | None,
 ) -> None:
     """Transcribe INPUT files into OUT/<input stem>.<ext>; keeps going past a bad file."""
-    from meetsep.config import load_config
+    from meetsep.config import load_config, option_overrides
     from meetsep.formats import parse_formats, write_transcript
 
     try:
         chosen = parse_formats(formats)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    extra = list(overrides)
-    for key, value in (
-        ("attribute.num_speakers", num_speakers),
-        ("attribute.min_speakers", min_speakers),
-        ("attribute.max_speakers", max_speakers),
-        ("audio.layout", layout),
-        ("beamform.kind", beamforming),
-        ("separate.kind", separation),
-    ):
-        if value is not None:
-            extra.append(f"{key}={value}")
+    chosen_options = option_overrides(num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers,
+                                      layout=layout, beamforming=beamforming, separation=separation)
+    extra = [*overrides, *(f"{key}={value}" for key, value in chosen_options.items())]
     config = load_config(list(configs), extra)
     stems = [p.stem for p in inputs]
     duplicates = sorted({s for s in stems if stems.count(s) > 1})

@@ -140,6 +140,22 @@ class PipelineConfig(_Strict):
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
+# Options that the CLI and the Python API both take by name, and the config field each one sets.
+OPTION_FIELDS = {
+    "num_speakers": "attribute.num_speakers",
+    "min_speakers": "attribute.min_speakers",
+    "max_speakers": "attribute.max_speakers",
+    "layout": "audio.layout",
+    "beamforming": "beamform.kind",
+    "separation": "separate.kind",
+}
+
+
+def option_overrides(**options: Any) -> dict[str, Any]:
+    """``option_overrides(num_speakers=3, layout=None)`` → ``{"attribute.num_speakers": 3}``."""
+    return {OPTION_FIELDS[name]: value for name, value in options.items() if value is not None}
+
+
 def _parse_value(text: str) -> Any:
     try:
         return yaml.safe_load(text)

@@ -18,7 +18,7 @@ from meetsep.asr import Recognizer
 from meetsep.attribute import Attributor, assign_words, attribute_channels, frame_levels_db, own_speech
 from meetsep.audio import load_recording, read_all, resample
 from meetsep.beamform import Beamformer
-from meetsep.config import PipelineConfig, load_config
+from meetsep.config import PipelineConfig, load_config, option_overrides
 from meetsep.hooks import Hook, no_hook, stage
 from meetsep.segment import Segmenter
 from meetsep.separate import GuidedSeparator
@@ -166,17 +166,11 @@ def transcribe(
         base = config
     else:
         base = load_config([config] if config else [])
-    merged = dict(overrides or {})
-    for key, value in (
-        ("attribute.num_speakers", num_speakers),
-        ("attribute.min_speakers", min_speakers),
-        ("attribute.max_speakers", max_speakers),
-        ("audio.layout", layout),
-        ("beamform.kind", beamforming),
-        ("separate.kind", separation),
-    ):
-        if value is not None:
-            merged[key] = value
+    merged = {
+        **(overrides or {}),
+        **option_overrides(num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers,
+                           layout=layout, beamforming=beamforming, separation=separation),
+    }
     effective = load_config([], {**_flatten(base.model_dump(mode="json")), **merged}) if merged else base
     key = effective.config_hash()
     if key not in _PIPELINES:

@@ -73,6 +73,8 @@ def test_cli_options_mirror_the_python_api():
     import meetsep
     from meetsep.cli import transcribe as command
 
+    from meetsep.config import OPTION_FIELDS
+
     options = {p.name for p in command.params} - {"inputs", "out_dir", "formats", "progress", "configs", "overrides"}
     parameters = set(inspect.signature(meetsep.transcribe).parameters) - {"source", "sample_rate", "hook", "config", "overrides"}
-    assert options == parameters
+    assert options == parameters == set(OPTION_FIELDS)
