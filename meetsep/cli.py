@@ -108,6 +108,11 @@ def transcribe(
             _fail(str(error))
             failed += 1
             continue
+        except Exception as error:  # one file's unexpected failure must not stop the others
+            detail = str(error).splitlines()[0] if str(error) else ""
+            _fail(f"{path}: unexpected {type(error).__name__}{': ' + detail if detail else ''}")
+            failed += 1
+            continue
         speakers = len(transcript.speakers)
         click.echo(f"{path}: {len(transcript.turns)} turns, {speakers} speaker{'s' * (speakers != 1)} -> {', '.join(str(p) for p in written)}")
     if failed:

@@ -38,6 +38,12 @@ class AudioConfig(_Strict):
         default=None, description="Array geometry, one [x, y, z] in metres per microphone."
     )
 
+    @model_validator(mode="after")
+    def _two_channel_speakers(self) -> "AudioConfig":
+        if self.channel_speakers is not None and (len(self.channel_speakers) != 2 or len(set(self.channel_speakers)) != 2):
+            raise ValueError("channel_speakers must name 2 different speakers (left channel, right channel)")
+        return self
+
 
 class BeamformConfig(_Strict):
     """Reduction of array input to one enhanced channel.

@@ -113,8 +113,6 @@ class Pipeline:
     def _call_center(self, recording: Recording, hook: Hook) -> Transcript:
         sid = recording.session_id
         names = self.config.audio.channel_speakers or ["channel-0", "channel-1"]
-        if len(names) != 2:
-            raise ValueError("audio.channel_speakers must name exactly 2 speakers for stereo-speakers")
         with stage(hook, "beamform", sid):
             channels = resample(read_all(recording), recording.sample_rate, SAMPLE_RATE)
             levels = frame_levels_db(channels, SAMPLE_RATE)

@@ -51,3 +51,9 @@ def test_unknown_preset_names_the_known_ones():
 
 def test_threads_do_not_change_the_hash():
     assert load_config([], ["runtime.threads=1"]).config_hash() == load_config([], ["runtime.threads=2"]).config_hash()
+
+
+def test_channel_speakers_must_be_two_names():
+    with pytest.raises(ConfigError, match="channel_speakers"):
+        load_config([], ["audio.channel_speakers=[agent]"])
+    assert load_config(["call_center_stereo"]).audio.channel_speakers == ["agent", "customer"]
