@@ -115,8 +115,14 @@ class Recognizer:
         return AsrResult(words=words, language=language)
 
     def _transcribe(self, model: Any, audio: np.ndarray, language: str | None) -> tuple[list[tuple[str, float, float, float]], str | None]:
-        """Returns ``[(text, start, end, probability)]`` relative to ``audio`` and the language."""
-        options = dict(
+        """Returns ``[(text, start, end, probability)]`` relative to ``audio`` and the language.
+
+        Without the sampling fallback, Whisper's own checks are applied here, deterministically: a
+        segment that looks like silence (no-speech probability > 0.6 with mean log-probability < -1)
+        is dropped; a window whose text loops (gzip compression ratio > 2.4) is decoded once more
+        with repetition suppressed, and a segment that still loops is dropped.
+        """
+        options: dict[str, Any] = dict(
             language=language,
             temperature=0.0,
             beam_size=self.config.beam_size,
@@ -125,14 +131,35 @@ class Recognizer:
         )
         if self.config.kind == "faster-whisper":
             segments, info = model.transcribe(audio, vad_filter=False, **options)
-            found = [(w.word.strip(), w.start, w.end, w.probability) for s in segments for w in (s.words or [])]
+            segments = list(segments)
+            if any(s.compression_ratio > MAX_COMPRESSION_RATIO for s in segments):
+                segments = list(model.transcribe(audio, vad_filter=False, no_repeat_ngram_size=3, repetition_penalty=1.2, **options)[0])
+            found = [
+                (w.word.strip(), w.start, w.end, w.probability)
+                for s in segments
+                if _plausible(s.compression_ratio, s.no_speech_prob, s.avg_logprob)
+                for w in (s.words or [])
+            ]
             return found, info.language
         if options["beam_size"] == 1:
             options["beam_size"] = None  # greedy in openai-whisper
-        result = model.transcribe(audio, fp16=False, verbose=None, **options)
+        result = model.transcribe(audio, fp16=False, verbose=None, compression_ratio_threshold=None, logprob_threshold=None,
+                                  no_speech_threshold=None, **options)
         found = [
             (w["word"].strip(), float(w["start"]), float(w["end"]), float(w["probability"]))
             for s in result["segments"]
+            if _plausible(float(s["compression_ratio"]), float(s["no_speech_prob"]), float(s["avg_logprob"]))
             for w in s.get("words", [])
         ]
         return found, result.get("language")
+
+
+MAX_COMPRESSION_RATIO = 2.4  # Whisper's own threshold for looping output
+NO_SPEECH_PROBABILITY = 0.6
+MIN_AVERAGE_LOGPROB = -1.0
+
+
+def _plausible(compression_ratio: float, no_speech_prob: float, avg_logprob: float) -> bool:
+    """Whisper's own tests for a decoded segment: not looping, and not speech invented in silence."""
+    silence = no_speech_prob > NO_SPEECH_PROBABILITY and avg_logprob < MIN_AVERAGE_LOGPROB
+    return compression_ratio <= MAX_COMPRESSION_RATIO and not silence

@@ -321,6 +321,42 @@ def assign_words(words: list[RecognizedWord], diarization: Diarization) -> list[
     return result
 
 
+def drop_cross_stream_duplicates(words: list[AttributedWord], diarization: Diarization) -> list[AttributedWord]:
+    """Remove a word that another speaker's stream also recognized at the same time.
+
+    Separated streams leak: where the diarization wrongly gives one person's speech to two speakers,
+    or separation is imperfect, the same word comes out of two streams. Two people rarely say the
+    same word at the same moment, so of two equal words (case and punctuation ignored) overlapping by
+    at least half of the shorter one, only the one whose speaker is more active then (exclusive
+    diarization; then the higher probability) is kept.
+    """
+    spans: dict[str, list[Interval]] = {}
+    for segment in diarization.exclusive or diarization.segments:
+        spans.setdefault(segment.speaker, []).append((segment.start, segment.end))
+
+    def key(item: AttributedWord) -> str:
+        return "".join(ch for ch in item.word.text.lower() if ch.isalnum())
+
+    def strength(item: AttributedWord) -> tuple[float, float]:
+        return (_overlap_seconds(item.word.start, item.word.end, spans.get(item.speaker, [])), item.word.probability)
+
+    ordered = sorted(range(len(words)), key=lambda i: (words[i].word.start, words[i].word.end))
+    dropped: set[int] = set()
+    for position, first in enumerate(ordered):
+        a = words[first]
+        for second in ordered[position + 1 :]:
+            b = words[second]
+            if b.word.start >= a.word.end:
+                break
+            if a.speaker == b.speaker or first in dropped or second in dropped or key(a) != key(b) or not key(a):
+                continue
+            shared = min(a.word.end, b.word.end) - max(a.word.start, b.word.start)
+            shorter = min(a.word.end - a.word.start, b.word.end - b.word.start)
+            if shorter > 0 and shared >= 0.5 * shorter:
+                dropped.add(second if strength(a) >= strength(b) else first)
+    return [item for index, item in enumerate(words) if index not in dropped]
+
+
 # ---------------------------------------------------------------------------- call-center channels
 
 

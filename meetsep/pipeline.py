@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from meetsep.asr import Recognizer
-from meetsep.attribute import Attributor, assign_words, attribute_channels, frame_levels_db, own_speech
+from meetsep.attribute import Attributor, assign_words, attribute_channels, drop_cross_stream_duplicates, frame_levels_db, own_speech
 from meetsep.audio import load_recording, read_all, resample
 from meetsep.beamform import Beamformer
 from meetsep.config import PipelineConfig, load_config, option_overrides
@@ -94,7 +94,7 @@ class Pipeline:
                 streams = self.separator(recording, diarization.segments, report)
             with stage(hook, "asr", sid) as report:
                 asr = self.recognizer(streams, report)
-            words = assign_words(asr.words, diarization)
+            words = drop_cross_stream_duplicates(assign_words(asr.words, diarization), diarization)
         else:
             with stage(hook, "asr", sid) as report:
                 asr = self.recognizer([Stream(audio, SAMPLE_RATE, "mix", regions=segmentation.speech)], report)
