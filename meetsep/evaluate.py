@@ -75,6 +75,14 @@ def load_diarization(path: str | Path) -> list[dict[str, Any]] | None:
     return None
 
 
+def _quiet_uem_warning() -> None:
+    import warnings
+
+    # pyannote.metrics warns that the scored extent is the union of reference and hypothesis: that is
+    # the intended extent here (the whole session).
+    warnings.filterwarnings("ignore", message="'uem' was approximated")
+
+
 def _annotation(segments: list[dict[str, Any]], uri: str) -> Any:
     from pyannote.core import Annotation, Segment
 
@@ -95,6 +103,8 @@ def score_session(
     import meeteval.io
     import meeteval.wer
     from pyannote.metrics.diarization import DiarizationErrorRate, JaccardErrorRate
+
+    _quiet_uem_warning()
 
     sid = session_id or (reference[0]["session_id"] if reference else "session")
 

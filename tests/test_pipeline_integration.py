@@ -89,4 +89,4 @@ def test_example_through_the_cli_finds_three_speakers(tmp_path):
     speakers = {line.split()[7] for line in (tmp_path / "mix.rttm").read_text().splitlines()}
     assert len(speakers) == 3
     scores = score_session(json.loads((EXAMPLE / "reference.seglst.json").read_text()), json.loads((tmp_path / "mix.seglst.json").read_text()))
-    assert scores.cpwer < 0.3, scores  # measured 12.9 % with GSS (52.5 % without separation)
+    assert scores.cpwer < 0.3, scores  # measured 13.7 % with GSS (54.0 % without separation)
