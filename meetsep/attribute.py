@@ -126,8 +126,9 @@ class Attributor:
         num_windows, num_frames, num_local = local.data.shape
         frame_seconds = local.sliding_window.duration / num_frames
         bridge = int(round(RUN_GAP_SECONDS / frame_seconds))
+        source = np.nan_to_num(local.data, nan=0.0) > 0.5
         runs_per_window: list[list[tuple[int, int, int]]] = []
-        for masks in np.nan_to_num(local.data, nan=0.0) > 0.5:
+        for masks in source:
             runs = []
             for speaker in range(num_local):
                 edges = np.flatnonzero(np.diff(np.concatenate([[0], masks[:, speaker].astype(np.int8), [0]])))
@@ -147,7 +148,6 @@ class Attributor:
         width = max(1, max(len(runs) for runs in runs_per_window))
         data = np.zeros((num_windows, num_frames, width), dtype=np.float32)
         origin = np.full((num_windows, width), -1, dtype=np.int64)
-        source = np.nan_to_num(local.data, nan=0.0) > 0.5
         for window, runs in enumerate(runs_per_window):
             for unit, (speaker, start, end) in enumerate(runs):
                 data[window, start:end, unit] = source[window, start:end, speaker]
@@ -179,7 +179,7 @@ class Attributor:
                     continue
                 own = masks[:, unit] > 0.5
                 candidates = (own & single, speakers[:, origin[index, unit]] & single, own)
-                mask = next((m for m in candidates if m.sum() * frame_seconds >= 1.0), own)
+                mask = next((m for m in candidates if m.sum() * frame_seconds >= MIN_CLEAN_SECONDS), own)
                 if mask.any():
                     result[index, unit] = self.embedder(chunk[mask[frame_of_sample]])
             if reporter is not None:
@@ -295,11 +295,17 @@ def _overlap_seconds(start: float, end: float, intervals: list[Interval]) -> flo
     return sum(max(0.0, min(end, b) - max(start, a)) for a, b in intervals)
 
 
+def _exclusive_spans(diarization: Diarization) -> dict[str, list[Interval]]:
+    """Each speaker's intervals in the exclusive diarization (the full one if there is none)."""
+    spans: dict[str, list[Interval]] = {}
+    for segment in diarization.exclusive or diarization.segments:
+        spans.setdefault(segment.speaker, []).append((segment.start, segment.end))
+    return spans
+
+
 def assign_words(words: list[RecognizedWord], diarization: Diarization) -> list[AttributedWord]:
     """Each word to the speaker most active during it (exclusive diarization); nearest speaker if none."""
-    by_speaker: dict[str, list[Interval]] = {}
-    for segment in diarization.exclusive or diarization.segments:
-        by_speaker.setdefault(segment.speaker, []).append((segment.start, segment.end))
+    by_speaker = _exclusive_spans(diarization)
     result = []
     for word in words:
         speaker = word.speaker
@@ -330,9 +336,7 @@ def drop_cross_stream_duplicates(words: list[AttributedWord], diarization: Diari
     at least half of the shorter one, only the one whose speaker is more active then (exclusive
     diarization; then the higher probability) is kept.
     """
-    spans: dict[str, list[Interval]] = {}
-    for segment in diarization.exclusive or diarization.segments:
-        spans.setdefault(segment.speaker, []).append((segment.start, segment.end))
+    spans = _exclusive_spans(diarization)
 
     def key(item: AttributedWord) -> str:
         return "".join(ch for ch in item.word.text.lower() if ch.isalnum())

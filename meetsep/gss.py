@@ -22,12 +22,11 @@ EPS = 1e-10
 
 @dataclass(frozen=True)
 class GssSettings:
-    """STFT and EM settings. ``context``: seconds of audio kept on both sides of a segment."""
+    """STFT and EM settings (the window around a segment is chosen by the caller)."""
 
     fft_size: int = 1024
     hop: int = 256
     iterations: int = 10
-    context: float = 4.0
     reference_channel: int | None = None  # None: the microphone with the best estimated SNR
 
 

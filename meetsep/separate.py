@@ -43,7 +43,7 @@ class GuidedSeparator:
 
     def __init__(self, config: SeparateConfig) -> None:
         self.config = config
-        self.settings = GssSettings(fft_size=config.fft_size, hop=config.hop, iterations=config.iterations, context=config.context)
+        self.settings = GssSettings(fft_size=config.fft_size, hop=config.hop, iterations=config.iterations)
 
     def __call__(self, recording: Recording, segments: list[SpeakerSegment], reporter: StageReporter | None = None) -> list[Stream]:
         if recording.layout is not ChannelLayout.ARRAY:
