@@ -62,8 +62,10 @@ def cli() -> None:
 @click.option("--num-speakers", type=click.IntRange(min=1), default=None)
 @click.option("--min-speakers", type=click.IntRange(min=1), default=None)
 @click.option("--max-speakers", type=click.IntRange(min=1), default=None)
-@click.option("--beamforming", type=click.Choice(["average", "reference"]), default=None, help="Array → one channel (beamform.kind).")
-@click.option("--separation", type=click.Choice(["auto", "none", "gss"]), default=None, help="Overlapped speech separation (separate.kind; auto = gss for array input).")
+@click.option("--beamforming", type=click.Choice(["average", "reference", "mvdr"]), default=None,
+              help="Array beamforming (beamform.kind; mvdr: a beam per speaker after diarization).")
+@click.option("--separation", type=click.Choice(["auto", "none", "gss", "convtasnet", "sepformer"]), default=None,
+              help="Overlapped speech separation (separate.kind; auto = gss for array input).")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal).")
 def transcribe(
     inputs: tuple[Path, ...],
@@ -145,7 +147,7 @@ def models_install(model_dir: str | None) -> None:
     from meetsep.models import SPECS, find_model, install_whisper_base
 
     click.echo(f"whisper-base: {install_whisper_base(model_dir)}")
-    missing = [name for name in SPECS if find_model(name, model_dir) is None]
+    missing = [name for name, spec in SPECS.items() if spec.shipped and find_model(name, model_dir) is None]
     if missing:
         for name in missing:
             _fail(f"model {name} not found; run: {SPECS[name].install}")
@@ -164,6 +166,36 @@ def models_convert_whisper(model_dir: str | None, model_name: str, out_path: Pat
     resolved = resolve_model(model_name, "asr", model_dir=model_dir)
     target = convert_ctranslate2_to_openai_whisper(resolved.path, out_path) if out_path else openai_whisper_checkpoint(resolved, model_dir)
     click.echo(str(target))
+
+
+@cli.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--model", default="convtasnet-16k", show_default=True, help="Model name, SpeechBrain folder, asteroid ConvTasNet file, or hub id.")
+@click.option("--model-dir", default=None, help="Model folder searched first (also MEETSEP_MODEL_DIR).")
+@click.option("--allow-download", is_flag=True, help="Fetch a hub id that is not found locally.")
+@click.option("--start", type=click.FloatRange(min=0.0), default=0.0, show_default=True, help="Start of the range (s).")
+@click.option("--end", type=click.FloatRange(min=0.0), default=None, help="End of the range (s; default: the end).")
+@click.option("--chunk", type=click.FloatRange(min=4.0), default=30.0, show_default=True, help="Seconds separated at once.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+def separate(source: Path, out_dir: Path, model: str, model_dir: str | None, allow_download: bool, start: float, end: float | None,
+             chunk: float, progress: bool | None) -> None:
+    """Separate SOURCE (or --start/--end of it) into one 16 kHz WAV per speaker: OUT/<stem>.s1.wav, ..."""
+    from meetsep.audio import load_recording
+    from meetsep.hooks import stage
+    from meetsep.models import load_separation, resolve_model
+    from meetsep.separate import separate_file
+
+    try:
+        recording = load_recording(source)
+        separator = load_separation(resolve_model(model, "separation", model_dir=model_dir, allow_download=allow_download))
+        hook = ProgressHook(sys.stderr.isatty() if progress is None else progress)
+        with stage(hook, "separate", recording.session_id) as reporter:
+            written = separate_file(recording, separator, out_dir, start=start, end=end, chunk=chunk, reporter=reporter)
+    except MeetsepError as error:
+        _fail(str(error))
+        sys.exit(EXIT_INPUT_ERROR)
+    click.echo(f"{source}: {len(written)} streams -> {', '.join(str(p) for p in written)}")
 
 
 @cli.command()

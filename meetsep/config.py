@@ -46,32 +46,54 @@ class AudioConfig(_Strict):
 
 
 class BeamformConfig(_Strict):
-    """Reduction of array input to one enhanced channel.
+    """Beamforming of array input (see :mod:`meetsep.beamform`).
 
     ``average``: the mean of all channels (a delay-less delay-and-sum: keeps the direct sound of a
-    compact array, averages out uncorrelated noise). ``reference``: one channel as it is.
+    compact array, averages out uncorrelated noise). ``reference``: one channel as it is. ``mvdr``:
+    the average for segmentation and diarization, then one MVDR beam per diarized speaker (steered
+    by its relative transfer function, or by its direction of arrival when ``steering: doa`` and the
+    geometry is known), which ASR (or the separation network) takes as that speaker's audio.
     """
 
-    kind: Literal["average", "reference"] = "average"
+    kind: Literal["average", "reference", "mvdr"] = "average"
     reference_channel: int = Field(default=0, ge=0)
+    steering: Literal["covariance", "doa"] = Field(
+        default="covariance", description="mvdr speaker beams: relative transfer function from covariances, or doa (needs audio.mic_positions)."
+    )
+    doa_algorithm: Literal["SRP", "MUSIC", "NormMUSIC", "TOPS"] = "SRP"
+    doa_snapshots: int = Field(default=400, ge=10, description="Solo STFT frames per speaker given to the DOA search.")
+    min_solo: float = Field(default=1.0, ge=0.0, description="Seconds of solo speech a speaker needs for its own beam.")
+    fft_size: int = Field(default=1024, ge=64)
+    hop: int = Field(default=256, ge=16)
 
 
 class SeparateConfig(_Strict):
     """Separation of overlapped speech into one stream per speaker.
 
     ``gss`` (array input): guided source separation — per diarized speaker segment, diarization-guided
-    cACGMM time-frequency masks on the multichannel STFT and an MVDR beam toward that speaker; ASR then
-    runs on each speaker's enhanced stream, so words spoken in overlap are kept for both speakers.
+    cACGMM time-frequency masks on the multichannel STFT and an MVDR beam toward that speaker.
+    ``convtasnet`` / ``sepformer`` (any input): a single-channel network separates each overlapped
+    region of the (beamformed) mixture, padded by ``pad`` seconds; its outputs are matched to the
+    diarized speakers by speaker-embedding similarity and replace the mixture in that speaker's stream
+    inside the region, cross-faded over ``crossfade`` seconds. With any of these, ASR runs on each
+    speaker's stream, so words said in overlap are kept for both speakers.
     ``auto``: ``gss`` for array input, nothing for mono and call-center input. ``none``: ASR on the
     beamformed mixture, words given to the speaker active at their time.
     """
 
-    kind: Literal["auto", "none", "gss"] = "auto"
-    context: float = Field(default=4.0, ge=0.0, description="Seconds of audio on each side of a segment used for the masks.")
-    iterations: int = Field(default=10, ge=1, description="cACGMM EM iterations.")
+    kind: Literal["auto", "none", "gss", "convtasnet", "sepformer"] = "auto"
+    model: str | None = Field(
+        default=None,
+        description="convtasnet/sepformer: a model name, a local SpeechBrain folder or asteroid file, or a hub id "
+        "(default: the shipped convtasnet-16k; sepformer-whamr16k).",
+    )
+    context: float = Field(default=4.0, ge=0.0, description="gss: seconds of audio on each side of a segment used for the masks.")
+    iterations: int = Field(default=10, ge=1, description="gss: cACGMM EM iterations.")
     merge_gap: float = Field(default=0.5, ge=0.0, description="Merge a speaker's segments closer than this (s).")
     fft_size: int = Field(default=1024, ge=64)
     hop: int = Field(default=256, ge=16)
+    pad: float = Field(default=1.0, ge=0.0, description="convtasnet/sepformer/mvdr beams: audio kept around each overlapped region and speaker segment (s).")
+    crossfade: float = Field(default=0.05, ge=0.0, description="convtasnet/sepformer: cross-fade between mixture and separated audio (s).")
 
 
 class SegmentConfig(_Strict):

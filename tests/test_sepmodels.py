@@ -1,0 +1,157 @@
+"""Separation models: SpeechBrain folder layout, safe loading, the shipped checkpoint, training resume."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from meetsep.models import find_model, load_separation, resolve_model
+from meetsep.sepmodels import build_modules, convtasnet_hparams, convtasnet_yaml, load_separation_model, save_speechbrain_folder
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pipelines"))
+
+TINY = convtasnet_hparams(N=16, B=8, H=16, X=2, R=1, kernel_size=16)
+
+
+def tiny_folder(folder: Path, seed: int = 0, **changes) -> Path:
+    torch.manual_seed(seed)
+    yaml_text = convtasnet_yaml({**TINY, **changes})
+    _, modules = build_modules(yaml_text)
+    return save_speechbrain_folder(folder, yaml_text, modules)
+
+
+def test_speechbrain_folder_round_trip_matches_speechbrains_own_loader(tmp_path):
+    from speechbrain.inference.separation import SepformerSeparation
+
+    folder = tiny_folder(tmp_path / "model")
+    assert sorted(p.name for p in folder.iterdir()) == ["decoder.ckpt", "encoder.ckpt", "hyperparams.yaml", "masknet.ckpt"]
+    ours = load_separation_model(folder)
+    mixture = np.random.default_rng(0).standard_normal(8000).astype(np.float32) * 0.1
+    separated = ours.separate(mixture, 16000)
+    assert separated.shape == (2, 8000) and ours.sample_rate == 16000
+    theirs = SepformerSeparation.from_hparams(source=str(folder), savedir=str(tmp_path / "sb"))
+    with torch.inference_mode():
+        reference = theirs.separate_batch(torch.from_numpy(mixture)[None])[0].numpy().T
+    np.testing.assert_allclose(separated, reference, atol=1e-5)
+
+
+def test_8khz_model_is_resampled_around(tmp_path):
+    model = load_separation_model(tiny_folder(tmp_path / "m8", sample_rate=8000))
+    assert model.sample_rate == 8000
+    assert model.separate(np.zeros(16000, dtype=np.float32) + 0.01, 16000).shape == (2, 16000)
+
+
+def test_unsafe_hyperparams_are_refused_before_anything_runs(tmp_path):
+    folder = tiny_folder(tmp_path / "evil")
+    marker = tmp_path / "pwned"
+    text = (folder / "hyperparams.yaml").read_text()
+    (folder / "hyperparams.yaml").write_text(text + f"\nboom: !apply:os.system ['touch {marker}']\n")
+    with pytest.raises(ValueError, match="os.system"):
+        load_separation_model(folder)
+    assert not marker.exists()
+
+
+def test_pickled_code_in_a_checkpoint_is_refused(tmp_path):
+    folder = tiny_folder(tmp_path / "evil")
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("ran",))
+
+    torch.save({"weight": Payload()}, folder / "decoder.ckpt")
+    with pytest.raises(ValueError, match="decoder.ckpt: not a safe state dict"):
+        load_separation_model(folder)
+
+
+def test_mismatched_checkpoint_and_missing_files_are_clear_errors(tmp_path):
+    folder = tiny_folder(tmp_path / "a")
+    other = tiny_folder(tmp_path / "b", N=32)
+    (folder / "masknet.ckpt").write_bytes((other / "masknet.ckpt").read_bytes())
+    with pytest.raises(ValueError, match="masknet.ckpt: does not fit hyperparams.yaml"):
+        load_separation_model(folder)
+    (folder / "encoder.ckpt").unlink()
+    with pytest.raises(ValueError, match="encoder.ckpt is missing"):
+        load_separation_model(folder)
+    with pytest.raises(ValueError, match="no such separation model"):
+        load_separation_model(tmp_path / "nothing")
+
+
+def test_shipped_checkpoint_is_found_and_separates():
+    found = find_model("convtasnet-16k")
+    assert found is not None and found.source == "package", found
+    assert found.size_bytes < 8_000_000
+    model = load_separation(resolve_model("convtasnet-16k", "separation"))
+    assert model.sample_rate == 16000 and model.num_sources == 2
+
+
+def test_training_resumes_where_it_stopped_and_matches_an_uninterrupted_run(tmp_path):
+    from train_separator import parser, train
+
+    common = ["--voices", "2", "--sentences", "1", "--variants", "1", "--rooms", "2", "--seconds", "0.5", "--batch", "2",
+              "--valid-every", "0", "--save-every", "1", "--threads", "1", "--quiet",
+              "--N", "16", "--B", "8", "--H", "16", "--X", "2", "--R", "1", "--kernel", "16"]
+    straight = torch.load(train(parser().parse_args(["--out", str(tmp_path / "a"), "--steps", "4", *common])), weights_only=True)
+    train(parser().parse_args(["--out", str(tmp_path / "b"), "--steps", "2", *common]))
+    resumed = torch.load(train(parser().parse_args(["--out", str(tmp_path / "b"), "--steps", "4", *common])), weights_only=True)
+    assert straight["step"] == resumed["step"] == 4
+    for name, tensor in straight["model"].items():
+        assert torch.equal(tensor, resumed["model"][name]), name
+
+
+class SwappingModel:
+    """Returns the true sources of each window, in an order that flips from call to call."""
+
+    num_sources, sample_rate = 2, 16000
+
+    def __init__(self, sources: np.ndarray) -> None:
+        self.sources, self.calls = sources, 0
+
+    def separate(self, window: np.ndarray, rate: int) -> np.ndarray:
+        mixture = self.sources.sum(axis=0)
+        first = next(i for i in range(len(mixture)) if np.allclose(mixture[i : i + 64], window[:64], atol=1e-4))
+        part = self.sources[:, first : first + len(window)]
+        self.calls += 1
+        return part[::-1] if self.calls % 2 else part
+
+
+def test_separate_file_keeps_each_speaker_in_one_file_across_chunks(tmp_path):
+    import soundfile as sf
+
+    from meetsep.audio import load_recording
+    from meetsep.separate import separate_file
+
+    rng = np.random.default_rng(1)
+    sources = (rng.standard_normal((2, 16000 * 11)) * [[0.05], [0.1]]).astype(np.float32)
+    sources = np.round(sources * 32767) / 32767  # what PCM_16 stores, so the stub finds its windows
+    sf.write(str(tmp_path / "talk.wav"), sources.sum(axis=0), 16000, subtype="FLOAT")
+    written = separate_file(load_recording(tmp_path / "talk.wav"), SwappingModel(sources), tmp_path / "out", chunk=4.0, overlap=1.0)
+    assert [p.name for p in written] == ["talk.s1.wav", "talk.s2.wav"]
+    streams = np.stack([sf.read(str(p), dtype="float32")[0] for p in written])
+    assert streams.shape == sources.shape
+    order = [0, 1] if abs(np.corrcoef(streams[0], sources[0])[0, 1]) > 0.5 else [1, 0]
+    np.testing.assert_allclose(streams, sources[order], atol=2e-4)  # 16-bit output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["talk.s1.wav", "talk.s2.wav"]  # no temporaries left
+
+
+def test_separate_command_writes_streams_and_rejects_bad_input(tmp_path, tts):
+    import soundfile as sf
+    from click.testing import CliRunner
+
+    from meetsep.cli import cli
+
+    mix = tts("Please remember to book the large meeting room.", "awb")
+    other = tts("The workshop is on Tuesday.", "slt")
+    mix[: len(other)] += other
+    sf.write(str(tmp_path / "two.wav"), mix, 16000)
+    result = CliRunner().invoke(cli, ["separate", str(tmp_path / "two.wav"), "--out", str(tmp_path / "out"), "--start", "0.5", "--end", "2.0"])
+    assert result.exit_code == 0, result.output
+    lengths = [len(sf.read(str(tmp_path / "out" / f"two.s{i}.wav"))[0]) for i in (1, 2)]
+    assert lengths == [24000, 24000]
+    (tmp_path / "bad.wav").write_bytes(b"RIFF0000WAVEfmt nonsense")
+    result = CliRunner().invoke(cli, ["separate", str(tmp_path / "bad.wav"), "--out", str(tmp_path / "out2")])
+    assert result.exit_code == 1 and "bad.wav" in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "out2").exists() or not list((tmp_path / "out2").iterdir())
