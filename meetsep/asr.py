@@ -1,8 +1,12 @@
 """Stage 4: Whisper speech recognition with word timestamps, on speech windows of each stream.
 
-Speech regions of a stream are merged into windows of at most ``asr.max_window`` seconds (regions
-closer than ``asr.merge_gap`` share a window), padded by ``asr.padding``, and transcribed one by one,
-so silence is never decoded (no hallucinated text) and memory does not grow with the recording.
+Speech regions of a stream are merged into pieces (regions closer than ``asr.merge_gap`` share
+one), padded by ``asr.padding``. Pieces of the same speaker (or of the same stream, when it has no
+speaker) are then packed, in time order, into windows of at most ``asr.max_window`` seconds with
+``asr.pack_gap`` seconds of silence between them; each pack is transcribed once and its words are
+mapped back to recording time. Whisper's encoder always sees 30 s, so packing short turns (one per
+speaker segment with separation or speaker beams) saves most of the encoder passes; silence is
+never decoded (no hallucinated text), and memory does not grow with the recording.
 
 Decoding is deterministic: temperature 0 only (no sampling fallback), beam search or greedy, no
 conditioning on previous text. Two backends run the same shipped weights:
@@ -43,6 +47,16 @@ class RecognizedWord:
     speaker: str | None = None
 
 
+@dataclass(frozen=True)
+class Piece:
+    """A stretch ``[start, end)`` s (recording time) of ``stream`` placed at ``offset`` s of its pack."""
+
+    stream: Stream
+    start: float
+    end: float
+    offset: float
+
+
 @dataclass
 class AsrResult:
     words: list[RecognizedWord]
@@ -58,6 +72,61 @@ def speech_windows(regions: list[Interval], max_window: float, merge_gap: float)
         else:
             windows.append([start, end])
     return [(s, e) for s, e in windows]
+
+
+def pack_pieces(streams: list[Stream], max_window: float, merge_gap: float, padding: float, gap: float) -> list[list[Piece]]:
+    """Group the padded speech windows of the streams into packs (see the module docstring).
+
+    A speaker's pieces never overlap in time (padding is cut where the previous piece ends), so no
+    word is heard twice; a piece longer than ``max_window`` gets a pack of its own.
+    """
+    by_key: dict[str, list[tuple[float, float, int, Stream]]] = {}
+    for order, stream in enumerate(streams):
+        extent = (stream.offset, stream.offset + len(stream.audio) / stream.sample_rate)
+        for start, end in speech_windows(stream.regions, max_window, merge_gap):
+            begin, finish = max(extent[0], start - padding), min(extent[1], end + padding)
+            if finish > begin:
+                by_key.setdefault(stream.speaker or stream.name, []).append((begin, finish, order, stream))
+    packs: list[list[Piece]] = []
+    for key in sorted(by_key):
+        current: list[Piece] = []
+        length, previous_end = 0.0, -np.inf
+        for begin, finish, _, stream in sorted(by_key[key], key=lambda item: (item[0], item[2])):
+            begin = max(begin, previous_end)
+            if finish - begin <= 0:
+                continue
+            previous_end = finish
+            offset = length + (gap if current else 0.0)
+            if current and offset + finish - begin > max_window:
+                packs.append(current)
+                current, offset = [], 0.0
+            current.append(Piece(stream, begin, finish, offset))
+            length = offset + finish - begin
+        if current:
+            packs.append(current)
+    return packs
+
+
+def pack_audio(pack: list[Piece]) -> np.ndarray:
+    """The pack's audio: its pieces at their offsets, silence between (16 kHz float32)."""
+    rate = pack[0].stream.sample_rate
+    last = pack[-1]
+    audio = np.zeros(int(round((last.offset + last.end - last.start) * rate)), dtype=np.float32)
+    for piece in pack:
+        first = int(round((piece.start - piece.stream.offset) * rate))
+        samples = piece.stream.audio[first : first + int(round((piece.end - piece.start) * rate))]
+        at = int(round(piece.offset * rate))
+        audio[at : at + len(samples)] = samples[: len(audio) - at]
+    return audio
+
+
+def unpack_time(pack: list[Piece], start: float, end: float) -> tuple[Piece, float, float]:
+    """A word at ``[start, end]`` s of the pack → its piece and its times in the recording."""
+    middle = (start + end) / 2
+    piece = next((p for p in reversed(pack) if p.offset <= middle), pack[0])
+    shift = piece.start - piece.offset
+    begin = min(max(start + shift, piece.start), piece.end)
+    return piece, begin, min(max(end + shift, begin), piece.end)
 
 
 class Recognizer:
@@ -84,34 +153,29 @@ class Recognizer:
         """Transcribe the speech regions of each stream; words come back in recording time."""
         model = self._model()
         language = "en" if self.english_only else self.config.language
-        jobs = [
-            (stream, window)
-            for stream in streams
-            for window in speech_windows(stream.regions, self.config.max_window, self.config.merge_gap)
-        ]
+        config = self.config
+        packs = pack_pieces(streams, config.max_window, config.merge_gap, config.padding, config.pack_gap)
         words: list[RecognizedWord] = []
-        for index, (stream, (start, end)) in enumerate(jobs):
-            begin = max(stream.offset, start - self.config.padding)
-            finish = min(stream.offset + len(stream.audio) / stream.sample_rate, end + self.config.padding)
-            first = int(round((begin - stream.offset) * stream.sample_rate))
-            piece = np.ascontiguousarray(stream.audio[first : first + int(round((finish - begin) * stream.sample_rate))])
-            found, detected = self._transcribe(model, piece, language)
+        for index, pack in enumerate(packs):
+            found, detected = self._transcribe(model, pack_audio(pack), language)
             language = language or detected
             for text, word_start, word_end, probability in found:
                 if not text:
                     continue
+                piece, start, end = unpack_time(pack, word_start, max(word_end, word_start))
                 words.append(
                     RecognizedWord(
                         text=text,
-                        start=round(begin + word_start, 3),
-                        end=round(begin + max(word_end, word_start), 3),
+                        start=round(start, 3),
+                        end=round(end, 3),
                         probability=round(min(max(probability, 0.0), 1.0), 4),
-                        stream=stream.name,
-                        speaker=stream.speaker,
+                        stream=piece.stream.name,
+                        speaker=piece.stream.speaker,
                     )
                 )
             if reporter is not None:
-                reporter.progress(index + 1, len(jobs))
+                reporter.progress(index + 1, len(packs))
+        words.sort(key=lambda word: (word.start, word.end, word.stream))
         return AsrResult(words=words, language=language)
 
     def _transcribe(self, model: Any, audio: np.ndarray, language: str | None) -> tuple[list[tuple[str, float, float, float]], str | None]:

@@ -117,6 +117,7 @@ class AsrConfig(_Strict):
     max_window: float = Field(default=30.0, gt=1.0, le=30.0, description="Longest audio given to Whisper at once (s).")
     merge_gap: float = Field(default=2.0, ge=0.0, description="Speech regions closer than this share a window (s).")
     padding: float = Field(default=0.2, ge=0.0, description="Audio kept around each speech window (s).")
+    pack_gap: float = Field(default=1.0, ge=0.0, description="Silence between a speaker's speech windows packed into one Whisper window (s).")
 
 
 class AttributeConfig(_Strict):

@@ -5,10 +5,11 @@ Configurations (each in its own process, so peak memory and model loading are it
 - ``a_one_channel``: Whisper on one microphone + diarization, each word to the speaker active at its
   time — how WhisperX works (``beamform.kind=reference``, ``separate.kind=none``).
 - ``b_average_nosep``: the meetsep chain without separation (channels averaged; ablation).
-- ``b_mvdr_nosep``: MVDR beamforming (speech/noise spatial covariances), no separation (ablation).
+- ``b_mvdr``: MVDR beam per diarized speaker, ASR per speaker stream, no separation network (ablation).
 - ``b_convtasnet``: channels averaged, overlapped regions separated by the shipped single-channel
-  Conv-TasNet, ASR per speaker stream (single-channel separation, beside spatial ``b_meetsep``).
-- ``b_meetsep``: the meetsep chain with its defaults (array input: guided source separation).
+  Conv-TasNet, ASR per speaker stream (single-channel separation alone).
+- ``b_gss``: guided source separation (cACGMM masks + MVDR per speaker segment; spatial separation).
+- ``b_meetsep``: the meetsep chain with its defaults (the full chain).
 - ``c_oracle``: the same Whisper on each speaker's own reverberant image at the reference mic, on the
   reference speech regions, words given to the true speaker — the floor no system can beat here.
 - ``d_peer_senko`` (when the ``senko`` diarizer and its dependencies are installed): senko's
@@ -36,8 +37,9 @@ from typing import Any
 CONFIGS: dict[str, dict[str, Any]] = {
     "a_one_channel": {"beamform.kind": "reference", "separate.kind": "none"},
     "b_average_nosep": {"beamform.kind": "average", "separate.kind": "none"},
-    "b_mvdr_nosep": {"beamform.kind": "mvdr", "separate.kind": "none"},
+    "b_mvdr": {"beamform.kind": "mvdr", "separate.kind": "none"},
     "b_convtasnet": {"beamform.kind": "average", "separate.kind": "convtasnet"},
+    "b_gss": {"beamform.kind": "average", "separate.kind": "gss"},
     "b_meetsep": {},
     "c_oracle": {},
     "d_peer_senko": {"beamform.kind": "reference", "separate.kind": "none"},

@@ -1,0 +1,54 @@
+"""Packing of speech windows for Whisper: layout, audio, and mapping words back to recording time."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from meetsep.asr import pack_audio, pack_pieces, unpack_time
+from meetsep.types import Stream
+
+RATE = 16000
+
+
+def ramp_stream(name, speaker, offset, seconds, regions):
+    """A stream whose sample value is its own recording time, so packed audio can be checked exactly."""
+    audio = (offset + np.arange(int(seconds * RATE)) / RATE).astype(np.float32)
+    return Stream(audio, RATE, name, speaker, regions, offset)
+
+
+def test_pieces_of_one_speaker_are_packed_in_time_order_with_gaps_and_a_cap():
+    a1 = ramp_stream("a1", "A", 0.0, 12.0, [(1.0, 5.0)])
+    a2 = ramp_stream("a2", "A", 10.0, 30.0, [(11.0, 20.0), (30.0, 37.0)])
+    b = ramp_stream("b", "B", 0.0, 40.0, [(2.0, 3.0)])
+    packs = pack_pieces([a2, b, a1], max_window=20.0, merge_gap=2.0, padding=0.5, gap=1.0)
+    layout = [[(p.stream.name, p.start, p.end, p.offset) for p in pack] for pack in packs]
+    assert layout == [
+        [("a1", 0.5, 5.5, 0.0), ("a2", 10.5, 20.5, 6.0)],  # 5 s + 1 s gap + 10 s = 16 s <= 20 s
+        [("a2", 29.5, 37.5, 0.0)],  # would end at 25 s: a new pack
+        [("b", 1.5, 3.5, 0.0)],  # another speaker, its own packs
+    ]
+    audio = pack_audio(packs[0])
+    assert len(audio) == 16 * RATE
+    np.testing.assert_allclose(audio[: 5 * RATE][::RATE], [0.5, 1.5, 2.5, 3.5, 4.5], atol=1e-4)
+    assert not audio[5 * RATE + 10 : 6 * RATE - 10].any()  # silence between pieces
+    np.testing.assert_allclose(audio[6 * RATE], 10.5, atol=1e-4)
+
+
+def test_padding_never_makes_a_speakers_pieces_overlap():
+    first = ramp_stream("x", "A", 0.0, 10.0, [(1.0, 3.0)])
+    second = ramp_stream("y", "A", 0.0, 10.0, [(3.2, 5.0)])
+    packs = pack_pieces([first, second], max_window=30.0, merge_gap=0.0, padding=0.5, gap=1.0)
+    (one, two), = packs
+    assert one.end == 3.5 and two.start == 3.5  # the second piece starts where the first ends
+
+
+def test_words_map_back_to_their_piece_and_stay_inside_it():
+    a1 = ramp_stream("a1", "A", 0.0, 12.0, [(1.0, 5.0)])
+    a2 = ramp_stream("a2", "A", 10.0, 30.0, [(11.0, 20.0)])
+    pack = pack_pieces([a1, a2], max_window=30.0, merge_gap=2.0, padding=0.5, gap=1.0)[0]
+    piece, start, end = unpack_time(pack, 2.0, 2.5)
+    assert piece.stream.name == "a1" and (start, end) == (2.5, 3.0)
+    piece, start, end = unpack_time(pack, 6.5, 7.0)
+    assert piece.stream.name == "a2" and (start, end) == (11.0, 11.5)
+    piece, start, end = unpack_time(pack, 4.8, 5.6)  # straddles the end of the first piece: kept inside it
+    assert piece.stream.name == "a1" and (start, end) == (5.3, 5.5)
