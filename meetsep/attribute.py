@@ -155,11 +155,12 @@ class Attributor:
         return SlidingWindowFeature(data, local.sliding_window), origin
 
     def embeddings(self, audio: np.ndarray, segmentation: SegmentationResult, units: Any, origin: np.ndarray,
-                   reporter: StageReporter | None = None) -> np.ndarray:
+                   reporter: StageReporter | None = None, selected: np.ndarray | None = None) -> np.ndarray:
         """``(num_windows, units, 192)`` embeddings of each unit's clean (single-speaker) speech.
 
         A unit with less than 1 s of clean speech falls back to its local speaker's clean speech in
         the window, then to its own speech including overlap; NaN when nothing usable remains.
+        ``selected``: ``(num_windows, units)`` bool, embed only these units (the others stay NaN).
         """
         local = segmentation.local
         rate = self.embedder.sample_rate
@@ -169,13 +170,15 @@ class Attributor:
         frame_of_sample = np.minimum((np.arange(window_samples) * num_frames) // window_samples, num_frames - 1)
         result = np.full((num_windows, width, self.embedder.dimension), np.nan, dtype=np.float32)
         for index, ((window, masks), speakers) in enumerate(zip(units, np.nan_to_num(local.data, nan=0.0) > 0.5)):
+            if selected is not None and not selected[index].any():
+                continue
             start = int(round(window.start * rate))
             chunk = np.zeros(window_samples, dtype=np.float32)
             piece = audio[start : start + window_samples]
             chunk[: len(piece)] = piece
             single = speakers.sum(axis=1) == 1 if self.config.exclude_overlap else np.ones(num_frames, dtype=bool)
             for unit in range(width):
-                if origin[index, unit] < 0:
+                if origin[index, unit] < 0 or (selected is not None and not selected[index, unit]):
                     continue
                 own = masks[:, unit] > 0.5
                 candidates = (own & single, speakers[:, origin[index, unit]] & single, own)
@@ -191,12 +194,15 @@ class Attributor:
         if not segmentation.speech or np.nanmax(count.data) == 0:
             return Diarization([], [], [])
         units, origin = self.units(segmentation)
-        embeddings = self.embeddings(audio, segmentation, units, origin, reporter)
+        # Windows overlap (10 s, sliding by segment.step), so every stretch of speech is seen by several
+        # windows; only every `embed_every`-th window is embedded, the others are stitched to it below.
+        embedded = np.arange(units.data.shape[0]) % self.config.embed_every == 0
+        embeddings = self.embeddings(audio, segmentation, units, origin, reporter, np.repeat(embedded[:, None], origin.shape[1], axis=1))
         clustering = _unit_clustering_class()(metric="cosine")
         clustering.instantiate({"method": "centroid", "min_cluster_size": self.config.min_cluster_size, "threshold": self.config.threshold})
         config = self.config
         try:
-            hard_clusters, _, _ = clustering(
+            hard_clusters, _, centroids = clustering(
                 embeddings=embeddings,
                 segmentations=units,
                 num_clusters=config.num_speakers,
@@ -205,9 +211,11 @@ class Attributor:
             )
         except ValueError:
             # too few clean embeddings to cluster (very short input): one speaker
-            hard_clusters = np.zeros(embeddings.shape[:2], dtype=np.int8)
+            hard_clusters, centroids = np.zeros(embeddings.shape[:2], dtype=np.int8), None
         hard_clusters = hard_clusters.astype(np.int64)
         hard_clusters[(np.sum(units.data, axis=1) == 0) | np.isnan(embeddings[..., 0])] = -2
+        if not embedded.all():
+            self._stitch(audio, segmentation, units, origin, embedded, hard_clusters, centroids)
         # never more simultaneous speakers than speakers found (or allowed): no phantom speakers
         limit = min(int(hard_clusters.max()) + 1, config.num_speakers or config.max_speakers or 255)
         count = type(count)(np.minimum(count.data, max(limit, 1)).astype(np.int8), count.sliding_window)
@@ -219,6 +227,48 @@ class Attributor:
         full = [SpeakerSegment(speaker=names[s], start=a, end=b) for s, a, b in full]
         exclusive = [SpeakerSegment(speaker=names[s], start=a, end=b) for s, a, b in exclusive if s in names]
         return Diarization(full, exclusive, overlapping_parts(full))
+
+
+    def _stitch(self, audio: np.ndarray, segmentation: SegmentationResult, units: Any, origin: np.ndarray, embedded: np.ndarray,
+                hard_clusters: np.ndarray, centroids: np.ndarray | None) -> None:
+        """Give the units of windows that were not embedded the cluster of the same speech next door.
+
+        A unit takes the cluster whose units, in the nearest embedded window on each side, share most
+        of its active frames (the windows' frame grids are aligned on absolute time). A unit that
+        shares less than half of its frames there (speech no embedded window saw) is embedded and
+        goes to the nearest centroid.
+        """
+        data = units.data > 0.5
+        num_windows, num_frames, width = data.shape
+        frame_step = units.sliding_window.duration / num_frames
+        first_frame = np.array([int(round(units.sliding_window[k].start / frame_step)) for k in range(num_windows)])
+        done = np.flatnonzero(embedded)
+        for window in np.flatnonzero(~embedded):
+            neighbours = [n for n in (done[done < window][-1:].tolist() + done[done > window][:1].tolist())
+                          if abs(first_frame[n] - first_frame[window]) < num_frames]
+            for unit in range(width):
+                active = data[window, :, unit]
+                if origin[window, unit] < 0 or not active.any():
+                    continue
+                shared: dict[int, int] = {}
+                for other in neighbours:
+                    shift = first_frame[window] - first_frame[other]  # frame f here is frame f + shift there
+                    here = np.arange(max(0, -shift), min(num_frames, num_frames - shift))
+                    for candidate in np.flatnonzero(hard_clusters[other] >= 0):
+                        common = int(np.sum(active[here] & data[other, here + shift, candidate]))
+                        if common:
+                            cluster = int(hard_clusters[other, candidate])
+                            shared[cluster] = shared.get(cluster, 0) + common
+                best = max(sorted(shared), key=lambda c: shared[c], default=None)
+                if best is not None and shared[best] >= 0.5 * active.sum() * min(len(neighbours), 1):
+                    hard_clusters[window, unit] = best
+                elif centroids is not None and len(centroids):
+                    only = np.zeros(origin.shape, dtype=bool)
+                    only[window, unit] = True
+                    vector = self.embeddings(audio, segmentation, units, origin, selected=only)[window, unit]
+                    if not np.isnan(vector).any():
+                        similarity = centroids @ vector / (np.linalg.norm(centroids, axis=1) + 1e-12)
+                        hard_clusters[window, unit] = int(np.argmax(similarity))
 
 
 def _unit_clustering_class() -> Any:

@@ -131,6 +131,7 @@ class AttributeConfig(_Strict):
     threshold: float = Field(default=0.75, gt=0.0, lt=2.0, description="Agglomerative clustering cosine-distance threshold.")
     min_cluster_size: int = Field(default=3, ge=1)
     exclude_overlap: bool = True
+    embed_every: int = Field(default=2, ge=1, description="Embed every Nth segmentation window; the others are stitched to them by shared speech (1: embed all).")
     crosstalk_margin_db: float = Field(
         default=10.0, ge=0.0, description="stereo-speakers: a channel's speech counts as its own unless the other channel is this much louder."
     )

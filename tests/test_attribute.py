@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from meetsep.asr import RecognizedWord, speech_windows
 from meetsep.attribute import (
@@ -64,3 +65,31 @@ def test_crosstalk_is_not_anyones_own_speech_and_words_are_dropped():
     diarization, kept = attribute_channels(words, {"agent": agent_own, "customer": customer_own}, dominance, 10.0)
     assert [(k.word.text, k.speaker) for k in kept] == [("hello", "agent"), ("bye", "customer")]
     assert diarization.speakers == ["agent", "customer"]
+
+
+@pytest.mark.integration
+def test_stitched_windows_give_the_diarization_of_embedding_every_window(two_speaker_mix):
+    """embed_every=2 embeds half the windows and stitches the others by shared speech: same answer."""
+    from pyannote.core import Annotation, Segment
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    from meetsep.attribute import Attributor
+    from meetsep.config import AttributeConfig, RuntimeConfig, SegmentConfig
+    from meetsep.segment import Segmenter
+
+    segmentation = Segmenter(SegmentConfig(), RuntimeConfig())(two_speaker_mix.audio)
+    results = {}
+    for every in (1, 2):
+        attributor = Attributor(AttributeConfig(embed_every=every), RuntimeConfig())
+        calls = []
+        embedder = attributor.embedder
+        attributor.embedder = lambda audio, embedder=embedder: calls.append(len(audio)) or embedder(audio)
+        attributor.embedder.sample_rate, attributor.embedder.dimension = embedder.sample_rate, embedder.dimension
+        annotation = Annotation()
+        for segment in attributor.diarize(two_speaker_mix.audio, segmentation).segments:
+            annotation[Segment(segment.start, segment.end)] = segment.speaker
+        results[every] = (annotation, len(calls))
+    (all_windows, calls_all), (stitched, calls_stitched) = results[1], results[2]
+    assert len(stitched.labels()) == len(all_windows.labels()) == 2
+    assert calls_stitched < 0.65 * calls_all, (calls_stitched, calls_all)
+    assert DiarizationErrorRate()(all_windows, stitched) < 0.02
