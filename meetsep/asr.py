@@ -149,10 +149,14 @@ class Recognizer:
             return load_faster_whisper(self.resolved, self.config.compute_type, self.runtime.threads)
         return load_openai_whisper_model(openai_whisper_checkpoint(self.resolved, self.runtime.model_dir))
 
-    def __call__(self, streams: list[Stream], reporter: StageReporter | None = None) -> AsrResult:
-        """Transcribe the speech regions of each stream; words come back in recording time."""
+    def __call__(self, streams: list[Stream], reporter: StageReporter | None = None, language: str | None = None) -> AsrResult:
+        """Transcribe the speech regions of each stream; words come back in recording time.
+
+        ``language``: the language found by an earlier call on the same recording (else the
+        configured one, or detected on the first window).
+        """
         model = self._model()
-        language = "en" if self.english_only else self.config.language
+        language = "en" if self.english_only else (self.config.language or language)
         config = self.config
         packs = pack_pieces(streams, config.max_window, config.merge_gap, config.padding, config.pack_gap)
         words: list[RecognizedWord] = []

@@ -15,18 +15,30 @@ from typing import Any
 
 import numpy as np
 
-from meetsep.asr import Recognizer
+from meetsep.asr import AsrResult, Recognizer
 from meetsep.attribute import Attributor, assign_words, attribute_channels, drop_cross_stream_duplicates, frame_levels_db, own_speech
 from meetsep.audio import load_recording, read_all, resample
 from meetsep.beamform import Beamformer, SpeakerBeams
 from meetsep.config import PipelineConfig, load_config, option_overrides
 from meetsep.hooks import Hook, no_hook, stage
 from meetsep.segment import Segmenter
-from meetsep.separate import BeamStreams, GuidedSeparator, NeuralSeparator, SpeakerAudio
+from meetsep.separate import BeamStreams, GuidedSeparator, NeuralSeparator, SpeakerAudio, merge_segments
 from meetsep.transcript import build_transcript
-from meetsep.types import ChannelLayout, Recording, Stream, Transcript
+from meetsep.types import ChannelLayout, Recording, SpeakerSegment, Stream, Transcript
 
 SAMPLE_RATE = 16000
+BATCH_SECONDS = 300.0  # separated streams are made and transcribed this much recording at a time
+
+
+def target_batches(targets: list[SpeakerSegment], seconds: float) -> list[list[SpeakerSegment]]:
+    """Consecutive runs of targets (sorted by start) whose starts lie within ``seconds`` of the run's first."""
+    batches: list[list[SpeakerSegment]] = []
+    for target in targets:
+        if batches and target.start - batches[-1][0].start < seconds:
+            batches[-1].append(target)
+        else:
+            batches.append([target])
+    return batches
 
 
 class Pipeline:
@@ -105,10 +117,16 @@ class Pipeline:
             if beams is not None:
                 with stage(hook, "beams", sid):
                     source = SpeakerAudio(audio, recording, beams.fit(recording, diarization), beams)
-            with stage(hook, "separate", sid) as report:
-                streams = (separator or BeamStreams(self.config.separate))(recording, source, diarization, report)
-            with stage(hook, "asr", sid) as report:
-                asr = self.recognizer(streams, report)
+            separate = separator or BeamStreams(self.config.separate)
+            recognized, language = [], None
+            for batch in target_batches(merge_segments(diarization.segments, self.config.separate.merge_gap), BATCH_SECONDS):
+                with stage(hook, "separate", sid) as report:
+                    streams = separate(recording, source, diarization, batch, report)
+                with stage(hook, "asr", sid) as report:
+                    asr = self.recognizer(streams, report, language)
+                recognized += asr.words
+                language = asr.language
+            asr = AsrResult(words=sorted(recognized, key=lambda w: (w.start, w.end, w.stream)), language=language)
             words = drop_cross_stream_duplicates(assign_words(asr.words, diarization), diarization)
         else:
             with stage(hook, "asr", sid) as report:

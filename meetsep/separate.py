@@ -1,8 +1,10 @@
 """Stage 3: separation of overlapped speech into one stream per speaker.
 
-Every separator takes the diarization and returns one :class:`~meetsep.types.Stream` per speaker
-segment (a speaker's segments closer than ``separate.merge_gap`` merged), carrying that speaker;
-ASR then transcribes each stream on its own, so words said in overlap are kept for both speakers.
+Every separator takes the diarization and a batch of targets — speaker segments, a speaker's
+segments closer than ``separate.merge_gap`` merged (:func:`merge_segments`) — and returns one
+:class:`~meetsep.types.Stream` per target, carrying that speaker; ASR then transcribes each stream
+on its own, so words said in overlap are kept for both speakers. The pipeline hands targets over
+in batches of a few minutes of recording, so streams never hold more than one batch of audio.
 A :class:`SpeakerAudio` gives each speaker's audio: its MVDR beam with ``beamform.kind=mvdr``
 (:class:`BeamStreams` uses the beams alone, when no separation is asked for), else the mixture.
 
@@ -69,12 +71,12 @@ class GuidedSeparator:
         self.config = config
         self.settings = GssSettings(fft_size=config.fft_size, hop=config.hop, iterations=config.iterations)
 
-    def __call__(self, recording: Recording, source: "SpeakerAudio", diarization: "Diarization", reporter: StageReporter | None = None) -> list[Stream]:
+    def __call__(self, recording: Recording, source: "SpeakerAudio", diarization: "Diarization", targets: list[SpeakerSegment],
+                 reporter: StageReporter | None = None) -> list[Stream]:
         """``source`` (the beamformed mixture) is not used: the masks work on the multichannel file."""
         if recording.layout is not ChannelLayout.ARRAY:
             raise AudioInputError(recording.source, f"separate.kind=gss needs array input (2+ channels, layout array), got {recording.layout.value}")
         segments = diarization.segments
-        targets = merge_segments(segments, self.config.merge_gap)
         streams = []
         for index, target in enumerate(targets):
             start = max(0.0, target.start - self.config.context)
@@ -127,9 +129,9 @@ class BeamStreams:
     def __init__(self, config: SeparateConfig) -> None:
         self.config = config
 
-    def __call__(self, recording: Recording, source: SpeakerAudio, diarization: "Diarization", reporter: StageReporter | None = None) -> list[Stream]:
+    def __call__(self, recording: Recording, source: SpeakerAudio, diarization: "Diarization", targets: list[SpeakerSegment],
+                 reporter: StageReporter | None = None) -> list[Stream]:
         rate = self.sample_rate
-        targets = merge_segments(diarization.segments, self.config.merge_gap)
         streams = []
         for index, target in enumerate(targets):
             first = max(0, int((target.start - self.config.pad) * rate))
@@ -150,18 +152,24 @@ class NeuralSeparator:
         self.embedder = embedder
         name = config.model or DEFAULT_MODELS[config.kind]
         self.resolved = resolve_model(name, "separation", model_dir=runtime.model_dir, allow_download=runtime.allow_download)
+        self._references: tuple[Any, dict[str, np.ndarray]] = (None, {})
 
-    def __call__(self, recording: Recording, source: SpeakerAudio, diarization: "Diarization", reporter: StageReporter | None = None) -> list[Stream]:
+    def __call__(self, recording: Recording, source: SpeakerAudio, diarization: "Diarization", targets: list[SpeakerSegment],
+                 reporter: StageReporter | None = None) -> list[Stream]:
         """With per-speaker beams, each speaker's own beam is separated and the output that matches it kept."""
         model = load_separation(self.resolved)
-        rate = self.sample_rate
-        references = self._references(source, diarization)
+        rate, pad = self.sample_rate, self.config.pad
+        key = (id(source), id(diarization))
+        if self._references[0] != key:  # once per recording, not per batch of targets
+            self._references = (key, self.references(source, diarization))
+        references = self._references[1]
+        span = (min(t.start for t in targets) - pad, max(t.end for t in targets) + pad) if targets else (0.0, 0.0)
+        regions = [(start, end) for start, end in diarization.overlap if end > span[0] and start < span[1]]
         separated: dict[str, list[tuple[float, float, int, np.ndarray]]] = {}
-        regions = diarization.overlap
         for index, (start, end) in enumerate(regions):
             speakers = _most_active(diarization.segments, start, end, model.num_sources)
             if len(speakers) >= 2:
-                first, last = max(0, int((start - self.config.pad) * rate)), int((end + self.config.pad) * rate)
+                first, last = max(0, int((start - pad) * rate)), int((end + pad) * rate)
                 if source.per_speaker:  # each speaker's beam holds less of the others: separate it, keep its own part
                     for speaker in speakers:
                         window = source(speaker, first, last)
@@ -176,15 +184,15 @@ class NeuralSeparator:
             if reporter is not None:
                 reporter.progress(index + 1, len(regions))
         streams = []
-        for target in merge_segments(diarization.segments, self.config.merge_gap):
-            first = max(0, int((target.start - self.config.pad) * rate))
-            piece = source(target.speaker, first, int((target.end + self.config.pad) * rate))
+        for target in targets:
+            first = max(0, int((target.start - pad) * rate))
+            piece = source(target.speaker, first, int((target.end + pad) * rate))
             for start, end, origin, output in separated.get(target.speaker, []):
                 crossfade_into(piece, first, output, origin, start, end, self.config.crossfade, rate)
             streams.append(Stream(_in_range(piece), rate, f"sep-{target.speaker}-{target.start:.2f}", target.speaker, [(target.start, target.end)], first / rate))
         return streams
 
-    def _references(self, source: SpeakerAudio, diarization: "Diarization") -> dict[str, np.ndarray]:
+    def references(self, source: SpeakerAudio, diarization: "Diarization") -> dict[str, np.ndarray]:
         """Each speaker's embedding from up to ``REFERENCE_SECONDS`` of its speech outside overlaps."""
         rate = self.sample_rate
         references = {}

@@ -10,7 +10,7 @@ import pytest
 import meetsep.separate as separate_module
 from meetsep.attribute import Diarization, SpeakerEmbedder
 from meetsep.config import AttributeConfig, RuntimeConfig, SeparateConfig
-from meetsep.separate import NeuralSeparator, SpeakerAudio, crossfade_into, fit_to_mixture
+from meetsep.separate import NeuralSeparator, SpeakerAudio, crossfade_into, fit_to_mixture, merge_segments
 from meetsep.types import SpeakerSegment
 
 RATE = 16000
@@ -54,7 +54,8 @@ def test_separated_outputs_replace_the_overlap_in_the_right_speakers_stream(scen
     monkeypatch.setattr(separate_module, "resolve_model", lambda *args, **kwargs: None)
     monkeypatch.setattr(separate_module, "load_separation", lambda resolved: OracleModel(sources, mixture))
     embedder = SpeakerEmbedder(AttributeConfig(), RuntimeConfig())
-    streams = NeuralSeparator(SeparateConfig(kind="convtasnet"), RuntimeConfig(), embedder)(None, SpeakerAudio(mixture), diarization)
+    streams = NeuralSeparator(SeparateConfig(kind="convtasnet"), RuntimeConfig(), embedder)(
+        None, SpeakerAudio(mixture), diarization, merge_segments(diarization.segments, 0.5))
     by_speaker = {s.speaker: s for s in streams}
     assert sorted(by_speaker) == ["A", "B"] and all(s.name.startswith("sep-") for s in streams)
     start, end = diarization.overlap[0]

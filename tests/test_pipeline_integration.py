@@ -90,3 +90,13 @@ def test_example_through_the_cli_finds_three_speakers(tmp_path):
     assert len(speakers) == 3
     scores = score_session(json.loads((EXAMPLE / "reference.seglst.json").read_text()), json.loads((tmp_path / "mix.seglst.json").read_text()))
     assert scores.cpwer < 0.3, scores  # measured 13.7 % with GSS (54.0 % without separation)
+
+
+def test_target_batches_cover_every_target_once_in_order():
+    from meetsep.pipeline import target_batches
+    from meetsep.types import SpeakerSegment
+
+    targets = [SpeakerSegment(speaker="A", start=start, end=start + 5) for start in (0, 100, 299, 300, 650, 651)]
+    batches = target_batches(targets, 300.0)
+    assert [[t.start for t in batch] for batch in batches] == [[0, 100, 299], [300], [650, 651]]
+    assert target_batches([], 300.0) == []
