@@ -89,6 +89,9 @@ class SeparateConfig(_Strict):
     )
     context: float = Field(default=4.0, ge=0.0, description="gss: seconds of audio on each side of a segment used for the masks.")
     iterations: int = Field(default=10, ge=1, description="gss: cACGMM EM iterations.")
+    gss_overlapped_only: bool = Field(
+        default=False, description="gss: only speaker segments that overlap another speaker; the others are taken from the beam (or mixture)."
+    )
     merge_gap: float = Field(default=0.5, ge=0.0, description="Merge a speaker's segments closer than this (s).")
     fft_size: int = Field(default=1024, ge=64)
     hop: int = Field(default=256, ge=16)

@@ -18,7 +18,7 @@ class StageEvent:
     """One report: a stage started, made progress or ended.
 
     Attributes:
-        stage: ``beamform``, ``segment``, ``asr``, ``attribute`` or ``write``.
+        stage: ``beamform``, ``segment``, ``attribute``, ``beams``, ``separate``, ``asr`` or ``write``.
         kind: ``start``, ``progress`` or ``end``.
         session_id: the recording being processed.
         completed / total: progress units within the stage (e.g. ASR windows), when known.

@@ -66,8 +66,9 @@ class Pipeline:
             self.separator = NeuralSeparator(self.config.separate, runtime, self.attributor.embedder)
         else:
             self.separator = None
-        # per-speaker MVDR beams feed ASR (or the network) with each speaker's own beam; GSS beamforms itself
-        self.speaker_beams = SpeakerBeams(self.config.beamform) if self.config.beamform.kind == "mvdr" and kind not in ("auto", "gss") else None
+        # per-speaker MVDR beams feed ASR (or the network, or GSS's non-overlapped segments) with each speaker's own beam
+        gss_everywhere = kind in ("auto", "gss") and not self.config.separate.gss_overlapped_only
+        self.speaker_beams = SpeakerBeams(self.config.beamform) if self.config.beamform.kind == "mvdr" and not gss_everywhere else None
         rates = {self.segmenter.sample_rate, self.recognizer.sample_rate, self.attributor.embedder.sample_rate}
         if rates != {SAMPLE_RATE}:
             raise ValueError(f"stages disagree on sample rate: {sorted(rates)}")

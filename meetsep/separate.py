@@ -73,19 +73,24 @@ class GuidedSeparator:
 
     def __call__(self, recording: Recording, source: "SpeakerAudio", diarization: "Diarization", targets: list[SpeakerSegment],
                  reporter: StageReporter | None = None) -> list[Stream]:
-        """``source`` (the beamformed mixture) is not used: the masks work on the multichannel file."""
+        """Targets that overlap another speaker are extracted by GSS from the multichannel file; with
+        ``separate.gss_overlapped_only`` the others come from ``source`` (their beam, or the mixture)."""
         if recording.layout is not ChannelLayout.ARRAY:
             raise AudioInputError(recording.source, f"separate.kind=gss needs array input (2+ channels, layout array), got {recording.layout.value}")
-        segments = diarization.segments
+        segments, rate = diarization.segments, self.sample_rate
         streams = []
         for index, target in enumerate(targets):
-            start = max(0.0, target.start - self.config.context)
-            end = min(recording.duration, target.end + self.config.context)
-            piece = resample(read_window(recording, start, end), recording.sample_rate, self.sample_rate)
-            enhanced = _in_range(enhance_segment(piece, self.sample_rate, start, segments, target.speaker, self.settings))
-            streams.append(
-                Stream(enhanced, self.sample_rate, f"gss-{target.speaker}-{target.start:.2f}", target.speaker, [(target.start, target.end)], start)
-            )
+            if self.config.gss_overlapped_only and not any(a < target.end and b > target.start for a, b in diarization.overlap):
+                # nobody else speaks here: the speaker's audio (its MVDR beam, or the mixture) is enough
+                first = max(0, int((target.start - self.config.pad) * rate))
+                audio = _in_range(source(target.speaker, first, int((target.end + self.config.pad) * rate)))
+                streams.append(Stream(audio, rate, f"beam-{target.speaker}-{target.start:.2f}", target.speaker, [(target.start, target.end)], first / rate))
+            else:
+                start = max(0.0, target.start - self.config.context)
+                end = min(recording.duration, target.end + self.config.context)
+                piece = resample(read_window(recording, start, end), recording.sample_rate, rate)
+                enhanced = _in_range(enhance_segment(piece, rate, start, segments, target.speaker, self.settings))
+                streams.append(Stream(enhanced, rate, f"gss-{target.speaker}-{target.start:.2f}", target.speaker, [(target.start, target.end)], start))
             if reporter is not None:
                 reporter.progress(index + 1, len(targets))
         return streams

@@ -36,3 +36,26 @@ def test_merge_segments_joins_close_segments_per_speaker():
                 SpeakerSegment(speaker="A", start=1.3, end=2), SpeakerSegment(speaker="A", start=4, end=5)]
     merged = [(s.speaker, s.start, s.end) for s in merge_segments(segments, gap=0.5)]
     assert merged == [("A", 0, 2), ("B", 0.5, 2), ("A", 4, 5)]
+
+
+def test_gss_overlapped_only_takes_lone_segments_from_the_speakers_audio(monkeypatch):
+    import meetsep.separate as separate_module
+    from meetsep.attribute import Diarization, overlapping_parts
+    from meetsep.audio import load_recording
+    from meetsep.config import SeparateConfig
+    from meetsep.separate import GuidedSeparator, SpeakerAudio
+
+    rate = 16000
+    audio = np.random.default_rng(0).standard_normal((3, rate * 10)).astype(np.float32) * 0.01
+    segments = [SpeakerSegment(speaker="A", start=0.5, end=3.0), SpeakerSegment(speaker="B", start=2.5, end=5.0),
+                SpeakerSegment(speaker="A", start=7.0, end=9.0)]
+    diarization = Diarization(segments, [], overlapping_parts(segments))
+    called = []
+    monkeypatch.setattr(separate_module, "enhance_segment", lambda piece, rate, start, segments, target, settings: called.append(target) or piece[0])
+    mixture = audio.mean(axis=0)
+    streams = GuidedSeparator(SeparateConfig(kind="gss", gss_overlapped_only=True))(
+        load_recording(audio, sample_rate=rate, layout="array"), SpeakerAudio(mixture), diarization, merge_segments(segments, 0.5))
+    assert called == ["A", "B"]  # the two overlapping segments; A's lone one at 7-9 s is not separated
+    lone = next(s for s in streams if s.regions == [(7.0, 9.0)])
+    assert lone.name.startswith("beam-A") and lone.offset == 6.0
+    np.testing.assert_array_equal(lone.audio, mixture[6 * rate : 10 * rate])
