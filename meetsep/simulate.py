@@ -145,6 +145,29 @@ class SimulatedMeeting:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+def speak(text: str, engine: str, voice: str, rate: int, effects: list[str] | tuple[str, ...] = ()) -> np.ndarray:
+    """``text`` said by a flite or espeak-ng voice, shaped by sox ``effects`` (if any), at ``rate``.
+
+    Returns ``(samples,)`` float32 with leading and trailing silence trimmed (2 % of the peak).
+    """
+    import soundfile as sf
+
+    with tempfile.TemporaryDirectory() as folder:
+        raw, shaped = Path(folder) / "raw.wav", Path(folder) / "shaped.wav"
+        if engine == "flite":
+            command = ["flite", "-voice", voice, "-t", text, "-o", str(raw)]
+        else:
+            command = ["espeak-ng", "-v", voice, "-w", str(raw), text]
+        subprocess.run(command, check=True, capture_output=True)
+        if effects:
+            # -R: repeatable, -D: no dither (sox dithers randomly when writing 16-bit audio)
+            subprocess.run(["sox", "-R", "-D", str(raw), str(shaped), *effects], check=True, capture_output=True)
+        audio, source_rate = sf.read(str(shaped if effects else raw), dtype="float32")
+    audio = resample(audio, source_rate, rate)
+    loud = np.flatnonzero(np.abs(audio) > 0.02 * np.abs(audio).max())
+    return audio[loud[0] : loud[-1] + 1]
+
+
 class _Synthesizer:
     """TTS with a per-run cache; output float32 at the requested rate, silence trimmed."""
 
@@ -155,25 +178,8 @@ class _Synthesizer:
     def __call__(self, text: str, engine: str, voice: str, pitch: float, tempo: float) -> np.ndarray:
         key = (text, engine, voice, round(pitch, 3), round(tempo, 3))
         if key not in self.cache:
-            import soundfile as sf
-
-            with tempfile.TemporaryDirectory() as folder:
-                raw, shaped = Path(folder) / "raw.wav", Path(folder) / "shaped.wav"
-                if engine == "flite":
-                    command = ["flite", "-voice", voice, "-t", text, "-o", str(raw)]
-                else:
-                    command = ["espeak-ng", "-v", voice, "-w", str(raw), text]
-                subprocess.run(command, check=True, capture_output=True)
-                source = raw
-                if abs(pitch) > 1e-3 or abs(tempo - 1.0) > 1e-3:
-                    # -R: repeatable, -D: no dither (sox dithers randomly when writing 16-bit audio)
-                    subprocess.run(["sox", "-R", "-D", str(raw), str(shaped), "pitch", f"{100 * pitch:.0f}", "tempo", "-s", f"{tempo:.3f}"],
-                                   check=True, capture_output=True)
-                    source = shaped
-                audio, rate = sf.read(str(source), dtype="float32")
-            audio = resample(audio, rate, self.rate)
-            loud = np.flatnonzero(np.abs(audio) > 0.02 * np.abs(audio).max())
-            audio = audio[loud[0] : loud[-1] + 1]
+            shaped = abs(pitch) > 1e-3 or abs(tempo - 1.0) > 1e-3
+            audio = speak(text, engine, voice, self.rate, ["pitch", f"{100 * pitch:.0f}", "tempo", "-s", f"{tempo:.3f}"] if shaped else [])
             self.cache[key] = (audio / (np.sqrt(np.mean(audio**2)) + 1e-9) * 0.05).astype(np.float32)
         return self.cache[key]
 

@@ -26,9 +26,7 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -38,9 +36,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from meetsep.audio import resample  # noqa: E402
 from meetsep.evaluate import si_snr_improvement  # noqa: E402
-from meetsep.simulate import CALL_SENTENCES, SENTENCES  # noqa: E402
+from meetsep.simulate import CALL_SENTENCES, SENTENCES, speak  # noqa: E402
 
 RATE = 16000
 TRAIN_VOICES = [("flite", v) for v in ("slt", "rms", "kal16", "kal")] + [
@@ -59,22 +56,8 @@ HELDOUT_SENTENCES = SENTENCES[40:] + [text for _, text in CALL_SENTENCES]
 # --------------------------------------------------------------------------- speech and rooms
 def _synthesize(job: tuple[str, str, str, float, float, float]) -> np.ndarray:
     """One TTS clip, shaped by sox (speed → pitch+formants, pitch, tempo), 16 kHz, trimmed, unit RMS."""
-    import soundfile as sf
-
     text, engine, voice, speed, cents, tempo = job
-    with tempfile.TemporaryDirectory() as folder:
-        raw, shaped = Path(folder) / "raw.wav", Path(folder) / "shaped.wav"
-        if engine == "flite":
-            command = ["flite", "-voice", voice, "-t", text, "-o", str(raw)]
-        else:
-            command = ["espeak-ng", "-v", voice, "-w", str(raw), text]
-        subprocess.run(command, check=True, capture_output=True)
-        subprocess.run(["sox", "-R", "-D", str(raw), "-r", str(RATE), str(shaped), "speed", f"{speed:.4f}",
-                        "pitch", f"{cents:.0f}", "tempo", "-s", f"{tempo:.4f}"], check=True, capture_output=True)
-        audio, rate = sf.read(str(shaped), dtype="float32")
-    audio = resample(audio, rate, RATE)
-    loud = np.flatnonzero(np.abs(audio) > 0.02 * np.abs(audio).max())
-    audio = audio[loud[0] : loud[-1] + 1]
+    audio = speak(text, engine, voice, RATE, ["speed", f"{speed:.4f}", "pitch", f"{cents:.0f}", "tempo", "-s", f"{tempo:.4f}"])
     return (audio / (np.sqrt(np.mean(audio**2)) + 1e-9)).astype(np.float32)
 
 
