@@ -26,7 +26,7 @@ from meetsep.config import AttributeConfig, RuntimeConfig
 from meetsep.hooks import StageReporter
 from meetsep.models import load_embedding_model, resolve_model
 from meetsep.segment import SegmentationResult
-from meetsep.types import SpeakerSegment
+from meetsep.types import ChannelLayout, Recording, SpeakerSegment
 
 Interval = tuple[float, float]
 MIN_EMBEDDING_SECONDS = 0.4
@@ -34,6 +34,7 @@ RUN_GAP_SECONDS = 0.2  # a local speaker's pauses shorter than this do not split
 MAX_UNIT_SECONDS = 3.0  # longest stretch of one local speaker embedded as one unit
 MIN_CLEAN_SECONDS = 1.0  # clean speech a unit needs to help form the clusters
 FRAME_SECONDS = 0.02
+SPATIAL_BAND = (200.0, 4000.0)  # Hz used for spatial features: speech energy, and phase differences below aliasing
 
 
 @dataclass
@@ -91,12 +92,60 @@ class SpeakerEmbedder:
         return (embedding / (np.linalg.norm(embedding) + 1e-12)).astype(np.float32)
 
 
+class SpatialFeatures:
+    """Where a stretch of speech comes from, as the microphone array hears it (no geometry needed).
+
+    The feature of a set of frames is, per frequency bin between ``SPATIAL_BAND`` Hz, the principal
+    eigenvector of their spatial covariance (the source's relative transfer function, up to scale),
+    phase-aligned to microphone 0, stacked as real numbers and normalized: two stretches from the same
+    place in the room have a dot product near 1, from places apart much less. People in a meeting
+    stay in their seats, so this tells apart voices that speaker embeddings confuse.
+    """
+
+    rate = 16000
+    fft_size = 512
+    hop = 256
+
+    def __init__(self, recording: Recording) -> None:
+        from meetsep.gss import GssSettings
+
+        self.recording = recording
+        self.settings = GssSettings(fft_size=self.fft_size, hop=self.hop)
+        frequencies = np.fft.rfftfreq(self.fft_size, 1.0 / self.rate)
+        self.band = (frequencies >= SPATIAL_BAND[0]) & (frequencies <= SPATIAL_BAND[1])
+        self.dimension = int(self.band.sum()) * recording.num_channels * 2
+
+    def window(self, start: float, duration: float) -> np.ndarray:
+        """The array's STFT of ``[start, start + duration)`` s: ``(channels, frames, band bins)``, frames every ``hop``."""
+        from meetsep.audio import read_window, resample
+        from meetsep.gss import stft
+
+        piece = resample(read_window(self.recording, max(0.0, start), start + duration), self.recording.sample_rate, self.rate)
+        if start < 0:
+            piece = np.pad(piece, ((0, 0), (int(round(-start * self.rate)), 0)))
+        return stft(piece, self.settings)[:, :, self.band]
+
+    def __call__(self, spectrum: np.ndarray, frames: np.ndarray) -> np.ndarray:
+        """Feature ``(dimension,)`` of the selected ``frames`` (bool over the spectrum's frames); NaN if none."""
+        if frames.sum() < 2:
+            return np.full(self.dimension, np.nan, dtype=np.float32)
+        chosen = np.ascontiguousarray(np.transpose(spectrum[:, frames, :], (2, 0, 1)))  # (F, C, T)
+        covariance = np.matmul(chosen, np.conj(np.swapaxes(chosen, 1, 2)))
+        _, vectors = np.linalg.eigh(covariance)
+        principal = vectors[..., -1]  # (F, C), unit norm
+        phase = principal[:, :1] / (np.abs(principal[:, :1]) + 1e-12)
+        aligned = principal / phase
+        feature = np.concatenate([aligned.real.ravel(), aligned.imag.ravel()])
+        return (feature / (np.linalg.norm(feature) + 1e-12)).astype(np.float32)
+
+
 class Attributor:
     """Diarize a mixture from its segmentation and give every word a speaker."""
 
     def __init__(self, config: AttributeConfig, runtime: RuntimeConfig) -> None:
         self.config = config
         self.embedder = SpeakerEmbedder(config, runtime)
+        self.spatial: SpatialFeatures | None = None  # set per recording by diarize()
 
     def __call__(
         self,
@@ -104,9 +153,13 @@ class Attributor:
         segmentation: SegmentationResult,
         words: list[RecognizedWord],
         reporter: StageReporter | None = None,
+        recording: Recording | None = None,
     ) -> tuple[Diarization, list[AttributedWord]]:
-        """``audio``: ``(samples,)`` float32 at 16 kHz, the signal that was segmented."""
-        diarization = self.diarize(audio, segmentation, reporter)
+        """``audio``: ``(samples,)`` float32 at 16 kHz, the signal that was segmented.
+
+        ``recording``: the multichannel recording (array layout), for spatial features.
+        """
+        diarization = self.diarize(audio, segmentation, reporter, recording)
         return diarization, assign_words(words, diarization)
 
     def units(self, segmentation: SegmentationResult) -> Any:
@@ -168,7 +221,9 @@ class Attributor:
         frame_seconds = local.sliding_window.duration / num_frames
         window_samples = int(round(local.sliding_window.duration * rate))
         frame_of_sample = np.minimum((np.arange(window_samples) * num_frames) // window_samples, num_frames - 1)
-        result = np.full((num_windows, width, self.embedder.dimension), np.nan, dtype=np.float32)
+        spatial = self.spatial
+        dimension = self.embedder.dimension + (spatial.dimension if spatial is not None else 0)
+        result = np.full((num_windows, width, dimension), np.nan, dtype=np.float32)
         for index, ((window, masks), speakers) in enumerate(zip(units, np.nan_to_num(local.data, nan=0.0) > 0.5)):
             if selected is not None and not selected[index].any():
                 continue
@@ -177,6 +232,9 @@ class Attributor:
             piece = audio[start : start + window_samples]
             chunk[: len(piece)] = piece
             single = speakers.sum(axis=1) == 1 if self.config.exclude_overlap else np.ones(num_frames, dtype=bool)
+            if spatial is not None:
+                spectrum = spatial.window(window.start, local.sliding_window.duration)
+                frame_of_stft = np.minimum((np.arange(spectrum.shape[1]) * spatial.hop / spatial.rate / frame_seconds).astype(int), num_frames - 1)
             for unit in range(width):
                 if origin[index, unit] < 0 or (selected is not None and not selected[index, unit]):
                     continue
@@ -184,22 +242,32 @@ class Attributor:
                 candidates = (own & single, speakers[:, origin[index, unit]] & single, own)
                 mask = next((m for m in candidates if m.sum() * frame_seconds >= MIN_CLEAN_SECONDS), own)
                 if mask.any():
-                    result[index, unit] = self.embedder(chunk[mask[frame_of_sample]])
+                    embedding = self.embedder(chunk[mask[frame_of_sample]])
+                    if spatial is not None:  # both parts unit-norm: cosine similarity = weighted mean of the two
+                        weight = self.config.spatial_weight
+                        embedding = np.concatenate([embedding, weight * spatial(spectrum, mask[frame_of_stft])]) / np.sqrt(1 + weight**2)
+                    result[index, unit] = embedding
             if reporter is not None:
                 reporter.progress(index + 1, num_windows)
         return result
 
-    def diarize(self, audio: np.ndarray, segmentation: SegmentationResult, reporter: StageReporter | None = None) -> Diarization:
+    def diarize(self, audio: np.ndarray, segmentation: SegmentationResult, reporter: StageReporter | None = None,
+                recording: Recording | None = None) -> Diarization:
+        """Speakers of ``audio`` (16 kHz, the segmented signal); with an array ``recording`` and
+        ``attribute.spatial_weight`` > 0, each unit's CAM++ embedding is joined by where it comes from."""
         count = segmentation.count
         if not segmentation.speech or np.nanmax(count.data) == 0:
             return Diarization([], [], [])
+        use_space = recording is not None and recording.layout is ChannelLayout.ARRAY and self.config.spatial_weight > 0
+        self.spatial = SpatialFeatures(recording) if use_space else None
         units, origin = self.units(segmentation)
         # Windows overlap (10 s, sliding by segment.step), so every stretch of speech is seen by several
         # windows; only every `embed_every`-th window is embedded, the others are stitched to it below.
         embedded = np.arange(units.data.shape[0]) % self.config.embed_every == 0
         embeddings = self.embeddings(audio, segmentation, units, origin, reporter, np.repeat(embedded[:, None], origin.shape[1], axis=1))
         clustering = _unit_clustering_class()(metric="cosine")
-        clustering.instantiate({"method": "centroid", "min_cluster_size": self.config.min_cluster_size, "threshold": self.config.threshold})
+        threshold = self.config.spatial_threshold if self.spatial is not None else self.config.threshold
+        clustering.instantiate({"method": "centroid", "min_cluster_size": self.config.min_cluster_size, "threshold": threshold})
         config = self.config
         try:
             hard_clusters, _, centroids = clustering(

@@ -132,6 +132,10 @@ class AttributeConfig(_Strict):
     min_speakers: int | None = Field(default=None, ge=1)
     max_speakers: int | None = Field(default=None, ge=1)
     threshold: float = Field(default=0.75, gt=0.0, lt=2.0, description="Agglomerative clustering cosine-distance threshold.")
+    spatial_weight: float = Field(
+        default=1.0, ge=0.0, description="Array input: weight of where a unit's speech comes from, next to its voice (0: voice only)."
+    )
+    spatial_threshold: float = Field(default=0.5, gt=0.0, lt=2.0, description="Clustering threshold when spatial features are used.")
     min_cluster_size: int = Field(default=3, ge=1)
     exclude_overlap: bool = True
     embed_every: int = Field(default=2, ge=1, description="Embed every Nth segmentation window; the others are stitched to them by shared speech (1: embed all).")

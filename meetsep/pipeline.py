@@ -113,7 +113,7 @@ class Pipeline:
         if separator is not None or beams is not None:
             # separation and speaker beams need the diarization first: who speaks when guides them
             with stage(hook, "attribute", sid) as report:
-                diarization = self.attributor.diarize(audio, segmentation, report)
+                diarization = self.attributor.diarize(audio, segmentation, report, recording)
             source = SpeakerAudio(audio)
             if beams is not None:
                 with stage(hook, "beams", sid):
@@ -133,7 +133,7 @@ class Pipeline:
             with stage(hook, "asr", sid) as report:
                 asr = self.recognizer([Stream(audio, SAMPLE_RATE, "mix", regions=segmentation.speech)], report)
             with stage(hook, "attribute", sid) as report:
-                diarization, words = self.attributor(audio, segmentation, asr.words, report)
+                diarization, words = self.attributor(audio, segmentation, asr.words, report, recording)
         return build_transcript(
             session_id=sid,
             duration=recording.duration,
