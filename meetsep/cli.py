@@ -64,8 +64,8 @@ def cli() -> None:
 @click.option("--max-speakers", type=click.IntRange(min=1), default=None)
 @click.option("--beamforming", type=click.Choice(["average", "reference", "mvdr"]), default=None,
               help="Array beamforming (beamform.kind; mvdr: a beam per speaker after diarization).")
-@click.option("--separation", type=click.Choice(["auto", "none", "gss", "convtasnet", "sepformer"]), default=None,
-              help="Overlapped speech separation (separate.kind; auto = gss for array input).")
+@click.option("--separation", type=click.Choice(["none", "gss", "convtasnet", "sepformer"]), default=None,
+              help="Separation of overlapped speech (separate.kind; none: speaker beams or mixture).")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal).")
 def transcribe(
     inputs: tuple[Path, ...],

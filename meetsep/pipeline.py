@@ -60,14 +60,14 @@ class Pipeline:
         self.recognizer = Recognizer(self.config.asr, runtime.model_copy(update={"threads": self.threads}))
         self.attributor = Attributor(self.config.attribute, runtime)
         kind = self.config.separate.kind
-        if kind in ("auto", "gss"):
+        if kind == "gss":
             self.separator: GuidedSeparator | NeuralSeparator | None = GuidedSeparator(self.config.separate)
         elif kind in ("convtasnet", "sepformer"):
             self.separator = NeuralSeparator(self.config.separate, runtime, self.attributor.embedder)
         else:
             self.separator = None
         # per-speaker MVDR beams feed ASR (or the network, or GSS's non-overlapped segments) with each speaker's own beam
-        gss_everywhere = kind in ("auto", "gss") and not self.config.separate.gss_overlapped_only
+        gss_everywhere = kind == "gss" and not self.config.separate.gss_overlapped_only
         self.speaker_beams = SpeakerBeams(self.config.beamform) if self.config.beamform.kind == "mvdr" and not gss_everywhere else None
         rates = {self.segmenter.sample_rate, self.recognizer.sample_rate, self.attributor.embedder.sample_rate}
         if rates != {SAMPLE_RATE}:
@@ -108,8 +108,7 @@ class Pipeline:
         with stage(hook, "segment", sid) as report:
             segmentation = self.segmenter(audio, report)
         array = recording.layout is ChannelLayout.ARRAY
-        separator = self.separator if array or self.config.separate.kind != "auto" else None  # auto: array input only
-        beams = self.speaker_beams if array else None
+        separator, beams = self.separator, self.speaker_beams if array else None
         if separator is not None or beams is not None:
             # separation and speaker beams need the diarization first: who speaks when guides them
             with stage(hook, "attribute", sid) as report:

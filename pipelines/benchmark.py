@@ -3,7 +3,7 @@
 Configurations (each in its own process, so peak memory and model loading are its own):
 
 - ``a_one_channel``: Whisper on one microphone + diarization, each word to the speaker active at its
-  time — how WhisperX works (``beamform.kind=reference``, ``separate.kind=none``, voice-only clustering).
+  time — how WhisperX works (``beamform.kind=reference``, ``separate.kind=none``).
 - ``b_average_nosep``: the meetsep chain without separation (channels averaged; ablation).
 - ``b_mvdr``: MVDR beam per diarized speaker, ASR per speaker stream, no separation network (ablation).
 - ``b_convtasnet``: channels averaged, overlapped regions separated by the shipped single-channel
@@ -35,14 +35,14 @@ from pathlib import Path
 from typing import Any
 
 CONFIGS: dict[str, dict[str, Any]] = {
-    "a_one_channel": {"beamform.kind": "reference", "separate.kind": "none", "attribute.spatial_weight": 0},
+    "a_one_channel": {"beamform.kind": "reference", "separate.kind": "none"},
     "b_average_nosep": {"beamform.kind": "average", "separate.kind": "none"},
     "b_mvdr": {"beamform.kind": "mvdr", "separate.kind": "none"},
     "b_convtasnet": {"beamform.kind": "average", "separate.kind": "convtasnet"},
     "b_gss": {"beamform.kind": "average", "separate.kind": "gss"},
     "b_meetsep": {},
     "c_oracle": {},
-    "d_peer_senko": {"beamform.kind": "reference", "separate.kind": "none", "attribute.spatial_weight": 0},
+    "d_peer_senko": {"beamform.kind": "reference", "separate.kind": "none"},
 }
 
 
