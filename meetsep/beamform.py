@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from meetsep.attribute import Diarization
 
 SPEED_OF_SOUND = 343.0
-FIT_BLOCK_SECONDS = 20.0  # multichannel STFT held at once while the beams' statistics are gathered
 
 
 def _frame_times(frames: int, hop: int) -> np.ndarray:
@@ -176,7 +175,7 @@ class SpeakerBeams:
         kept = np.zeros(len(speakers), dtype=np.int64)
         spans = {name: np.array([(s.start, s.end) for s in diarization.segments if s.speaker == name]) for name in speakers}
         offset = 0
-        for block in iter_blocks(recording, FIT_BLOCK_SECONDS):
+        for block in iter_blocks(recording):
             spectrum = stft(block, self.settings)
             times = (offset + _frame_times(spectrum.shape[1], hop)) / rate
             active = np.stack([_inside(times, spans[name]) for name in speakers]) if speakers else np.zeros((0, len(times)), bool)

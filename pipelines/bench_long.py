@@ -83,29 +83,36 @@ def main() -> None:
     parser.add_argument("--minutes", default="60,120")
     parser.add_argument("--channels", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--baseline", default=None, help="lengths (minutes) at which plain faster-whisper runs too (default: all)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", type=Path, default=Path("build/bench_long"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
+    baseline = None if args.baseline is None else {float(m) for m in args.baseline.split(",")}
     for minutes in (float(m) for m in args.minutes.split(",")):
         path = args.out / f"long_{minutes:g}min_{args.channels}ch.wav"
         if not path.is_file():
             build(path, minutes, args.channels, args.seeds)
         seconds = sf.info(str(path)).frames / 16000
         ours = run(CHILD_MEETSEP, path, args.overrides)
-        plain = run(CHILD_FASTER_WHISPER, path, args.overrides)
+        plain = run(CHILD_FASTER_WHISPER, path, args.overrides) if baseline is None or minutes in baseline else None
         rows.append(dict(minutes=minutes, audio_seconds=seconds, raw_float32_mb=seconds * 16000 * args.channels * 4 / 1e6,
                          meetsep=ours, faster_whisper=plain))
         print(f"{minutes:g} min done", file=sys.stderr, flush=True)
     print(f"\n{'length':>8}{'raw f32 MB':>12}{'meetsep MB':>12}{'fw MB':>8}{'meetsep s':>11}{'fw s':>8}{'ratio':>7}{'meetsep RTF':>13}{'fw RTF':>8}")
     for row in rows:
         ours, plain = row["meetsep"], row["faster_whisper"]
+        if plain is None:
+            print(f"{row['minutes']:>7g}m{row['raw_float32_mb']:>12.0f}{ours['peak_mb']:>12.0f}{'-':>8}{ours['wall']:>11.0f}{'-':>8}{'-':>7}"
+                  f"{ours['wall'] / row['audio_seconds']:>13.3f}{'-':>8}")
+            continue
         print(f"{row['minutes']:>7g}m{row['raw_float32_mb']:>12.0f}{ours['peak_mb']:>12.0f}{plain['peak_mb']:>8.0f}{ours['wall']:>11.0f}"
               f"{plain['wall']:>8.0f}{ours['wall'] / plain['wall']:>7.2f}{ours['wall'] / row['audio_seconds']:>13.3f}{plain['wall'] / row['audio_seconds']:>8.3f}")
-    print("\nmeetsep per-stage wall time (s)")
+    print("\nmeetsep per-stage wall time (s), and RTF")
     for row in rows:
-        print(f"{row['minutes']:>7g}m  " + "  ".join(f"{k} {v:.0f}" for k, v in row["meetsep"]["stages"].items()))
+        stages = row["meetsep"]["stages"].items()
+        print(f"{row['minutes']:>7g}m  " + "  ".join(f"{k} {v:.0f} ({v / row['audio_seconds']:.3f})" for k, v in stages))
     if len(rows) > 1:
         growth = rows[-1]["meetsep"]["peak_mb"] / rows[0]["meetsep"]["peak_mb"] - 1
         print(f"\npeak memory growth {rows[0]['minutes']:g} → {rows[-1]['minutes']:g} min: {100 * growth:+.0f} %")
