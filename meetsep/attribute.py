@@ -328,7 +328,7 @@ class Attributor:
                             cluster = int(hard_clusters[other, candidate])
                             shared[cluster] = shared.get(cluster, 0) + common
                 best = max(sorted(shared), key=lambda c: shared[c], default=None)
-                if best is not None and shared[best] >= 0.5 * active.sum() * min(len(neighbours), 1):
+                if best is not None and shared[best] >= 0.5 * active.sum():
                     hard_clusters[window, unit] = best
                 elif centroids is not None and len(centroids):
                     only = np.zeros(origin.shape, dtype=bool)

@@ -82,9 +82,7 @@ class GuidedSeparator:
         for index, target in enumerate(targets):
             if self.config.gss_overlapped_only and not any(a < target.end and b > target.start for a, b in diarization.overlap):
                 # nobody else speaks here: the speaker's audio (its MVDR beam, or the mixture) is enough
-                first = max(0, int((target.start - self.config.pad) * rate))
-                audio = _in_range(source(target.speaker, first, int((target.end + self.config.pad) * rate)))
-                streams.append(Stream(audio, rate, f"beam-{target.speaker}-{target.start:.2f}", target.speaker, [(target.start, target.end)], first / rate))
+                streams.append(speaker_stream(source, target, self.config.pad))
             else:
                 start = max(0.0, target.start - self.config.context)
                 end = min(recording.duration, target.end + self.config.context)
@@ -136,15 +134,20 @@ class BeamStreams:
 
     def __call__(self, recording: Recording, source: SpeakerAudio, diarization: "Diarization", targets: list[SpeakerSegment],
                  reporter: StageReporter | None = None) -> list[Stream]:
-        rate = self.sample_rate
         streams = []
         for index, target in enumerate(targets):
-            first = max(0, int((target.start - self.config.pad) * rate))
-            piece = _in_range(source(target.speaker, first, int((target.end + self.config.pad) * rate)))
-            streams.append(Stream(piece, rate, f"beam-{target.speaker}-{target.start:.2f}", target.speaker, [(target.start, target.end)], first / rate))
+            streams.append(speaker_stream(source, target, self.config.pad))
             if reporter is not None:
                 reporter.progress(index + 1, len(targets))
         return streams
+
+
+def speaker_stream(source: SpeakerAudio, target: SpeakerSegment, pad: float) -> Stream:
+    """The target segment (± ``pad`` s) of its speaker's audio, as a stream carrying that speaker."""
+    rate = source.rate
+    first = max(0, int((target.start - pad) * rate))
+    piece = _in_range(source(target.speaker, first, int((target.end + pad) * rate)))
+    return Stream(piece, rate, f"beam-{target.speaker}-{target.start:.2f}", target.speaker, [(target.start, target.end)], first / rate)
 
 
 class NeuralSeparator:
