@@ -145,7 +145,6 @@ class Attributor:
     def __init__(self, config: AttributeConfig, runtime: RuntimeConfig) -> None:
         self.config = config
         self.embedder = SpeakerEmbedder(config, runtime)
-        self.spatial: SpatialFeatures | None = None  # set per recording by diarize()
 
     def __call__(
         self,
@@ -208,12 +207,14 @@ class Attributor:
         return SlidingWindowFeature(data, local.sliding_window), origin
 
     def embeddings(self, audio: np.ndarray, segmentation: SegmentationResult, units: Any, origin: np.ndarray,
-                   reporter: StageReporter | None = None, selected: np.ndarray | None = None) -> np.ndarray:
+                   reporter: StageReporter | None = None, selected: np.ndarray | None = None,
+                   spatial: SpatialFeatures | None = None) -> np.ndarray:
         """``(num_windows, units, 192)`` embeddings of each unit's clean (single-speaker) speech.
 
         A unit with less than 1 s of clean speech falls back to its local speaker's clean speech in
         the window, then to its own speech including overlap; NaN when nothing usable remains.
         ``selected``: ``(num_windows, units)`` bool, embed only these units (the others stay NaN).
+        ``spatial``: join each embedding with where the unit's speech comes from (array input).
         """
         local = segmentation.local
         rate = self.embedder.sample_rate
@@ -221,7 +222,6 @@ class Attributor:
         frame_seconds = local.sliding_window.duration / num_frames
         window_samples = int(round(local.sliding_window.duration * rate))
         frame_of_sample = np.minimum((np.arange(window_samples) * num_frames) // window_samples, num_frames - 1)
-        spatial = self.spatial
         dimension = self.embedder.dimension + (spatial.dimension if spatial is not None else 0)
         result = np.full((num_windows, width, dimension), np.nan, dtype=np.float32)
         for index, ((window, masks), speakers) in enumerate(zip(units, np.nan_to_num(local.data, nan=0.0) > 0.5)):
@@ -259,14 +259,14 @@ class Attributor:
         if not segmentation.speech or np.nanmax(count.data) == 0:
             return Diarization([], [], [])
         use_space = recording is not None and recording.layout is ChannelLayout.ARRAY and self.config.spatial_weight > 0
-        self.spatial = SpatialFeatures(recording) if use_space else None
+        spatial = SpatialFeatures(recording) if use_space else None
         units, origin = self.units(segmentation)
         # Windows overlap (10 s, sliding by segment.step), so every stretch of speech is seen by several
         # windows; only every `embed_every`-th window is embedded, the others are stitched to it below.
         embedded = np.arange(units.data.shape[0]) % self.config.embed_every == 0
-        embeddings = self.embeddings(audio, segmentation, units, origin, reporter, np.repeat(embedded[:, None], origin.shape[1], axis=1))
+        embeddings = self.embeddings(audio, segmentation, units, origin, reporter, np.repeat(embedded[:, None], origin.shape[1], axis=1), spatial)
         clustering = _unit_clustering_class()(metric="cosine")
-        threshold = self.config.spatial_threshold if self.spatial is not None else self.config.threshold
+        threshold = self.config.spatial_threshold if spatial is not None else self.config.threshold
         clustering.instantiate({"method": "centroid", "min_cluster_size": self.config.min_cluster_size, "threshold": threshold})
         config = self.config
         try:
@@ -333,7 +333,7 @@ class Attributor:
                 elif centroids is not None and len(centroids):
                     only = np.zeros(origin.shape, dtype=bool)
                     only[window, unit] = True
-                    vector = self.embeddings(audio, segmentation, units, origin, selected=only)[window, unit]
+                    vector = self.embeddings(audio, segmentation, units, origin, selected=only, spatial=spatial)[window, unit]
                     if not np.isnan(vector).any():
                         similarity = centroids @ vector / (np.linalg.norm(centroids, axis=1) + 1e-12)
                         hard_clusters[window, unit] = int(np.argmax(similarity))

@@ -102,6 +102,21 @@ def test_training_resumes_where_it_stopped_and_matches_an_uninterrupted_run(tmp_
         assert torch.equal(tensor, resumed["model"][name]), name
 
 
+def test_a_cached_corpus_and_batch_workers_train_exactly_as_the_run_that_made_the_cache(tmp_path):
+    from train_separator import parser, train
+
+    common = ["--voices", "2", "--sentences", "1", "--variants", "1", "--rooms", "2", "--seconds", "0.5", "--batch", "2",
+              "--valid-every", "0", "--save-every", "1", "--threads", "1", "--quiet", "--corpus", str(tmp_path / "corpus"),
+              "--N", "16", "--B", "8", "--H", "16", "--X", "2", "--R", "1", "--kernel", "16", "--steps", "3"]
+    made = torch.load(train(parser().parse_args(["--out", str(tmp_path / "a"), *common])), weights_only=True)
+    assert sorted(p.name for p in (tmp_path / "corpus").iterdir()) == ["train.flac", "train.npz"]
+    cached = torch.load(train(parser().parse_args(["--out", str(tmp_path / "b"), "--workers", "2", *common])), weights_only=True)
+    for name, tensor in made["model"].items():
+        assert torch.equal(tensor, cached["model"][name]), name
+    with pytest.raises(SystemExit, match="another recipe"):
+        train(parser().parse_args(["--out", str(tmp_path / "c"), *common, "--rooms", "3"]))
+
+
 class SwappingModel:
     """Returns the true sources of each window, in an order that flips from call to call."""
 
