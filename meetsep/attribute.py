@@ -283,7 +283,7 @@ class Attributor:
         hard_clusters = hard_clusters.astype(np.int64)
         hard_clusters[(np.sum(units.data, axis=1) == 0) | np.isnan(embeddings[..., 0])] = -2
         if not embedded.all():
-            self._stitch(audio, segmentation, units, origin, embedded, hard_clusters, centroids)
+            self._stitch(audio, segmentation, units, origin, embedded, hard_clusters, centroids, spatial)
         # never more simultaneous speakers than speakers found (or allowed): no phantom speakers
         limit = min(int(hard_clusters.max()) + 1, config.num_speakers or config.max_speakers or 255)
         count = type(count)(np.minimum(count.data, max(limit, 1)).astype(np.int8), count.sliding_window)
@@ -298,13 +298,13 @@ class Attributor:
 
 
     def _stitch(self, audio: np.ndarray, segmentation: SegmentationResult, units: Any, origin: np.ndarray, embedded: np.ndarray,
-                hard_clusters: np.ndarray, centroids: np.ndarray | None) -> None:
+                hard_clusters: np.ndarray, centroids: np.ndarray | None, spatial: SpatialFeatures | None = None) -> None:
         """Give the units of windows that were not embedded the cluster of the same speech next door.
 
         A unit takes the cluster whose units, in the nearest embedded window on each side, share most
         of its active frames (the windows' frame grids are aligned on absolute time). A unit that
         shares less than half of its frames there (speech no embedded window saw) is embedded and
-        goes to the nearest centroid.
+        goes to the nearest centroid (embedded as the clustered units were, ``spatial`` features included).
         """
         data = units.data > 0.5
         num_windows, num_frames, width = data.shape

@@ -93,3 +93,30 @@ def test_stitched_windows_give_the_diarization_of_embedding_every_window(two_spe
     assert len(stitched.labels()) == len(all_windows.labels()) == 2
     assert calls_stitched < 0.65 * calls_all, (calls_stitched, calls_all)
     assert DiarizationErrorRate()(all_windows, stitched) < 0.02
+
+
+def test_speech_no_embedded_window_saw_is_embedded_like_the_clustered_units_and_takes_the_nearest_centroid():
+    """The fallback of stitching: embedded with the same features as the clustered units (spatial ones too)."""
+    from pyannote.core import SlidingWindow, SlidingWindowFeature
+
+    from meetsep.attribute import Attributor
+
+    data = np.zeros((3, 10, 1), dtype=np.float32)
+    data[:, 2:8, 0] = 1.0
+    units = SlidingWindowFeature(data, SlidingWindow(start=0.0, duration=10.0, step=20.0))  # windows share no frames
+    embedded = np.array([True, False, True])
+    hard_clusters = np.array([[0], [-2], [1]])
+    seen = []
+
+    def embeddings(audio, segmentation, units_, origin, selected=None, spatial=None):  # noqa: ANN001, ANN202
+        seen.append((np.flatnonzero(selected.ravel()).tolist(), spatial))
+        result = np.full((3, 1, 2), np.nan, dtype=np.float32)
+        result[1, 0] = [0.1, 0.9]
+        return result
+
+    attributor = Attributor.__new__(Attributor)
+    attributor.embeddings = embeddings
+    spatial = object()
+    attributor._stitch(None, None, units, np.zeros((3, 1), dtype=int), embedded, hard_clusters, np.eye(2, dtype=np.float32), spatial)
+    assert hard_clusters[:, 0].tolist() == [0, 1, 1]
+    assert seen == [([1], spatial)]
