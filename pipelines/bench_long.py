@@ -100,15 +100,21 @@ def main() -> None:
         rows.append(dict(minutes=minutes, audio_seconds=seconds, raw_float32_mb=seconds * 16000 * args.channels * 4 / 1e6,
                          meetsep=ours, faster_whisper=plain))
         print(f"{minutes:g} min done", file=sys.stderr, flush=True)
+    print_table(rows)
+    (args.out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
+
+
+def print_table(rows: list[dict]) -> None:
+    """Memory and time side by side ('-' where plain faster-whisper did not run), per-stage times, memory growth."""
     print(f"\n{'length':>8}{'raw f32 MB':>12}{'meetsep MB':>12}{'fw MB':>8}{'meetsep s':>11}{'fw s':>8}{'ratio':>7}{'meetsep RTF':>13}{'fw RTF':>8}")
     for row in rows:
-        ours, plain = row["meetsep"], row["faster_whisper"]
-        if plain is None:
-            print(f"{row['minutes']:>7g}m{row['raw_float32_mb']:>12.0f}{ours['peak_mb']:>12.0f}{'-':>8}{ours['wall']:>11.0f}{'-':>8}{'-':>7}"
-                  f"{ours['wall'] / row['audio_seconds']:>13.3f}{'-':>8}")
-            continue
-        print(f"{row['minutes']:>7g}m{row['raw_float32_mb']:>12.0f}{ours['peak_mb']:>12.0f}{plain['peak_mb']:>8.0f}{ours['wall']:>11.0f}"
-              f"{plain['wall']:>8.0f}{ours['wall'] / plain['wall']:>7.2f}{ours['wall'] / row['audio_seconds']:>13.3f}{plain['wall'] / row['audio_seconds']:>8.3f}")
+        ours, plain, seconds = row["meetsep"], row["faster_whisper"], row["audio_seconds"]
+        fw_mb, fw_s, ratio, fw_rtf = (
+            ("-", "-", "-", "-") if plain is None
+            else (f"{plain['peak_mb']:.0f}", f"{plain['wall']:.0f}", f"{ours['wall'] / plain['wall']:.2f}", f"{plain['wall'] / seconds:.3f}")
+        )
+        print(f"{row['minutes']:>7g}m{row['raw_float32_mb']:>12.0f}{ours['peak_mb']:>12.0f}{fw_mb:>8}{ours['wall']:>11.0f}"
+              f"{fw_s:>8}{ratio:>7}{ours['wall'] / seconds:>13.3f}{fw_rtf:>8}")
     print("\nmeetsep per-stage wall time (s), and RTF")
     for row in rows:
         stages = row["meetsep"]["stages"].items()
@@ -116,7 +122,6 @@ def main() -> None:
     if len(rows) > 1:
         growth = rows[-1]["meetsep"]["peak_mb"] / rows[0]["meetsep"]["peak_mb"] - 1
         print(f"\npeak memory growth {rows[0]['minutes']:g} → {rows[-1]['minutes']:g} min: {100 * growth:+.0f} %")
-    (args.out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
 
 
 if __name__ == "__main__":

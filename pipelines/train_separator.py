@@ -264,10 +264,13 @@ def train(args: argparse.Namespace) -> Path:
                         history=json.dumps(history)), temporary)
         os.replace(temporary, checkpoint)
 
-    if args.export_only:
+    def export() -> None:
         modules.eval().cpu()
         save_speechbrain_folder(Path(args.export), yaml_text, modules)
-        print(f"exported step {step} to {args.export}", flush=True)
+        print(f"exported step {step} to {args.export} (SpeechBrain folder)", flush=True)
+
+    if args.export_only:
+        export()
         return checkpoint
     interrupted = []
     signal.signal(signal.SIGTERM, lambda *_: interrupted.append(True))
@@ -310,9 +313,7 @@ def train(args: argparse.Namespace) -> Path:
     save()
     (out / "history.json").write_text(json.dumps(history, indent=1) + "\n")
     if args.export:
-        modules.eval().cpu()
-        save_speechbrain_folder(Path(args.export), yaml_text, modules)
-        print(f"exported SpeechBrain folder {args.export}", flush=True)
+        export()
     return checkpoint
 
 
