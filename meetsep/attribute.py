@@ -34,6 +34,9 @@ RUN_GAP_SECONDS = 0.2  # a local speaker's pauses shorter than this do not split
 MAX_UNIT_SECONDS = 3.0  # longest stretch of one local speaker embedded as one unit
 MIN_CLEAN_SECONDS = 1.0  # clean speech a unit needs to help form the clusters
 FRAME_SECONDS = 0.02
+BUCKET_FRAMES = 50  # CAM++ inputs are repeated up to a multiple of this many fbank frames (0.5 s)
+EMBED_BATCH_FRAMES = 1000  # CAM++ input frames per forward pass (e.g. 5 pieces of 2 s; activations about those of one 10 s piece)
+EMBED_JOBS = 128  # units collected before they are embedded (bounds the audio held)
 SPATIAL_BAND = (200.0, 4000.0)  # Hz used for spatial features: speech energy, and phase differences below aliasing
 
 
@@ -64,7 +67,14 @@ class AttributedWord:
 
 
 class SpeakerEmbedder:
-    """CAM++ embeddings of 16 kHz audio (80-bin Kaldi fbank, dither 0, mean-normalized over time)."""
+    """CAM++ embeddings of 16 kHz audio (80-bin Kaldi fbank, dither 0, mean-normalized over time).
+
+    Pieces are embedded in batches: each piece's features are repeated (cyclically, the usual
+    padding of short utterances in speaker verification) up to a whole ``BUCKET_FRAMES`` frames, and
+    pieces of the same padded length go through the network together. Few distinct shapes and
+    batches of ``EMBED_BATCH_FRAMES`` frames make CAM++ on a CPU about twice as fast per second of speech as
+    one piece of arbitrary length at a time.
+    """
 
     sample_rate = 16000
     dimension = 192
@@ -74,22 +84,39 @@ class SpeakerEmbedder:
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         """``(samples,)`` float32 → ``(192,)`` unit-norm embedding; NaN when too short to embed."""
+        return self.embed_many([audio])[0]
+
+    def embed_many(self, pieces: list[np.ndarray]) -> np.ndarray:
+        """``[(samples,)]`` float32 → ``(len(pieces), 192)`` unit-norm embeddings (NaN rows: too short)."""
         import torch
         from torchaudio.compliance.kaldi import fbank
 
-        if len(audio) < MIN_EMBEDDING_SECONDS * self.sample_rate:
-            return np.full(self.dimension, np.nan, dtype=np.float32)
-        model = load_embedding_model(self.resolved)
+        result = np.full((len(pieces), self.dimension), np.nan, dtype=np.float32)
+        by_length: dict[int, list[tuple[int, Any]]] = {}
         with torch.inference_mode():
-            features = fbank(
-                torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None] * 32768.0,
-                num_mel_bins=80,
-                sample_frequency=self.sample_rate,
-                dither=0.0,
-            )
-            features = features - features.mean(dim=0, keepdim=True)
-            embedding = model(features[None]).squeeze(0).numpy()
-        return (embedding / (np.linalg.norm(embedding) + 1e-12)).astype(np.float32)
+            for index, audio in enumerate(pieces):
+                if len(audio) < MIN_EMBEDDING_SECONDS * self.sample_rate:
+                    continue
+                features = fbank(
+                    torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None] * 32768.0,
+                    num_mel_bins=80,
+                    sample_frequency=self.sample_rate,
+                    dither=0.0,
+                )
+                features = features - features.mean(dim=0, keepdim=True)
+                length = -(-len(features) // BUCKET_FRAMES) * BUCKET_FRAMES
+                by_length.setdefault(length, []).append((index, features[torch.arange(length) % len(features)]))
+            if not by_length:
+                return result
+            model = load_embedding_model(self.resolved)
+            for length in sorted(by_length):
+                items, size = by_length[length], max(1, EMBED_BATCH_FRAMES // length)
+                for first in range(0, len(items), size):
+                    batch = items[first : first + size]
+                    embeddings = model(torch.stack([features for _, features in batch])).numpy()
+                    for (index, _), embedding in zip(batch, embeddings):
+                        result[index] = embedding / (np.linalg.norm(embedding) + 1e-12)
+        return result
 
 
 class SpatialFeatures:
@@ -224,6 +251,16 @@ class Attributor:
         frame_of_sample = np.minimum((np.arange(window_samples) * num_frames) // window_samples, num_frames - 1)
         dimension = self.embedder.dimension + (spatial.dimension if spatial is not None else 0)
         result = np.full((num_windows, width, dimension), np.nan, dtype=np.float32)
+        jobs: list[tuple[int, int, np.ndarray, np.ndarray | None]] = []  # window, unit, its audio, where it comes from
+
+        def flush() -> None:
+            for (index, unit, _, place), embedding in zip(jobs, self.embedder.embed_many([job[2] for job in jobs])):
+                if place is not None:  # both parts unit-norm: cosine similarity = weighted mean of the two
+                    weight = self.config.spatial_weight
+                    embedding = np.concatenate([embedding, weight * place]) / np.sqrt(1 + weight**2)
+                result[index, unit] = embedding
+            jobs.clear()
+
         for index, ((window, masks), speakers) in enumerate(zip(units, np.nan_to_num(local.data, nan=0.0) > 0.5)):
             if selected is not None and not selected[index].any():
                 continue
@@ -242,13 +279,13 @@ class Attributor:
                 candidates = (own & single, speakers[:, origin[index, unit]] & single, own)
                 mask = next((m for m in candidates if m.sum() * frame_seconds >= MIN_CLEAN_SECONDS), own)
                 if mask.any():
-                    embedding = self.embedder(chunk[mask[frame_of_sample]])
-                    if spatial is not None:  # both parts unit-norm: cosine similarity = weighted mean of the two
-                        weight = self.config.spatial_weight
-                        embedding = np.concatenate([embedding, weight * spatial(spectrum, mask[frame_of_stft])]) / np.sqrt(1 + weight**2)
-                    result[index, unit] = embedding
+                    place = spatial(spectrum, mask[frame_of_stft]) if spatial is not None else None
+                    jobs.append((index, unit, chunk[mask[frame_of_sample]], place))
+            if len(jobs) >= EMBED_JOBS:
+                flush()
             if reporter is not None:
                 reporter.progress(index + 1, num_windows)
+        flush()
         return result
 
     def diarize(self, audio: np.ndarray, segmentation: SegmentationResult, reporter: StageReporter | None = None,

@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from meetsep.attribute import Diarization
 
 SPEED_OF_SOUND = 343.0
+COVARIANCE_FRAMES = 500  # STFT frames multiplied out at once for a covariance
+FILTER_SECONDS = 60.0  # longest stretch beamformed at once by filter_window (8 channels: ~400 MB of STFT)
 
 
 def _frame_times(frames: int, hop: int) -> np.ndarray:
@@ -52,9 +54,16 @@ def _frame_times(frames: int, hop: int) -> np.ndarray:
 
 
 def _covariance(spectrum: np.ndarray, selected: np.ndarray | None = None) -> np.ndarray:
-    """Σ over the selected (default: all) frames of y yᴴ: ``(channels, frames, bins)`` → ``(bins, C, C)`` complex128."""
-    chosen = np.ascontiguousarray(np.transpose(spectrum if selected is None else spectrum[:, selected, :], (2, 0, 1)))  # (F, C, T')
-    return np.matmul(chosen, np.conj(np.swapaxes(chosen, 1, 2))).astype(np.complex128)
+    """Σ over the selected (default: all) frames of y yᴴ: ``(channels, frames, bins)`` → ``(bins, C, C)`` complex128.
+
+    Frames are multiplied out ``COVARIANCE_FRAMES`` at a time (bounded copies)."""
+    frames = np.arange(spectrum.shape[1]) if selected is None else np.flatnonzero(selected)
+    channels = spectrum.shape[0]
+    total = np.zeros((spectrum.shape[2], channels, channels), dtype=np.complex128)
+    for first in range(0, len(frames), COVARIANCE_FRAMES):
+        chosen = np.ascontiguousarray(np.transpose(spectrum[:, frames[first : first + COVARIANCE_FRAMES], :], (2, 0, 1)))  # (F, C, T')
+        total += np.matmul(chosen, np.conj(np.swapaxes(chosen, 1, 2)))
+    return total
 
 
 def _load(matrix: np.ndarray, amount: float = 1e-3) -> np.ndarray:
@@ -98,9 +107,17 @@ def filter_window(recording: Recording, filters: np.ndarray, start: float, end: 
     """Beamform ``[start, end)`` s of the recording with fixed ``filters``: ``(samples,)`` at its rate.
 
     The window is read with ``fft_size`` samples of margin on each side, so its edges are filtered
-    from whole frames, as if the whole file had been transformed.
+    from whole frames, as if the whole file had been transformed; a long window is filtered
+    ``FILTER_SECONDS`` at a time (bounded memory; the filters do not change over time).
     """
     rate = recording.sample_rate
+    first_sample, last_sample = int(round(start * rate)), int(round(end * rate))
+    step = int(FILTER_SECONDS * rate)
+    if last_sample - first_sample > step:
+        return np.concatenate([
+            filter_window(recording, filters, a / rate, min(a + step, last_sample) / rate, settings)
+            for a in range(first_sample, last_sample, step)
+        ])
     margin = settings.fft_size / rate
     first = max(0.0, start - margin)
     piece = read_window(recording, first, min(recording.duration, end + margin))
@@ -180,19 +197,25 @@ class SpeakerBeams:
             times = (offset + _frame_times(spectrum.shape[1], hop)) / rate
             active = np.stack([_inside(times, spans[name]) for name in speakers]) if speakers else np.zeros((0, len(times)), bool)
             alone = active & (active.sum(axis=0) == 1)
-            total += _covariance(spectrum)
             total_frames += spectrum.shape[1]
+            # one covariance per set of active speakers (silence, each speaker alone, each overlap):
+            # every frame is multiplied out once, then added to the sums of the speakers it involves
+            patterns, which = np.unique(active.T, axis=0, return_inverse=True)
+            for code, pattern in enumerate(patterns):
+                frames = which.ravel() == code
+                covariance = _covariance(spectrum, frames)
+                total += covariance
+                for row in np.flatnonzero(pattern):
+                    active_sum[row] += covariance
+                    active_frames[row] += frames.sum()
+                    if pattern.sum() == 1:
+                        solo[row] += covariance
+                        solo_frames[row] += frames.sum()
             for row in range(len(speakers)):
-                if alone[row].any():
-                    solo[row] += _covariance(spectrum, alone[row])
-                    solo_frames[row] += alone[row].sum()
-                    if use_doa and kept[row] < self.config.doa_snapshots:
-                        take = np.flatnonzero(alone[row])[: self.config.doa_snapshots - kept[row]]
-                        snapshots[row].append(spectrum[:, take, :].copy())
-                        kept[row] += len(take)
-                if active[row].any():
-                    active_sum[row] += _covariance(spectrum, active[row])
-                    active_frames[row] += active[row].sum()
+                if use_doa and alone[row].any() and kept[row] < self.config.doa_snapshots:
+                    take = np.flatnonzero(alone[row])[: self.config.doa_snapshots - kept[row]]
+                    snapshots[row].append(spectrum[:, take, :].copy())
+                    kept[row] += len(take)
             offset += block.shape[1]
         beams = {}
         minimum = self.config.min_solo * rate / hop

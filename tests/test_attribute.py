@@ -68,6 +68,48 @@ def test_crosstalk_is_not_anyones_own_speech_and_words_are_dropped():
 
 
 @pytest.mark.integration
+class CountingEmbedder:
+    """The real embedder, recording the length of every piece it embeds."""
+
+    def __init__(self, inner, calls):  # noqa: ANN001
+        self.inner, self.calls = inner, calls
+        self.sample_rate, self.dimension = inner.sample_rate, inner.dimension
+
+    def embed_many(self, pieces):  # noqa: ANN001, ANN201
+        self.calls.extend(len(piece) for piece in pieces)
+        return self.inner.embed_many(pieces)
+
+
+def test_batched_embeddings_equal_one_at_a_time_and_repeat_padding_keeps_the_voice(tts):
+    """Pieces of a batch come out as they do alone; padding a piece by repeating it barely moves its embedding."""
+    import torch
+    from torchaudio.compliance.kaldi import fbank
+
+    from meetsep.attribute import BUCKET_FRAMES, SpeakerEmbedder
+    from meetsep.config import AttributeConfig, RuntimeConfig
+    from meetsep.models import load_embedding_model
+
+    embedder = SpeakerEmbedder(AttributeConfig(), RuntimeConfig())
+    awb = tts("The design team finished the first version last week.", "awb")
+    slt = tts("Then we can move the testing phase forward by a few days.", "slt")
+    # 1.3 s and 1.2 s pieces (padded to 1.5 s: same batch), 2.2 s, and one too short to embed
+    pieces = [awb[: 20800], slt[: 19200], awb[16000 : 16000 + 35200], slt[:3000]]
+    together = embedder.embed_many(pieces)
+    alone = np.stack([embedder(piece) for piece in pieces])
+    assert np.isnan(together[3]).all() and np.isnan(alone[3]).all()
+    np.testing.assert_allclose(together[:3], alone[:3], atol=1e-4)
+
+    model = load_embedding_model(embedder.resolved)
+    with torch.inference_mode():
+        features = fbank(torch.from_numpy(pieces[0])[None] * 32768.0, num_mel_bins=80, sample_frequency=16000, dither=0.0)
+        assert len(features) % BUCKET_FRAMES != 0  # this piece is padded
+        unpadded = model((features - features.mean(dim=0, keepdim=True))[None]).numpy()[0]
+    unpadded /= np.linalg.norm(unpadded)
+    same_voice = float(together[0] @ unpadded)
+    other_voice = float(together[1] @ unpadded)
+    assert same_voice > 0.95 and other_voice < same_voice - 0.3, (same_voice, other_voice)
+
+
 def test_stitched_windows_give_the_diarization_of_embedding_every_window(two_speaker_mix):
     """embed_every=2 embeds half the windows and stitches the others by shared speech: same answer."""
     from pyannote.core import Annotation, Segment
@@ -82,9 +124,7 @@ def test_stitched_windows_give_the_diarization_of_embedding_every_window(two_spe
     for every in (1, 2):
         attributor = Attributor(AttributeConfig(embed_every=every), RuntimeConfig())
         calls = []
-        embedder = attributor.embedder
-        attributor.embedder = lambda audio, embedder=embedder: calls.append(len(audio)) or embedder(audio)
-        attributor.embedder.sample_rate, attributor.embedder.dimension = embedder.sample_rate, embedder.dimension
+        attributor.embedder = CountingEmbedder(attributor.embedder, calls)
         annotation = Annotation()
         for segment in attributor.diarize(two_speaker_mix.audio, segmentation).segments:
             annotation[Segment(segment.start, segment.end)] = segment.speaker
