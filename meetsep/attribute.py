@@ -34,7 +34,6 @@ RUN_GAP_SECONDS = 0.2  # a local speaker's pauses shorter than this do not split
 MAX_UNIT_SECONDS = 3.0  # longest stretch of one local speaker embedded as one unit
 MIN_CLEAN_SECONDS = 1.0  # clean speech a unit needs to help form the clusters
 FRAME_SECONDS = 0.02
-EMBED_JOBS = 128  # units collected before they are embedded (bounds the audio held)
 SPATIAL_BAND = (200.0, 4000.0)  # Hz used for spatial features: speech energy, and phase differences below aliasing
 
 
@@ -70,7 +69,7 @@ class SpeakerEmbedder:
     CAM++ runs with oneDNN (mkldnn) off: the units it embeds have a new length nearly every call,
     oneDNN builds its kernels per input shape, and PyTorch's own convolutions are then about 1.6x
     faster on a CPU (attribution of a 10-minute meeting 74 → 44 s) and hold less memory. Inputs
-    are never padded or batched: padding changes CAM++'s output, and the clustering is sensitive
+    are not padded into batches: padding changes CAM++'s output, and the clustering is sensitive
     to that (DER on the dev meetings 15.6 → 17.8 % with inputs repeated up to a whole 0.5 s).
     """
 
@@ -82,30 +81,22 @@ class SpeakerEmbedder:
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         """``(samples,)`` float32 → ``(192,)`` unit-norm embedding; NaN when too short to embed."""
-        return self.embed_many([audio])[0]
-
-    def embed_many(self, pieces: list[np.ndarray]) -> np.ndarray:
-        """``[(samples,)]`` float32 → ``(len(pieces), 192)`` unit-norm embeddings (NaN rows: too short)."""
         import torch
         from torchaudio.compliance.kaldi import fbank
 
-        result = np.full((len(pieces), self.dimension), np.nan, dtype=np.float32)
-        usable = [index for index, audio in enumerate(pieces) if len(audio) >= MIN_EMBEDDING_SECONDS * self.sample_rate]
-        if not usable:
-            return result
+        if len(audio) < MIN_EMBEDDING_SECONDS * self.sample_rate:
+            return np.full(self.dimension, np.nan, dtype=np.float32)
         model = load_embedding_model(self.resolved)
         with torch.inference_mode(), torch.backends.mkldnn.flags(enabled=False):
-            for index in usable:
-                features = fbank(
-                    torch.from_numpy(np.ascontiguousarray(pieces[index], dtype=np.float32))[None] * 32768.0,
-                    num_mel_bins=80,
-                    sample_frequency=self.sample_rate,
-                    dither=0.0,
-                )
-                features = features - features.mean(dim=0, keepdim=True)
-                embedding = model(features[None]).squeeze(0).numpy()
-                result[index] = embedding / (np.linalg.norm(embedding) + 1e-12)
-        return result
+            features = fbank(
+                torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None] * 32768.0,
+                num_mel_bins=80,
+                sample_frequency=self.sample_rate,
+                dither=0.0,
+            )
+            features = features - features.mean(dim=0, keepdim=True)
+            embedding = model(features[None]).squeeze(0).numpy()
+        return (embedding / (np.linalg.norm(embedding) + 1e-12)).astype(np.float32)
 
 
 class SpatialFeatures:
@@ -240,16 +231,6 @@ class Attributor:
         frame_of_sample = np.minimum((np.arange(window_samples) * num_frames) // window_samples, num_frames - 1)
         dimension = self.embedder.dimension + (spatial.dimension if spatial is not None else 0)
         result = np.full((num_windows, width, dimension), np.nan, dtype=np.float32)
-        jobs: list[tuple[int, int, np.ndarray, np.ndarray | None]] = []  # window, unit, its audio, where it comes from
-
-        def flush() -> None:
-            for (index, unit, _, place), embedding in zip(jobs, self.embedder.embed_many([job[2] for job in jobs])):
-                if place is not None:  # both parts unit-norm: cosine similarity = weighted mean of the two
-                    weight = self.config.spatial_weight
-                    embedding = np.concatenate([embedding, weight * place]) / np.sqrt(1 + weight**2)
-                result[index, unit] = embedding
-            jobs.clear()
-
         for index, ((window, masks), speakers) in enumerate(zip(units, np.nan_to_num(local.data, nan=0.0) > 0.5)):
             if selected is not None and not selected[index].any():
                 continue
@@ -268,13 +249,13 @@ class Attributor:
                 candidates = (own & single, speakers[:, origin[index, unit]] & single, own)
                 mask = next((m for m in candidates if m.sum() * frame_seconds >= MIN_CLEAN_SECONDS), own)
                 if mask.any():
-                    place = spatial(spectrum, mask[frame_of_stft]) if spatial is not None else None
-                    jobs.append((index, unit, chunk[mask[frame_of_sample]], place))
-            if len(jobs) >= EMBED_JOBS:
-                flush()
+                    embedding = self.embedder(chunk[mask[frame_of_sample]])
+                    if spatial is not None:  # both parts unit-norm: cosine similarity = weighted mean of the two
+                        weight = self.config.spatial_weight
+                        embedding = np.concatenate([embedding, weight * spatial(spectrum, mask[frame_of_stft])]) / np.sqrt(1 + weight**2)
+                    result[index, unit] = embedding
             if reporter is not None:
                 reporter.progress(index + 1, num_windows)
-        flush()
         return result
 
     def diarize(self, audio: np.ndarray, segmentation: SegmentationResult, reporter: StageReporter | None = None,
