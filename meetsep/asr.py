@@ -11,14 +11,18 @@ never decoded (no hallucinated text), and memory does not grow with the recordin
 Decoding is deterministic: temperature 0 only (no sampling fallback), beam search or greedy, no
 conditioning on previous text. Two backends run the same shipped weights:
 
-- ``faster-whisper`` (CTranslate2; default, int8 on CPU);
+- ``faster-whisper`` (CTranslate2; default, int8 on CPU). Packs are independent, so several are
+  decoded at once (``runtime.asr_workers``, each on a share of ``runtime.threads``): one
+  CTranslate2 decoder keeps about 1.5 of 2 cores busy, two single-threaded ones keep both busy;
+  the words are the same;
 - ``openai-whisper`` (PyTorch; CTranslate2 weights converted once by ``meetsep models convert-whisper``).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -30,6 +34,7 @@ from meetsep.models import (
     openai_whisper_checkpoint,
     resolve_model,
 )
+from meetsep.parallel import imap_single_threaded
 from meetsep.types import Stream
 
 Interval = tuple[float, float]
@@ -129,6 +134,17 @@ def unpack_time(pack: list[Piece], start: float, end: float) -> tuple[Piece, flo
     return piece, begin, min(max(end + shift, begin), piece.end)
 
 
+MAX_DECODERS = 4  # default cap on packs decoded at once (each one a CTranslate2 replica's buffers)
+
+
+def decoder_layout(threads: int, workers: int = 0) -> tuple[int, int]:
+    """``(packs decoded at once, CPU threads each)`` on ``threads`` threads; ``workers`` 0 = one per
+    thread, at most ``MAX_DECODERS``."""
+    threads = max(threads, 1)
+    workers = workers or min(threads, MAX_DECODERS)
+    return workers, max(1, threads // workers)
+
+
 class Recognizer:
     """Whisper on 16 kHz streams."""
 
@@ -137,6 +153,10 @@ class Recognizer:
     def __init__(self, config: AsrConfig, runtime: RuntimeConfig) -> None:
         self.config = config
         self.runtime = runtime
+        parallel = config.kind == "faster-whisper"
+        self.workers, self.worker_threads = (
+            decoder_layout(runtime.threads or os.cpu_count() or 1, runtime.asr_workers) if parallel else (1, runtime.threads)
+        )
         self.resolved = resolve_model(config.model, "asr", model_dir=runtime.model_dir, allow_download=runtime.allow_download)
         self.english_only = self._english_only()
 
@@ -146,7 +166,7 @@ class Recognizer:
 
     def _model(self) -> Any:
         if self.config.kind == "faster-whisper":
-            return load_faster_whisper(self.resolved, self.config.compute_type, self.runtime.threads)
+            return load_faster_whisper(self.resolved, self.config.compute_type, self.worker_threads, self.workers)
         return load_openai_whisper_model(openai_whisper_checkpoint(self.resolved, self.runtime.model_dir))
 
     def __call__(self, streams: list[Stream], reporter: StageReporter | None = None, language: str | None = None) -> AsrResult:
@@ -160,9 +180,7 @@ class Recognizer:
         config = self.config
         packs = pack_pieces(streams, config.max_window, config.merge_gap, config.padding, config.pack_gap)
         words: list[RecognizedWord] = []
-        for index, pack in enumerate(packs):
-            found, detected = self._transcribe(model, pack_audio(pack), language)
-            language = language or detected
+        for index, (pack, found, language) in enumerate(self._decode(model, packs, language)):
             for text, word_start, word_end, probability in found:
                 if not text:
                     continue
@@ -181,6 +199,21 @@ class Recognizer:
                 reporter.progress(index + 1, len(packs))
         words.sort(key=lambda word: (word.start, word.end, word.stream))
         return AsrResult(words=words, language=language)
+
+    def _decode(self, model: Any, packs: list[list[Piece]], language: str | None) -> Iterator[tuple[list[Piece], list, str | None]]:
+        """``(pack, words, language)`` for each pack, in order; ``self.workers`` packs decoded at once.
+
+        Without a language, the first pack is decoded alone and its detected language used for the
+        rest (as a one-at-a-time loop would), so the words do not depend on the number of workers.
+        """
+        rest = packs
+        if language is None and packs:
+            found, language = self._transcribe(model, pack_audio(packs[0]), None)
+            yield packs[0], found, language
+            rest = packs[1:]
+        decoded = imap_single_threaded(lambda pack: self._transcribe(model, pack_audio(pack), language)[0], rest, self.workers)
+        for pack, found in zip(rest, decoded):
+            yield pack, found, language
 
     def _transcribe(self, model: Any, audio: np.ndarray, language: str | None) -> tuple[list[tuple[str, float, float, float]], str | None]:
         """Returns ``[(text, start, end, probability)]`` relative to ``audio`` and the language.

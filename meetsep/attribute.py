@@ -16,6 +16,7 @@ on a channel where it is crosstalk is dropped, so no word is transcribed twice.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from meetsep.asr import RecognizedWord
 from meetsep.config import AttributeConfig, RuntimeConfig
 from meetsep.hooks import StageReporter
 from meetsep.models import load_embedding_model, resolve_model
+from meetsep.parallel import map_single_threaded
 from meetsep.segment import SegmentationResult
 from meetsep.types import ChannelLayout, Recording, SpeakerSegment
 
@@ -34,6 +36,7 @@ RUN_GAP_SECONDS = 0.2  # a local speaker's pauses shorter than this do not split
 MAX_UNIT_SECONDS = 3.0  # longest stretch of one local speaker embedded as one unit
 MIN_CLEAN_SECONDS = 1.0  # clean speech a unit needs to help form the clusters
 FRAME_SECONDS = 0.02
+EMBED_BLOCK = 64  # units cut out and embedded at a time (bounded memory, all workers busy)
 SPATIAL_BAND = (200.0, 4000.0)  # Hz used for spatial features: speech energy, and phase differences below aliasing
 
 
@@ -71,6 +74,8 @@ class SpeakerEmbedder:
     faster on a CPU (attribution of a 10-minute meeting 74 → 44 s) and hold less memory. Inputs
     are not padded into batches: padding changes CAM++'s output, and the clustering is sensitive
     to that (DER on the dev meetings 15.6 → 17.8 % with inputs repeated up to a whole 0.5 s).
+    Several units are embedded at once instead, one per core on a single PyTorch thread each
+    (:func:`meetsep.parallel.map_single_threaded`): the same embeddings, about 1.9x faster on 2 cores.
     """
 
     sample_rate = 16000
@@ -78,16 +83,31 @@ class SpeakerEmbedder:
 
     def __init__(self, config: AttributeConfig, runtime: RuntimeConfig) -> None:
         self.resolved = resolve_model(config.model or "campplus", "embedding", model_dir=runtime.model_dir, allow_download=runtime.allow_download)
+        self.workers = runtime.threads or os.cpu_count() or 1
+
+    def embed_many(self, audios: list[np.ndarray]) -> list[np.ndarray]:
+        """``[self(audio) for audio in audios]``, ``self.workers`` at a time."""
+        import torch
+
+        # oneDNN's switch is global to the process: set once here, never inside the workers
+        with torch.backends.mkldnn.flags(enabled=False):
+            return map_single_threaded(self._embed, audios, self.workers)
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         """``(samples,)`` float32 → ``(192,)`` unit-norm embedding; NaN when too short to embed."""
+        import torch
+
+        with torch.backends.mkldnn.flags(enabled=False):
+            return self._embed(audio)
+
+    def _embed(self, audio: np.ndarray) -> np.ndarray:
         import torch
         from torchaudio.compliance.kaldi import fbank
 
         if len(audio) < MIN_EMBEDDING_SECONDS * self.sample_rate:
             return np.full(self.dimension, np.nan, dtype=np.float32)
         model = load_embedding_model(self.resolved)
-        with torch.inference_mode(), torch.backends.mkldnn.flags(enabled=False):
+        with torch.inference_mode():
             features = fbank(
                 torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None] * 32768.0,
                 num_mel_bins=80,
@@ -231,6 +251,16 @@ class Attributor:
         frame_of_sample = np.minimum((np.arange(window_samples) * num_frames) // window_samples, num_frames - 1)
         dimension = self.embedder.dimension + (spatial.dimension if spatial is not None else 0)
         result = np.full((num_windows, width, dimension), np.nan, dtype=np.float32)
+        jobs: list[tuple[int, int, np.ndarray, np.ndarray | None]] = []  # window, unit, speech, spatial part
+
+        def embed_jobs() -> None:
+            for (index, unit, _, place), embedding in zip(jobs, self.embedder.embed_many([job[2] for job in jobs])):
+                if place is not None:  # both parts unit-norm: cosine similarity = weighted mean of the two
+                    weight = self.config.spatial_weight
+                    embedding = np.concatenate([embedding, weight * place]) / np.sqrt(1 + weight**2)
+                result[index, unit] = embedding
+            jobs.clear()
+
         for index, ((window, masks), speakers) in enumerate(zip(units, np.nan_to_num(local.data, nan=0.0) > 0.5)):
             if selected is not None and not selected[index].any():
                 continue
@@ -249,13 +279,13 @@ class Attributor:
                 candidates = (own & single, speakers[:, origin[index, unit]] & single, own)
                 mask = next((m for m in candidates if m.sum() * frame_seconds >= MIN_CLEAN_SECONDS), own)
                 if mask.any():
-                    embedding = self.embedder(chunk[mask[frame_of_sample]])
-                    if spatial is not None:  # both parts unit-norm: cosine similarity = weighted mean of the two
-                        weight = self.config.spatial_weight
-                        embedding = np.concatenate([embedding, weight * spatial(spectrum, mask[frame_of_stft])]) / np.sqrt(1 + weight**2)
-                    result[index, unit] = embedding
+                    place = spatial(spectrum, mask[frame_of_stft]) if spatial is not None else None
+                    jobs.append((index, unit, chunk[mask[frame_of_sample]], place))
+            if len(jobs) >= EMBED_BLOCK:
+                embed_jobs()
             if reporter is not None:
                 reporter.progress(index + 1, num_windows)
+        embed_jobs()
         return result
 
     def diarize(self, audio: np.ndarray, segmentation: SegmentationResult, reporter: StageReporter | None = None,

@@ -7,10 +7,12 @@ multichannel recording is never held whole in memory. Every problem with an inpu
 
 from __future__ import annotations
 
+import os
 import struct
+import tempfile
 from math import gcd
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -36,6 +38,54 @@ def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarra
     divisor = gcd(int(source_rate), int(target_rate))
     out = resample_poly(audio, target_rate // divisor, source_rate // divisor, axis=-1)
     return out.astype(np.float32, copy=False)
+
+
+class SignalFile:
+    """A mono float32 signal kept in an anonymous temporary file, read back by slices.
+
+    The 16 kHz mixture of a 2-hour meeting is 460 MB as float32; stages read the windows they need
+    (``signal[a:b]`` gives a NumPy array, like slicing an array would), so the mixture does not
+    hold memory in proportion to the recording. ``len()`` and contiguous slices are all it offers;
+    the file is gone when the object is (or on :meth:`close`).
+    """
+
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, blocks: Iterable[np.ndarray] = ()) -> None:
+        self._file = tempfile.TemporaryFile(prefix="meetsep-signal-")
+        self._length = 0
+        for block in blocks:
+            self.append(block)
+
+    def append(self, samples: np.ndarray) -> None:
+        """Add samples at the end."""
+        data = np.ascontiguousarray(samples, dtype=np.float32)
+        self._file.write(data.tobytes())
+        self._file.flush()
+        self._length += len(data)
+
+    def __len__(self) -> int:
+        return self._length
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (self._length,)
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        if not isinstance(index, slice) or index.step not in (None, 1):
+            raise TypeError("a SignalFile is read by contiguous slices only")
+        start, stop, _ = index.indices(self._length)
+        buffer = bytearray(max(0, stop - start) * self.dtype.itemsize)
+        done = 0
+        while done < len(buffer):  # pread may return less than asked
+            read = os.preadv(self._file.fileno(), [memoryview(buffer)[done:]], start * self.dtype.itemsize + done)
+            if read <= 0:
+                raise OSError(f"temporary signal file: {len(buffer) - done} bytes missing")
+            done += read
+        return np.frombuffer(buffer, dtype=self.dtype)
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def resolve_layout(requested: str | ChannelLayout, num_channels: int, source: str) -> ChannelLayout:

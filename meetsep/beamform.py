@@ -30,7 +30,7 @@ multichannel recording.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
@@ -38,6 +38,7 @@ from meetsep.audio import iter_blocks, read_window, resample
 from meetsep.config import BeamformConfig
 from meetsep.errors import AudioInputError
 from meetsep.gss import GssSettings, stft, istft
+from meetsep.parallel import imap_single_threaded
 from meetsep.types import ChannelLayout, Recording
 
 if TYPE_CHECKING:
@@ -133,6 +134,10 @@ class Beamformer:
         self.config = config
 
     def __call__(self, recording: Recording) -> np.ndarray:
+        return np.concatenate(list(self.blocks(recording)) or [np.zeros(0, dtype=np.float32)])
+
+    def blocks(self, recording: Recording) -> Iterator[np.ndarray]:
+        """The same signal, ``(samples,)`` float32 blocks in order (one block of the recording each)."""
         if recording.layout is ChannelLayout.STEREO_SPEAKERS:
             raise ValueError("stereo-speakers recordings are not beamformed: each channel is one speaker")
         array = recording.layout is ChannelLayout.ARRAY
@@ -141,18 +146,13 @@ class Beamformer:
                 recording.source,
                 f"beamform.reference_channel {self.config.reference_channel} but the audio has {recording.num_channels} channels",
             )
-        mono = np.empty(recording.num_samples, dtype=np.float32)
-        position = 0
         for block in iter_blocks(recording):
             if not array:
-                reduced = block[0]
+                yield block[0].astype(np.float32, copy=False)
             elif self.config.kind == "reference":  # (mvdr: the mixture is averaged, speakers get beams later)
-                reduced = block[self.config.reference_channel]
+                yield block[self.config.reference_channel].astype(np.float32, copy=False)
             else:
-                reduced = block.mean(axis=0, dtype=np.float64).astype(np.float32)
-            mono[position : position + len(reduced)] = reduced
-            position += len(reduced)
-        return mono[:position]
+                yield block.mean(axis=0, dtype=np.float64).astype(np.float32)
 
 
 @dataclass
@@ -168,9 +168,10 @@ class SpeakerBeam:
 class SpeakerBeams:
     """Array recording + diarization → an MVDR beam per speaker (see the module docstring)."""
 
-    def __init__(self, config: BeamformConfig) -> None:
+    def __init__(self, config: BeamformConfig, workers: int = 1) -> None:
         self.config = config
         self.settings = GssSettings(fft_size=config.fft_size, hop=config.hop)
+        self.workers = workers  # blocks of the recording transformed at once by fit
 
     def fit(self, recording: Recording, diarization: "Diarization") -> dict[str, SpeakerBeam]:
         """One pass over the recording: per-speaker solo / silent covariances → filters."""
@@ -191,32 +192,45 @@ class SpeakerBeams:
         snapshots: list[list[np.ndarray]] = [[] for _ in speakers]
         kept = np.zeros(len(speakers), dtype=np.int64)
         spans = {name: np.array([(s.start, s.end) for s in diarization.segments if s.speaker == name]) for name in speakers}
-        offset = 0
-        for block in iter_blocks(recording):
+        limit = self.config.doa_snapshots if use_doa else 0
+
+        def statistics(item: tuple[int, np.ndarray]) -> tuple[int, list[tuple[np.ndarray, np.ndarray, int]], list[np.ndarray]]:
+            """One block: its frame count, one covariance per set of active speakers (silence, each
+            speaker alone, each overlap; every frame multiplied out once) and each speaker's first
+            ``limit`` solo frames (DOA snapshots)."""
+            offset, block = item
             spectrum = stft(block, self.settings)
             times = (offset + _frame_times(spectrum.shape[1], hop)) / rate
             active = np.stack([_inside(times, spans[name]) for name in speakers]) if speakers else np.zeros((0, len(times)), bool)
-            alone = active & (active.sum(axis=0) == 1)
-            total_frames += spectrum.shape[1]
-            # one covariance per set of active speakers (silence, each speaker alone, each overlap):
-            # every frame is multiplied out once, then added to the sums of the speakers it involves
             patterns, which = np.unique(active.T, axis=0, return_inverse=True)
-            for code, pattern in enumerate(patterns):
-                frames = which.ravel() == code
-                covariance = _covariance(spectrum, frames)
+            covariances = [(pattern, _covariance(spectrum, which.ravel() == code), int(np.sum(which.ravel() == code)))
+                           for code, pattern in enumerate(patterns)]
+            alone = active & (active.sum(axis=0) == 1)
+            solos = [spectrum[:, np.flatnonzero(alone[row])[:limit], :].copy() for row in range(len(speakers))]
+            return spectrum.shape[1], covariances, solos
+
+        def blocks() -> Iterator[tuple[int, np.ndarray]]:
+            offset = 0
+            for block in iter_blocks(recording):
+                yield offset, block
+                offset += block.shape[1]
+
+        # blocks are transformed `workers` at a time and their sums added in order: the same filters
+        for frames_in_block, covariances, solos in imap_single_threaded(statistics, blocks(), self.workers):
+            total_frames += frames_in_block
+            for pattern, covariance, count in covariances:
                 total += covariance
                 for row in np.flatnonzero(pattern):
                     active_sum[row] += covariance
-                    active_frames[row] += frames.sum()
+                    active_frames[row] += count
                     if pattern.sum() == 1:
                         solo[row] += covariance
-                        solo_frames[row] += frames.sum()
+                        solo_frames[row] += count
             for row in range(len(speakers)):
-                if use_doa and alone[row].any() and kept[row] < self.config.doa_snapshots:
-                    take = np.flatnonzero(alone[row])[: self.config.doa_snapshots - kept[row]]
-                    snapshots[row].append(spectrum[:, take, :].copy())
-                    kept[row] += len(take)
-            offset += block.shape[1]
+                take = min(solos[row].shape[1], limit - kept[row])
+                if take > 0:
+                    snapshots[row].append(solos[row][:, :take, :])
+                    kept[row] += take
         beams = {}
         minimum = self.config.min_solo * rate / hop
         for row, name in enumerate(speakers):

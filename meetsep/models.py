@@ -338,13 +338,16 @@ def load_embedding_model(resolved: ResolvedModel) -> Any:
     return _cached(("embedding", str(resolved.path)), build)
 
 
-def load_faster_whisper(resolved: ResolvedModel, compute_type: str, threads: int) -> Any:
+def load_faster_whisper(resolved: ResolvedModel, compute_type: str, threads: int, workers: int = 1) -> Any:
+    """A faster-whisper model; ``workers`` transcribe calls from as many Python threads run at once,
+    each on ``threads`` CPU threads."""
+
     def build() -> Any:
         from faster_whisper import WhisperModel
 
-        return WhisperModel(str(resolved.path), device="cpu", compute_type=compute_type, cpu_threads=threads)
+        return WhisperModel(str(resolved.path), device="cpu", compute_type=compute_type, cpu_threads=threads, num_workers=workers)
 
-    return _cached(("faster-whisper", str(resolved.path), compute_type, threads), build)
+    return _cached(("faster-whisper", str(resolved.path), compute_type, threads, workers), build)
 
 
 def openai_whisper_checkpoint(resolved: ResolvedModel, model_dir: str | None = None) -> Path:

@@ -17,7 +17,7 @@ import numpy as np
 
 from meetsep.asr import AsrResult, Recognizer
 from meetsep.attribute import Attributor, assign_words, attribute_channels, drop_cross_stream_duplicates, frame_levels_db, own_speech
-from meetsep.audio import load_recording, read_all, resample
+from meetsep.audio import SignalFile, load_recording, read_all, resample
 from meetsep.beamform import Beamformer, SpeakerBeams
 from meetsep.config import PipelineConfig, load_config, option_overrides
 from meetsep.hooks import Hook, no_hook, stage
@@ -68,7 +68,7 @@ class Pipeline:
             self.separator = None
         # per-speaker MVDR beams feed ASR (or the network, or GSS's non-overlapped segments) with each speaker's own beam
         gss_everywhere = kind == "gss" and not self.config.separate.gss_overlapped_only
-        self.speaker_beams = SpeakerBeams(self.config.beamform) if self.config.beamform.kind == "mvdr" and not gss_everywhere else None
+        self.speaker_beams = SpeakerBeams(self.config.beamform, self.threads) if self.config.beamform.kind == "mvdr" and not gss_everywhere else None
         rates = {self.segmenter.sample_rate, self.recognizer.sample_rate, self.attributor.embedder.sample_rate}
         if rates != {SAMPLE_RATE}:
             raise ValueError(f"stages disagree on sample rate: {sorted(rates)}")
@@ -104,7 +104,22 @@ class Pipeline:
     def _mixture(self, recording: Recording, hook: Hook) -> Transcript:
         sid = recording.session_id
         with stage(hook, "beamform", sid):
-            audio = resample(self.beamformer(recording), recording.sample_rate, SAMPLE_RATE)
+            audio = self._mixture_signal(recording)
+        try:
+            return self._transcribe_mixture(recording, audio, hook)
+        finally:
+            audio.close()
+
+    def _mixture_signal(self, recording: Recording) -> SignalFile:
+        """The (beamformed) mono mixture at 16 kHz, kept in a temporary file: every stage reads the
+        windows it needs, so memory does not grow with the recording (a 16 kHz recording is written
+        block by block; another rate is resampled whole first)."""
+        if recording.sample_rate == SAMPLE_RATE:
+            return SignalFile(self.beamformer.blocks(recording))
+        return SignalFile([resample(self.beamformer(recording), recording.sample_rate, SAMPLE_RATE)])
+
+    def _transcribe_mixture(self, recording: Recording, audio: SignalFile, hook: Hook) -> Transcript:
+        sid = recording.session_id
         with stage(hook, "segment", sid) as report:
             segmentation = self.segmenter(audio, report)
         array = recording.layout is ChannelLayout.ARRAY

@@ -21,6 +21,7 @@ from meetsep.hooks import StageReporter
 from meetsep.models import load_segmentation_model, resolve_model
 
 Interval = tuple[float, float]
+Signal = Any  # (samples,) float32: a NumPy array or a meetsep.audio.SignalFile (contiguous slices, len())
 
 
 @dataclass
@@ -70,22 +71,15 @@ class Segmenter:
             )
         return self._inference
 
-    def __call__(self, audio: np.ndarray, reporter: StageReporter | None = None) -> SegmentationResult:
-        """Segment ``audio``: ``(samples,)`` float32 at 16 kHz."""
-        import torch
+    def __call__(self, audio: Signal, reporter: StageReporter | None = None) -> SegmentationResult:
+        """Segment ``audio``: ``(samples,)`` float32 at 16 kHz (an array, or a
+        :class:`~meetsep.audio.SignalFile` read a block of windows at a time)."""
         from pyannote.audio.pipelines.utils import SpeakerDiarizationMixin
         from pyannote.audio.utils.signal import Binarize
         from pyannote.core import SlidingWindowFeature
 
         inference = self._get_inference()
-
-        def progress(completed: int | None = None, total: int | None = None, **_: Any) -> None:
-            if reporter is not None and completed is not None:
-                reporter.progress(int(completed), None if total is None else int(total))
-
-        waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
-        with torch.inference_mode():
-            local = inference({"waveform": waveform, "sample_rate": self.sample_rate}, hook=progress)
+        local = self._local(inference, audio, reporter)
         frames = inference.model.receptive_field
         count = SpeakerDiarizationMixin.speaker_count(local, frames, warm_up=(0.0, 0.0))
         duration = len(audio) / self.sample_rate
@@ -96,6 +90,43 @@ class Segmenter:
         speech = _clip([(s.start, s.end) for s in annotation.label_timeline(0, copy=False)], duration) if 0 in annotation.labels() else []
         overlap = _clip([(s.start, s.end) for s in annotation.label_timeline(1, copy=False)], duration) if 1 in annotation.labels() else []
         return SegmentationResult(local=local, count=count, frames=frames, speech=speech, overlap=overlap)
+
+    def _local(self, inference: Any, audio: Signal, reporter: StageReporter | None) -> Any:
+        """pyannote's sliding-window outputs over the whole signal, computed ``WINDOWS_PER_BLOCK``
+        windows at a time: each block of audio covers exactly its windows, and blocks start on a
+        batch boundary, so the model sees the same batches as in one call on the whole signal
+        (bit-identical outputs) while only one block of audio is in memory."""
+        import torch
+        from pyannote.audio.utils.reproducibility import fix_reproducibility
+        from pyannote.core import SlidingWindow, SlidingWindowFeature
+
+        fix_reproducibility(inference.device)
+        rate = self.sample_rate
+        window = inference.model.audio.get_num_samples(inference.duration)
+        step = round(inference.step * rate)
+        samples = len(audio)
+        complete = (samples - window) // step + 1 if samples >= window else 0
+        total = complete + int(samples < window or (samples - window) % step > 0)
+        per_block = WINDOWS_PER_BLOCK - WINDOWS_PER_BLOCK % self.config.batch_size
+        outputs = []
+        first = 0
+        while True:
+            last = first + per_block  # windows [first, last) of this block; the final block takes the rest
+            final = last >= complete
+            piece = audio[first * step : samples if final else (last - 1) * step + window]
+            waveform = torch.from_numpy(np.ascontiguousarray(piece, dtype=np.float32))[None]
+            with torch.inference_mode():
+                outputs.append(inference.slide(waveform, rate, hook=None).data)
+            if reporter is not None:
+                reporter.progress(min(last, total) if not final else total, total)
+            if final:
+                break
+            first = last
+        data = np.concatenate(outputs)
+        return SlidingWindowFeature(data, SlidingWindow(start=0.0, duration=inference.duration, step=inference.step))
+
+
+WINDOWS_PER_BLOCK = 320  # segmentation windows per block of audio read at once (640 s at the default 2 s step)
 
 
 def _clip(intervals: list[Interval], duration: float) -> list[Interval]:

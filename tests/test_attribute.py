@@ -86,6 +86,28 @@ def test_embeddings_without_onednn_equal_those_with_it(tts, monkeypatch):
     assert float(without[0] @ without[2]) > float(without[0] @ without[1]) + 0.3  # same voice closer than the other
 
 
+def test_units_embedded_side_by_side_equal_those_embedded_one_at_a_time(tts):
+    """Two single-threaded workers (2 cores): bit-identical embeddings to one unit at a time, run
+    after run (oneDNN's process-wide switch is not flipped by the workers), and the caller's
+    PyTorch thread count and oneDNN setting are left as they were."""
+    import torch
+
+    from meetsep.attribute import SpeakerEmbedder
+    from meetsep.config import AttributeConfig, RuntimeConfig
+
+    awb = tts("The design team finished the first version last week.", "awb")
+    slt = tts("Then we can move the testing phase forward by a few days.", "slt")
+    pieces = [awb[:20800], slt[:19200], awb[16000 : 16000 + 35200], slt[8000:40000], awb[:6000]]
+    pieces = pieces + [piece[::-1].copy() for piece in pieces] + [piece[: len(piece) * 3 // 4] for piece in pieces]
+    before = (torch.get_num_threads(), torch.backends.mkldnn.enabled)
+    one = np.stack([SpeakerEmbedder(AttributeConfig(), RuntimeConfig(threads=1))(piece) for piece in pieces])
+    embedder = SpeakerEmbedder(AttributeConfig(), RuntimeConfig(threads=2))
+    for _ in range(3):
+        np.testing.assert_array_equal(one, np.stack(embedder.embed_many(pieces)))
+    assert (torch.get_num_threads(), torch.backends.mkldnn.enabled) == before
+    assert np.isnan(one[4]).all() and not np.isnan(one[:4]).any()  # 0.375 s: too short to embed
+
+
 @pytest.mark.integration
 def test_stitched_windows_give_the_diarization_of_embedding_every_window(two_speaker_mix):
     """embed_every=2 embeds half the windows and stitches the others by shared speech: same answer."""
@@ -101,9 +123,8 @@ def test_stitched_windows_give_the_diarization_of_embedding_every_window(two_spe
     for every in (1, 2):
         attributor = Attributor(AttributeConfig(embed_every=every), RuntimeConfig())
         calls = []
-        embedder = attributor.embedder
-        attributor.embedder = lambda audio, embedder=embedder: calls.append(len(audio)) or embedder(audio)
-        attributor.embedder.sample_rate, attributor.embedder.dimension = embedder.sample_rate, embedder.dimension
+        embed_many = attributor.embedder.embed_many
+        attributor.embedder.embed_many = lambda audios, embed_many=embed_many: calls.extend(map(len, audios)) or embed_many(audios)
         annotation = Annotation()
         for segment in attributor.diarize(two_speaker_mix.audio, segmentation).segments:
             annotation[Segment(segment.start, segment.end)] = segment.speaker

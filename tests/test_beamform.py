@@ -135,3 +135,33 @@ def test_spatial_features_tell_apart_where_speech_comes_from(meeting):
     # measured: same 0.97 / 0.95, different 0.47-0.48
     assert min(same) > 0.8 and max(different) < min(same) - 0.3, (same, different)
     assert spatial(spectrum, np.zeros(spectrum.shape[1], dtype=bool)).shape == (spatial.dimension,)
+
+
+@pytest.mark.parametrize("steering", ["covariance", "doa"])
+def test_blocks_fitted_side_by_side_equal_one_at_a_time(meeting, monkeypatch, steering):
+    """fit transforms several blocks of the recording at once and adds their sums in order; the
+    beams (filters, DOA snapshots, solo time), and so the speaker streams, are bit-identical."""
+    import meetsep.beamform as beamform
+    from meetsep.audio import iter_blocks
+    from meetsep.config import SeparateConfig
+    from meetsep.separate import BeamStreams, SpeakerAudio
+
+    monkeypatch.setattr(beamform, "iter_blocks", lambda recording: iter_blocks(recording, block_seconds=3.0))
+    recording = load_recording(meeting.audio, sample_rate=meeting.sample_rate, layout="array", mic_positions=meeting.metadata["geometry"]["mics"])
+    diarization = _diarization(meeting)
+    assert recording.duration > 4 * 3.0
+    fitted, streams = {}, {}
+    for workers in (1, 3):
+        beamformer = SpeakerBeams(BeamformConfig(kind="mvdr", steering=steering, doa_snapshots=150), workers=workers)
+        fitted[workers] = beams = beamformer.fit(recording, diarization)
+        source = SpeakerAudio(recording.samples.mean(axis=0), recording, beams, beamformer)
+        streams[workers] = BeamStreams(SeparateConfig())(recording, source, diarization, diarization.segments)
+    assert fitted[1].keys() == fitted[3].keys() and len(fitted[1]) == 2
+    for speaker, beam in fitted[1].items():
+        other = fitted[3][speaker]
+        assert beam.filters is not None and (beam.solo_seconds, beam.azimuth) == (other.solo_seconds, other.azimuth)
+        np.testing.assert_array_equal(beam.filters, other.filters)
+    assert len(streams[1]) == len(diarization.segments) >= 4
+    for one, many in zip(streams[1], streams[3]):
+        assert (one.name, one.speaker, one.offset, one.regions) == (many.name, many.speaker, many.offset, many.regions)
+        np.testing.assert_array_equal(one.audio, many.audio)
