@@ -17,7 +17,7 @@ import numpy as np
 
 from meetsep.asr import AsrResult, Recognizer
 from meetsep.attribute import Attributor, assign_words, attribute_channels, drop_cross_stream_duplicates, frame_levels_db, own_speech
-from meetsep.audio import SignalFile, load_recording, read_all, resample
+from meetsep.audio import SignalFile, load_recording, read_all, resample, resample_blocks
 from meetsep.beamform import Beamformer, SpeakerBeams
 from meetsep.config import PipelineConfig, load_config, option_overrides
 from meetsep.hooks import Hook, no_hook, stage
@@ -111,12 +111,9 @@ class Pipeline:
             audio.close()
 
     def _mixture_signal(self, recording: Recording) -> SignalFile:
-        """The (beamformed) mono mixture at 16 kHz, kept in a temporary file: every stage reads the
-        windows it needs, so memory does not grow with the recording (a 16 kHz recording is written
-        block by block; another rate is resampled whole first)."""
-        if recording.sample_rate == SAMPLE_RATE:
-            return SignalFile(self.beamformer.blocks(recording))
-        return SignalFile([resample(self.beamformer(recording), recording.sample_rate, SAMPLE_RATE)])
+        """The (beamformed) mono mixture at 16 kHz, made and resampled block by block into a temporary
+        file: every stage reads the windows it needs, so memory does not grow with the recording."""
+        return SignalFile(resample_blocks(self.beamformer.blocks(recording), recording.sample_rate, SAMPLE_RATE))
 
     def _transcribe_mixture(self, recording: Recording, audio: SignalFile, hook: Hook) -> Transcript:
         sid = recording.session_id

@@ -107,7 +107,8 @@ class Segmenter:
         samples = len(audio)
         complete = (samples - window) // step + 1 if samples >= window else 0
         total = complete + int(samples < window or (samples - window) % step > 0)
-        per_block = WINDOWS_PER_BLOCK - WINDOWS_PER_BLOCK % self.config.batch_size
+        batch = self.config.batch_size
+        per_block = max(batch, WINDOWS_PER_BLOCK // batch * batch)
         outputs = []
         first = 0
         while True:
@@ -118,7 +119,7 @@ class Segmenter:
             with torch.inference_mode():
                 outputs.append(inference.slide(waveform, rate, hook=None).data)
             if reporter is not None:
-                reporter.progress(min(last, total) if not final else total, total)
+                reporter.progress(total if final else last, total)
             if final:
                 break
             first = last

@@ -69,7 +69,9 @@ class Stream:
     """One mono signal to transcribe, e.g. the enhanced mixture or one call-center channel.
 
     Attributes:
-        audio: ``(samples,)`` float32 at ``sample_rate``, starting ``offset`` seconds into the recording.
+        audio: ``(samples,)`` float32 at ``sample_rate``, starting ``offset`` seconds into the recording
+            (a NumPy array, or a :class:`meetsep.audio.SignalFile` for the long mixture: only
+            ``len()`` and contiguous slices are used).
         sample_rate: samples per second.
         name: stream name used in diagnostics (``"mix"``, ``"channel-0"``, ``"gss-SPEAKER_01-12.30"``).
         speaker: set when the stream is known to carry one speaker (call-center channels, GSS output).

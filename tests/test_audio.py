@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from meetsep.audio import iter_blocks, load_recording, read_all, resample
+from meetsep.audio import iter_blocks, load_recording, read_all, resample, resample_blocks
 from meetsep.errors import AudioInputError
 from meetsep.types import ChannelLayout
 
@@ -121,3 +121,16 @@ def test_bad_arrays():
 def test_integer_arrays_are_scaled():
     recording = load_recording((tone(0.5, 16000) * 32767).astype(np.int16), sample_rate=16000)
     assert recording.samples.dtype == np.float32 and 0.25 < np.abs(recording.samples).max() <= 0.31
+
+
+@pytest.mark.parametrize("source_rate", [48000, 44100, 22050, 8000, 16000])
+def test_resampling_block_by_block_equals_resampling_the_whole_signal_bit_for_bit(source_rate):
+    """Long recordings at other rates are resampled as they are read: same samples as one call."""
+    rng = np.random.default_rng(source_rate)
+    signal = rng.standard_normal(source_rate * 2 + 17).astype(np.float32)
+    expected = resample(signal, source_rate, 16000)
+    for size in (source_rate // 10 + 3, source_rate, len(signal), 1000):
+        blocks = [signal[i : i + size] for i in range(0, len(signal), size)]
+        ours = np.concatenate(list(resample_blocks(blocks, source_rate, 16000)))
+        assert ours.dtype == np.float32
+        np.testing.assert_array_equal(ours, expected)

@@ -28,3 +28,43 @@ def test_silence_has_no_speech():
 
     result = Segmenter(SegmentConfig(), RuntimeConfig())(np.zeros(16000 * 12, dtype=np.float32))
     assert result.speech == [] and result.overlap == []
+
+
+def test_segmenting_a_signal_file_block_by_block_equals_pyannotes_one_call(two_speaker_mix, monkeypatch):
+    """The mixture is read from a temporary file a block of windows at a time; the windows' outputs
+    are bit-identical to pyannote's Inference on the whole waveform at once (the same batches)."""
+    import numpy as np
+    import torch
+
+    import meetsep.segment as segment
+    from meetsep.audio import SignalFile
+
+    audio = np.concatenate([two_speaker_mix.audio, two_speaker_mix.audio[::-1], two_speaker_mix.audio[: 16000 * 7 + 3]])
+    segmenter = Segmenter(SegmentConfig(batch_size=4), RuntimeConfig())
+    inference = segmenter._get_inference()
+    with torch.inference_mode():
+        whole = inference({"waveform": torch.from_numpy(audio)[None], "sample_rate": 16000})
+    monkeypatch.setattr(segment, "WINDOWS_PER_BLOCK", 5)  # blocks of 4 windows (one batch)
+    signal = SignalFile([audio[: len(audio) // 3], audio[len(audio) // 3 :]])
+    blockwise = segmenter(signal)
+    assert len(whole.data) > 3 * 4 and whole.data.shape == blockwise.local.data.shape  # 4 blocks
+    np.testing.assert_array_equal(whole.data, blockwise.local.data)
+    assert blockwise.local.sliding_window.step == whole.sliding_window.step
+    in_memory = segmenter(audio)
+    assert (blockwise.speech, blockwise.overlap) == (in_memory.speech, in_memory.overlap) and blockwise.speech
+
+
+def test_a_signal_file_slices_like_an_array():
+    import numpy as np
+
+    from meetsep.audio import SignalFile
+
+    data = np.arange(1000, dtype=np.float32)
+    signal = SignalFile([data[:300], data[300:301], data[301:]])
+    assert len(signal) == 1000 and signal.shape == (1000,)
+    for index in [slice(0, 10), slice(250, 350), slice(990, 2000), slice(-5, None), slice(None), slice(500, 400), slice(1200, 1300)]:
+        np.testing.assert_array_equal(signal[index], data[index])
+        assert signal[index].dtype == np.float32
+    with pytest.raises(TypeError):
+        signal[::2]
+    signal.close()
