@@ -203,8 +203,10 @@ class SpeakerBeams:
             times = (offset + _frame_times(spectrum.shape[1], hop)) / rate
             active = np.stack([_inside(times, spans[name]) for name in speakers]) if speakers else np.zeros((0, len(times)), bool)
             patterns, which = np.unique(active.T, axis=0, return_inverse=True)
-            covariances = [(pattern, _covariance(spectrum, which.ravel() == code), int(np.sum(which.ravel() == code)))
-                           for code, pattern in enumerate(patterns)]
+            covariances = []
+            for code, pattern in enumerate(patterns):
+                frames = which.ravel() == code
+                covariances.append((pattern, _covariance(spectrum, frames), int(frames.sum())))
             alone = active & (active.sum(axis=0) == 1)
             solos = [spectrum[:, np.flatnonzero(alone[row])[:limit], :].copy() for row in range(len(speakers))]
             return spectrum.shape[1], covariances, solos
