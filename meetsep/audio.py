@@ -119,7 +119,7 @@ def resample_blocks(blocks: Iterable[np.ndarray], source_rate: int, target_rate:
             buffer = np.concatenate([buffer, np.zeros(len(kernel) // up + 2, np.float32)])
             ready = total
         else:  # outputs whose last input sample has arrived: (m + skip) * down // up < received
-            ready = min(total, max(0, -(-received * up // down) - skip - 1))
+            ready = max(0, total - skip - 1)
         if ready > emitted:
             outputs = upfirdn(kernel, buffer, up, down)
             shift = start * up // down  # output index of the buffer's first input
