@@ -4,11 +4,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.meetsep-setup
 DEMO_OUT := build/demo
 
-.PHONY: demo test setup clean
+.PHONY: demo test test-all lint check-lock lock setup clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/setup.sh
+$(STAMP): pyproject.toml requirements.lock scripts/setup.sh scripts/packages.sh scripts/check_lock.py
 	bash scripts/setup.sh
 
 demo: setup
@@ -18,8 +18,25 @@ demo: setup
 	@echo "--- score against examples/meeting/reference.seglst.json"
 	$(BIN)/meetsep evaluate examples/meeting/reference.seglst.json $(DEMO_OUT)/mix.json
 
-test: setup
+# everything but the tests marked slow (benchmarks, long subprocess runs)
+test: setup check-lock
 	$(BIN)/python -m pytest
+
+# the whole suite, slow tests included
+test-all: setup check-lock
+	$(BIN)/python -m pytest -m ""
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# the environment holds exactly the versions of requirements.lock, and pip check passes
+check-lock: setup
+	$(BIN)/python scripts/check_lock.py
+
+# re-resolve pyproject.toml's ranges in a throwaway venv and write requirements.lock
+lock:
+	bash scripts/lock.sh
 
 clean:
 	rm -rf build

@@ -14,16 +14,16 @@ Importing meetsep loads no model and touches no network.
 from __future__ import annotations
 
 import os
-import warnings
 
-__version__ = "0.1.0"
+from meetsep.version import __version__
 
 # Offline and telemetry-free by default, decided before pyannote / huggingface_hub are imported.
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-# torchcodec's CUDA wheel cannot load beside a CPU torch; meetsep hands pyannote audio in memory and
-# never uses torchcodec, so its import-time warning is noise.
-warnings.filterwarnings("ignore", message=r"(?s).*torchcodec.*")
+
+from meetsep.logs import silence_known_warnings  # noqa: E402
+
+silence_known_warnings()  # third-party warnings a meetsep user cannot act on (shown under --verbose)
 
 from meetsep.config import PipelineConfig, load_config  # noqa: E402
 from meetsep.errors import AudioInputError, ConfigError, MeetsepError, ModelNotFoundError  # noqa: E402
@@ -50,6 +50,7 @@ __all__ = [
     "Transcript",
     "Turn",
     "Word",
+    "__version__",
     "load_config",
     "transcribe",
 ]

@@ -21,8 +21,9 @@ conditioning on previous text. Two backends run the same shipped weights:
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -79,7 +80,9 @@ def speech_windows(regions: list[Interval], max_window: float, merge_gap: float)
     return [(s, e) for s, e in windows]
 
 
-def pack_pieces(streams: list[Stream], max_window: float, merge_gap: float, padding: float, gap: float) -> list[list[Piece]]:
+def pack_pieces(
+    streams: list[Stream], max_window: float, merge_gap: float, padding: float, gap: float
+) -> list[list[Piece]]:
     """Group the padded speech windows of the streams into packs (see the module docstring).
 
     A speaker's pieces never overlap in time (padding is cut where the previous piece ends), so no
@@ -155,9 +158,13 @@ class Recognizer:
         self.runtime = runtime
         parallel = config.kind == "faster-whisper"
         self.workers, self.worker_threads = (
-            decoder_layout(runtime.threads or os.cpu_count() or 1, runtime.asr_workers) if parallel else (1, runtime.threads)
+            decoder_layout(runtime.threads or os.cpu_count() or 1, runtime.asr_workers)
+            if parallel
+            else (1, runtime.threads)
         )
-        self.resolved = resolve_model(config.model, "asr", model_dir=runtime.model_dir, allow_download=runtime.allow_download)
+        self.resolved = resolve_model(
+            config.model, "asr", model_dir=runtime.model_dir, allow_download=runtime.allow_download
+        )
         self.english_only = self._english_only()
 
     def _english_only(self) -> bool:
@@ -169,7 +176,9 @@ class Recognizer:
             return load_faster_whisper(self.resolved, self.config.compute_type, self.worker_threads, self.workers)
         return load_openai_whisper_model(openai_whisper_checkpoint(self.resolved, self.runtime.model_dir))
 
-    def __call__(self, streams: list[Stream], reporter: StageReporter | None = None, language: str | None = None) -> AsrResult:
+    def __call__(
+        self, streams: list[Stream], reporter: StageReporter | None = None, language: str | None = None
+    ) -> AsrResult:
         """Transcribe the speech regions of each stream; words come back in recording time.
 
         ``language``: the language found by an earlier call on the same recording (else the
@@ -180,7 +189,9 @@ class Recognizer:
         config = self.config
         packs = pack_pieces(streams, config.max_window, config.merge_gap, config.padding, config.pack_gap)
         words: list[RecognizedWord] = []
-        for index, (pack, found, language) in enumerate(self._decode(model, packs, language)):
+        detected = language
+        for index, (pack, found, pack_language) in enumerate(self._decode(model, packs, language)):
+            detected = pack_language
             for text, word_start, word_end, probability in found:
                 if not text:
                     continue
@@ -198,9 +209,11 @@ class Recognizer:
             if reporter is not None:
                 reporter.progress(index + 1, len(packs))
         words.sort(key=lambda word: (word.start, word.end, word.stream))
-        return AsrResult(words=words, language=language)
+        return AsrResult(words=words, language=detected)
 
-    def _decode(self, model: Any, packs: list[list[Piece]], language: str | None) -> Iterator[tuple[list[Piece], list, str | None]]:
+    def _decode(
+        self, model: Any, packs: list[list[Piece]], language: str | None
+    ) -> Iterator[tuple[list[Piece], list, str | None]]:
         """``(pack, words, language)`` for each pack, in order; ``self.workers`` packs decoded at once.
 
         Without a language, the first pack is decoded alone and its detected language used for the
@@ -211,11 +224,15 @@ class Recognizer:
             found, language = self._transcribe(model, pack_audio(packs[0]), None)
             yield packs[0], found, language
             rest = packs[1:]
-        decoded = imap_single_threaded(lambda pack: self._transcribe(model, pack_audio(pack), language)[0], rest, self.workers)
+        decoded = imap_single_threaded(
+            lambda pack: self._transcribe(model, pack_audio(pack), language)[0], rest, self.workers
+        )
         for pack, found in zip(rest, decoded):
             yield pack, found, language
 
-    def _transcribe(self, model: Any, audio: np.ndarray, language: str | None) -> tuple[list[tuple[str, float, float, float]], str | None]:
+    def _transcribe(
+        self, model: Any, audio: np.ndarray, language: str | None
+    ) -> tuple[list[tuple[str, float, float, float]], str | None]:
         """Returns ``[(text, start, end, probability)]`` relative to ``audio`` and the language.
 
         Without the sampling fallback, Whisper's own checks are applied here, deterministically: a
@@ -234,7 +251,11 @@ class Recognizer:
             segments, info = model.transcribe(audio, vad_filter=False, **options)
             segments = list(segments)
             if any(s.compression_ratio > MAX_COMPRESSION_RATIO for s in segments):
-                segments = list(model.transcribe(audio, vad_filter=False, no_repeat_ngram_size=3, repetition_penalty=1.2, **options)[0])
+                segments = list(
+                    model.transcribe(
+                        audio, vad_filter=False, no_repeat_ngram_size=3, repetition_penalty=1.2, **options
+                    )[0]
+                )
             found = [
                 (w.word.strip(), w.start, w.end, w.probability)
                 for s in segments
@@ -244,8 +265,15 @@ class Recognizer:
             return found, info.language
         if options["beam_size"] == 1:
             options["beam_size"] = None  # greedy in openai-whisper
-        result = model.transcribe(audio, fp16=False, verbose=None, compression_ratio_threshold=None, logprob_threshold=None,
-                                  no_speech_threshold=None, **options)
+        result = model.transcribe(
+            audio,
+            fp16=False,
+            verbose=None,
+            compression_ratio_threshold=None,
+            logprob_threshold=None,
+            no_speech_threshold=None,
+            **options,
+        )
         found = [
             (w["word"].strip(), float(w["start"]), float(w["end"]), float(w["probability"]))
             for s in result["segments"]

@@ -19,8 +19,9 @@ never writes, but asteroid's loader would pass on to its filterbanks) are honour
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -30,9 +31,25 @@ EPS = 1e-8
 
 # ConvTasNet's constructor defaults (asteroid.models.ConvTasNet), used when model_args omits a key.
 DEFAULTS: dict[str, Any] = dict(
-    out_chan=None, n_blocks=8, n_repeats=3, bn_chan=128, hid_chan=512, skip_chan=128, conv_kernel_size=3,
-    norm_type="gLN", mask_act="sigmoid", in_chan=None, causal=False, fb_name="free", kernel_size=16,
-    n_filters=512, stride=8, encoder_activation=None, sample_rate=8000, padding=0, output_padding=0,
+    out_chan=None,
+    n_blocks=8,
+    n_repeats=3,
+    bn_chan=128,
+    hid_chan=512,
+    skip_chan=128,
+    conv_kernel_size=3,
+    norm_type="gLN",
+    mask_act="sigmoid",
+    in_chan=None,
+    causal=False,
+    fb_name="free",
+    kernel_size=16,
+    n_filters=512,
+    stride=8,
+    encoder_activation=None,
+    sample_rate=8000,
+    padding=0,
+    output_padding=0,
 )
 FREE_FILTERBANKS = {"free", "FreeFB"}
 MODEL_NAMES = {"ConvTasNet"}
@@ -64,8 +81,16 @@ class _Norm(nn.Module):
 
 # asteroid's norm names (aliases and class names) → the kind computed here.
 NORMS = {
-    "gLN": "gLN", "GlobLN": "gLN", "cLN": "cLN", "ChanLN": "cLN", "cgLN": "cgLN", "CumLN": "cgLN",
-    "fgLN": "fgLN", "FeatsGlobLN": "fgLN", "bN": "BN", "BatchNorm": "BN",
+    "gLN": "gLN",
+    "GlobLN": "gLN",
+    "cLN": "cLN",
+    "ChanLN": "cLN",
+    "cgLN": "cgLN",
+    "CumLN": "cgLN",
+    "fgLN": "fgLN",
+    "FeatsGlobLN": "fgLN",
+    "bN": "BN",
+    "BatchNorm": "BN",
 }
 
 
@@ -83,8 +108,14 @@ class _Swish(nn.Module):
 
 # Mask activations by asteroid's name; softmax runs over the source axis, as asteroid's TDConvNet does.
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "linear": nn.Identity, "relu": nn.ReLU, "prelu": nn.PReLU, "leaky_relu": nn.LeakyReLU,
-    "sigmoid": nn.Sigmoid, "softmax": lambda: nn.Softmax(dim=1), "tanh": nn.Tanh, "gelu": nn.GELU,
+    "linear": nn.Identity,
+    "relu": nn.ReLU,
+    "prelu": nn.PReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "sigmoid": nn.Sigmoid,
+    "softmax": lambda: nn.Softmax(dim=1),
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
     "swish": _Swish,
 }
 
@@ -103,8 +134,9 @@ class _Chop(nn.Module):
 class _Block(nn.Module):
     """1x1 conv → PReLU → norm → dilated depth-wise conv → PReLU → norm, then residual (+ skip) 1x1 convs."""
 
-    def __init__(self, bn_chan: int, hid_chan: int, skip_chan: int, kernel: int, dilation: int, norm: str,
-                 causal: bool) -> None:
+    def __init__(
+        self, bn_chan: int, hid_chan: int, skip_chan: int, kernel: int, dilation: int, norm: str, causal: bool
+    ) -> None:
         super().__init__()
         self.skip_chan = skip_chan
         padding = (kernel - 1) * dilation if causal else (kernel - 1) * dilation // 2
@@ -112,8 +144,12 @@ class _Block(nn.Module):
         if causal:
             depth = nn.Sequential(depth, _Chop(padding))
         self.shared_block = nn.Sequential(
-            nn.Conv1d(bn_chan, hid_chan, 1), nn.PReLU(), make_norm(norm, hid_chan),
-            depth, nn.PReLU(), make_norm(norm, hid_chan),
+            nn.Conv1d(bn_chan, hid_chan, 1),
+            nn.PReLU(),
+            make_norm(norm, hid_chan),
+            depth,
+            nn.PReLU(),
+            make_norm(norm, hid_chan),
         )
         self.res_conv = nn.Conv1d(hid_chan, bn_chan, 1)
         if skip_chan:
@@ -128,15 +164,28 @@ class _Block(nn.Module):
 class TDConvNet(nn.Module):
     """Conv-TasNet's temporal convolutional masker: ``(batch, in_chan, frames)`` → ``(batch, n_src, out_chan, frames)``."""
 
-    def __init__(self, in_chan: int, n_src: int, out_chan: int, n_blocks: int, n_repeats: int, bn_chan: int,
-                 hid_chan: int, skip_chan: int, conv_kernel_size: int, norm_type: str, mask_act: str,
-                 causal: bool) -> None:
+    def __init__(
+        self,
+        in_chan: int,
+        n_src: int,
+        out_chan: int,
+        n_blocks: int,
+        n_repeats: int,
+        bn_chan: int,
+        hid_chan: int,
+        skip_chan: int,
+        conv_kernel_size: int,
+        norm_type: str,
+        mask_act: str,
+        causal: bool,
+    ) -> None:
         super().__init__()
         self.n_src, self.out_chan, self.skip_chan = n_src, out_chan, skip_chan
         self.bottleneck = nn.Sequential(make_norm(norm_type, in_chan), nn.Conv1d(in_chan, bn_chan, 1))
         self.TCN = nn.ModuleList(
             _Block(bn_chan, hid_chan, skip_chan, conv_kernel_size, 2**x, norm_type, causal)
-            for _ in range(n_repeats) for x in range(n_blocks)
+            for _ in range(n_repeats)
+            for x in range(n_blocks)
         )
         self.mask_net = nn.Sequential(nn.PReLU(), nn.Conv1d(skip_chan or bn_chan, n_src * out_chan, 1))
         self.output_act = ACTIVATIONS[mask_act]()
@@ -182,8 +231,13 @@ class FreeDecoder(FreeEncoder):
         self.output_padding = output_padding
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
-        wav = F.conv_transpose1d(spec.reshape((-1,) + spec.shape[-2:]), self.filterbank._filters, stride=self.stride,
-                                 padding=self.padding, output_padding=self.output_padding)
+        wav = F.conv_transpose1d(
+            spec.reshape((-1,) + spec.shape[-2:]),
+            self.filterbank._filters,
+            stride=self.stride,
+            padding=self.padding,
+            output_padding=self.output_padding,
+        )
         return wav.view(spec.shape[:-2] + (-1,))
 
 
@@ -198,9 +252,18 @@ class ConvTasNet(nn.Module):
         self.decoder = FreeDecoder(n_filters, kernel_size, stride, int(args["padding"]), int(args["output_padding"]))
         self.enc_activation = ACTIVATIONS[args["encoder_activation"] or "linear"]()
         self.masker = TDConvNet(
-            n_filters, int(args["n_src"]), int(args["out_chan"] or n_filters), int(args["n_blocks"]),
-            int(args["n_repeats"]), int(args["bn_chan"]), int(args["hid_chan"]), int(args["skip_chan"] or 0),
-            int(args["conv_kernel_size"]), args["norm_type"], args["mask_act"], bool(args["causal"]),
+            n_filters,
+            int(args["n_src"]),
+            int(args["out_chan"] or n_filters),
+            int(args["n_blocks"]),
+            int(args["n_repeats"]),
+            int(args["bn_chan"]),
+            int(args["hid_chan"]),
+            int(args["skip_chan"] or 0),
+            int(args["conv_kernel_size"]),
+            args["norm_type"],
+            args["mask_act"],
+            bool(args["causal"]),
         )
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
@@ -218,9 +281,17 @@ def _model_args(conf: dict[str, Any]) -> dict[str, Any] | None:
     if isinstance(conf.get("model_args"), dict):
         return conf["model_args"]
     config = conf.get("training_config")
-    if isinstance(config, dict) and isinstance(config.get("filterbank"), dict) and isinstance(config.get("masknet"), dict):
+    if (
+        isinstance(config, dict)
+        and isinstance(config.get("filterbank"), dict)
+        and isinstance(config.get("masknet"), dict)
+    ):
         data = config.get("data") if isinstance(config.get("data"), dict) else {}
-        args = {**config["filterbank"], **config["masknet"], "sample_rate": data.get("sample_rate", DEFAULTS["sample_rate"])}
+        args = {
+            **config["filterbank"],
+            **config["masknet"],
+            "sample_rate": data.get("sample_rate", DEFAULTS["sample_rate"]),
+        }
         if "n_src" not in args and "n_src" in data:
             args["n_src"] = data["n_src"]
         return args
@@ -273,7 +344,9 @@ def load_asteroid_convtasnet(path: Path) -> tuple[nn.Module, int, int]:
         raise ValueError(f"{path}: asteroid model {name!r} is not supported (only ConvTasNet is)")
     given, state = _model_args(conf), conf.get("state_dict")
     if given is None or not isinstance(state, dict):
-        raise ValueError(f"{path}: not an asteroid checkpoint (needs 'model_args' and 'state_dict', has {sorted(map(str, conf))[:10]})")
+        raise ValueError(
+            f"{path}: not an asteroid checkpoint (needs 'model_args' and 'state_dict', has {sorted(map(str, conf))[:10]})"
+        )
     args = {**DEFAULTS, **given}
     if args["causal"] and args["norm_type"] not in ("cgLN", "cLN"):
         args["norm_type"] = "cLN"  # as asteroid's ConvTasNet does for causal models
@@ -281,7 +354,7 @@ def load_asteroid_convtasnet(path: Path) -> tuple[nn.Module, int, int]:
     if problem:
         raise ValueError(f"{path}: {problem}")
     if state and all(isinstance(key, str) and key.startswith("model.") for key in state):
-        state = {key[len("model."):]: value for key, value in state.items()}  # Lightning System checkpoint
+        state = {key[len("model.") :]: value for key, value in state.items()}  # Lightning System checkpoint
     try:
         rate, sources = int(round(float(args["sample_rate"] or DEFAULTS["sample_rate"]))), int(args["n_src"])
         model = ConvTasNet(args)

@@ -85,7 +85,9 @@ class SpeakerEmbedder:
     dimension = 192
 
     def __init__(self, config: AttributeConfig, runtime: RuntimeConfig) -> None:
-        self.resolved = resolve_model(config.model or "campplus", "embedding", model_dir=runtime.model_dir, allow_download=runtime.allow_download)
+        self.resolved = resolve_model(
+            config.model or "campplus", "embedding", model_dir=runtime.model_dir, allow_download=runtime.allow_download
+        )
         self.workers = runtime.threads or os.cpu_count() or 1
 
     def embed_many(self, audios: list[np.ndarray]) -> list[np.ndarray]:
@@ -150,7 +152,9 @@ class SpatialFeatures:
         from meetsep.audio import read_window, resample
         from meetsep.gss import stft
 
-        piece = resample(read_window(self.recording, max(0.0, start), start + duration), self.recording.sample_rate, self.rate)
+        piece = resample(
+            read_window(self.recording, max(0.0, start), start + duration), self.recording.sample_rate, self.rate
+        )
         if start < 0:
             piece = np.pad(piece, ((0, 0), (int(round(-start * self.rate)), 0)))
         return stft(piece, self.settings)[:, :, self.band]
@@ -236,9 +240,16 @@ class Attributor:
                 origin[window, unit] = speaker
         return SlidingWindowFeature(data, local.sliding_window), origin
 
-    def embeddings(self, audio: np.ndarray, segmentation: SegmentationResult, units: Any, origin: np.ndarray,
-                   reporter: StageReporter | None = None, selected: np.ndarray | None = None,
-                   spatial: SpatialFeatures | None = None) -> np.ndarray:
+    def embeddings(
+        self,
+        audio: np.ndarray,
+        segmentation: SegmentationResult,
+        units: Any,
+        origin: np.ndarray,
+        reporter: StageReporter | None = None,
+        selected: np.ndarray | None = None,
+        spatial: SpatialFeatures | None = None,
+    ) -> np.ndarray:
         """``(num_windows, units, 192)`` embeddings of each unit's clean (single-speaker) speech.
 
         A unit with less than 1 s of clean speech falls back to its local speaker's clean speech in
@@ -274,7 +285,10 @@ class Attributor:
             single = speakers.sum(axis=1) == 1 if self.config.exclude_overlap else np.ones(num_frames, dtype=bool)
             if spatial is not None:
                 spectrum = spatial.window(window.start, local.sliding_window.duration)
-                frame_of_stft = np.minimum((np.arange(spectrum.shape[1]) * spatial.hop / spatial.rate / frame_seconds).astype(int), num_frames - 1)
+                frame_of_stft = np.minimum(
+                    (np.arange(spectrum.shape[1]) * spatial.hop / spatial.rate / frame_seconds).astype(int),
+                    num_frames - 1,
+                )
             for unit in range(width):
                 if origin[index, unit] < 0 or (selected is not None and not selected[index, unit]):
                     continue
@@ -291,8 +305,13 @@ class Attributor:
         embed_jobs()
         return result
 
-    def diarize(self, audio: np.ndarray, segmentation: SegmentationResult, reporter: StageReporter | None = None,
-                recording: Recording | None = None) -> Diarization:
+    def diarize(
+        self,
+        audio: np.ndarray,
+        segmentation: SegmentationResult,
+        reporter: StageReporter | None = None,
+        recording: Recording | None = None,
+    ) -> Diarization:
         """Speakers of ``audio`` (16 kHz, the segmented signal); with an array ``recording`` and
         ``attribute.spatial_weight`` > 0, each unit's CAM++ embedding is joined by where it comes from."""
         count = segmentation.count
@@ -304,10 +323,14 @@ class Attributor:
         # Windows overlap (10 s, sliding by segment.step), so every stretch of speech is seen by several
         # windows; only every `embed_every`-th window is embedded, the others are stitched to it below.
         embedded = np.arange(units.data.shape[0]) % self.config.embed_every == 0
-        embeddings = self.embeddings(audio, segmentation, units, origin, reporter, np.repeat(embedded[:, None], origin.shape[1], axis=1), spatial)
+        embeddings = self.embeddings(
+            audio, segmentation, units, origin, reporter, np.repeat(embedded[:, None], origin.shape[1], axis=1), spatial
+        )
         clustering = _unit_clustering_class()(metric="cosine")
         threshold = self.config.spatial_threshold if spatial is not None else self.config.threshold
-        clustering.instantiate({"method": "centroid", "min_cluster_size": self.config.min_cluster_size, "threshold": threshold})
+        clustering.instantiate(
+            {"method": "centroid", "min_cluster_size": self.config.min_cluster_size, "threshold": threshold}
+        )
         config = self.config
         try:
             hard_clusters, _, centroids = clustering(
@@ -336,9 +359,17 @@ class Attributor:
         exclusive = [SpeakerSegment(speaker=names[s], start=a, end=b) for s, a, b in exclusive if s in names]
         return Diarization(full, exclusive, overlapping_parts(full))
 
-
-    def _stitch(self, audio: np.ndarray, segmentation: SegmentationResult, units: Any, origin: np.ndarray, embedded: np.ndarray,
-                hard_clusters: np.ndarray, centroids: np.ndarray | None, spatial: SpatialFeatures | None = None) -> None:
+    def _stitch(
+        self,
+        audio: np.ndarray,
+        segmentation: SegmentationResult,
+        units: Any,
+        origin: np.ndarray,
+        embedded: np.ndarray,
+        hard_clusters: np.ndarray,
+        centroids: np.ndarray | None,
+        spatial: SpatialFeatures | None = None,
+    ) -> None:
         """Give the units of windows that were not embedded the cluster of the same speech next door.
 
         A unit takes the cluster whose units, in the nearest embedded window on each side, share most
@@ -352,8 +383,11 @@ class Attributor:
         first_frame = np.array([int(round(units.sliding_window[k].start / frame_step)) for k in range(num_windows)])
         done = np.flatnonzero(embedded)
         for window in np.flatnonzero(~embedded):
-            neighbours = [n for n in (done[done < window][-1:].tolist() + done[done > window][:1].tolist())
-                          if abs(first_frame[n] - first_frame[window]) < num_frames]
+            neighbours = [
+                n
+                for n in (done[done < window][-1:].tolist() + done[done > window][:1].tolist())
+                if abs(first_frame[n] - first_frame[window]) < num_frames
+            ]
             for unit in range(width):
                 active = data[window, :, unit]
                 if origin[window, unit] < 0 or not active.any():
@@ -373,7 +407,9 @@ class Attributor:
                 elif centroids is not None and len(centroids):
                     only = np.zeros(origin.shape, dtype=bool)
                     only[window, unit] = True
-                    vector = self.embeddings(audio, segmentation, units, origin, selected=only, spatial=spatial)[window, unit]
+                    vector = self.embeddings(audio, segmentation, units, origin, selected=only, spatial=spatial)[
+                        window, unit
+                    ]
                     if not np.isnan(vector).any():
                         similarity = centroids @ vector / (np.linalg.norm(centroids, axis=1) + 1e-12)
                         hard_clusters[window, unit] = int(np.argmax(similarity))
@@ -385,7 +421,9 @@ def _unit_clustering_class() -> Any:
     class UnitClustering(AgglomerativeClustering):
         """pyannote's clustering, with units (≤ 3 s) allowed to form clusters from 1 s of clean speech."""
 
-        def filter_embeddings(self, embeddings: np.ndarray, segmentations: Any = None, min_active_ratio: float = 0.2) -> Any:
+        def filter_embeddings(
+            self, embeddings: np.ndarray, segmentations: Any = None, min_active_ratio: float = 0.2
+        ) -> Any:
             ratio = MIN_CLEAN_SECONDS / segmentations.sliding_window.duration
             return super().filter_embeddings(embeddings, segmentations, min_active_ratio=ratio)
 
@@ -430,7 +468,10 @@ def _names_by_first_appearance(segments: list[tuple[int, float, float]]) -> dict
 
 def overlapping_parts(segments: list[SpeakerSegment]) -> list[Interval]:
     """Intervals where segments of two or more different speakers overlap (merged, sorted)."""
-    events = sorted([(s.start, 1, s.speaker) for s in segments] + [(s.end, -1, s.speaker) for s in segments], key=lambda e: (e[0], e[1]))
+    events = sorted(
+        [(s.start, 1, s.speaker) for s in segments] + [(s.end, -1, s.speaker) for s in segments],
+        key=lambda e: (e[0], e[1]),
+    )
     active: dict[str, int] = {}
     found: list[list[float]] = []
     start: float | None = None
@@ -522,7 +563,9 @@ def drop_cross_stream_duplicates(words: list[AttributedWord], diarization: Diari
 # ---------------------------------------------------------------------------- call-center channels
 
 
-def frame_levels_db(audio: np.ndarray, sample_rate: int, frame_seconds: float = FRAME_SECONDS, smooth_seconds: float = 0.2) -> np.ndarray:
+def frame_levels_db(
+    audio: np.ndarray, sample_rate: int, frame_seconds: float = FRAME_SECONDS, smooth_seconds: float = 0.2
+) -> np.ndarray:
     """Smoothed frame energy in dB for each channel: ``(channels, samples)`` → ``(channels, frames)``."""
     from scipy.ndimage import uniform_filter1d
 
@@ -533,7 +576,9 @@ def frame_levels_db(audio: np.ndarray, sample_rate: int, frame_seconds: float = 
     return 10.0 * np.log10(power + 1e-10)
 
 
-def own_speech(regions: list[Interval], own: np.ndarray, frame_seconds: float = FRAME_SECONDS, min_duration: float = 0.1) -> list[Interval]:
+def own_speech(
+    regions: list[Interval], own: np.ndarray, frame_seconds: float = FRAME_SECONDS, min_duration: float = 0.1
+) -> list[Interval]:
     """Parts of ``regions`` where the boolean frame mask ``own`` holds."""
     out: list[Interval] = []
     for start, end in regions:
@@ -548,7 +593,10 @@ def own_speech(regions: list[Interval], own: np.ndarray, frame_seconds: float = 
 
 
 def attribute_channels(
-    words: list[RecognizedWord], own_regions: dict[str, list[Interval]], dominance_db: dict[str, np.ndarray], margin_db: float
+    words: list[RecognizedWord],
+    own_regions: dict[str, list[Interval]],
+    dominance_db: dict[str, np.ndarray],
+    margin_db: float,
 ) -> tuple[Diarization, list[AttributedWord]]:
     """Call-center attribution: speaker = channel; drop words a channel only heard as crosstalk.
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import struct
 import tempfile
+from collections.abc import Iterable, Iterator
 from math import gcd
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -105,7 +105,12 @@ def resample_blocks(blocks: Iterable[np.ndarray], source_rate: int, target_rate:
     up, down = target_rate // divisor, source_rate // divisor
     half = 10 * max(up, down)
     pre_pad = down - half % down
-    kernel = np.concatenate([np.zeros(pre_pad, np.float32), firwin(2 * half + 1, 1.0 / max(up, down), window=("kaiser", 5.0)).astype(np.float32) * up])
+    kernel = np.concatenate(
+        [
+            np.zeros(pre_pad, np.float32),
+            firwin(2 * half + 1, 1.0 / max(up, down), window=("kaiser", 5.0)).astype(np.float32) * up,
+        ]
+    )
     skip = (half + pre_pad) // down  # leading outputs resample_poly drops
     buffer, start = np.zeros(0, np.float32), 0  # input samples kept, global index of the first (a multiple of `down`)
     received, emitted = 0, 0  # input samples seen, output samples given
@@ -233,7 +238,9 @@ def iter_blocks(recording: Recording, block_seconds: float = BLOCK_SECONDS) -> I
     except (sf.LibsndfileError, RuntimeError) as error:
         raise AudioInputError(recording.path, f"corrupt or truncated audio ({_first_line(error)})") from None
     if read < recording.num_samples:
-        raise AudioInputError(recording.path, f"truncated audio: header says {recording.num_samples} samples, only {read} could be read")
+        raise AudioInputError(
+            recording.path, f"truncated audio: header says {recording.num_samples} samples, only {read} could be read"
+        )
 
 
 def read_window(recording: Recording, start: float, end: float) -> np.ndarray:
@@ -295,7 +302,9 @@ def load_recording(
         if positions.shape[0] != 3:
             positions = positions.T
         if positions.shape != (3, channels):
-            raise AudioInputError(where, f"mic_positions has shape {positions.shape}, expected 3 coordinates per channel ({channels})")
+            raise AudioInputError(
+                where, f"mic_positions has shape {positions.shape}, expected 3 coordinates per channel ({channels})"
+            )
     return Recording(rate, channels, frames, resolved, name, where, path, samples, positions)
 
 

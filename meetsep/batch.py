@@ -25,9 +25,10 @@ import os
 import sys
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Literal
 
 from meetsep.audio import AUDIO_EXTENSIONS
 from meetsep.config import PipelineConfig
@@ -83,7 +84,9 @@ def discover(source: str | Path) -> list[BatchItem]:
     seen: dict[str, Path] = {}
     for item in items:
         if item.id in seen:
-            raise ConfigError(f"{source}: two items would write the same outputs {item.id!r} ({seen[item.id]}, {item.path})")
+            raise ConfigError(
+                f"{source}: two items would write the same outputs {item.id!r} ({seen[item.id]}, {item.path})"
+            )
         seen[item.id] = item.path
     return sorted(items, key=lambda item: item.id)
 
@@ -191,7 +194,9 @@ def is_done(out_dir: Path, item_id: str, key: str) -> bool:
 # ---------------------------------------------------------------------------- doing one item
 
 
-def process_item(item: BatchItem, config: PipelineConfig, out_dir: Path, formats: list[str], overwrite: bool) -> ItemResult:
+def process_item(
+    item: BatchItem, config: PipelineConfig, out_dir: Path, formats: list[str], overwrite: bool
+) -> ItemResult:
     """Transcribe one item unless already done; never raises for a bad input."""
     from meetsep.formats import write_transcript
     from meetsep.pipeline import transcribe
@@ -211,14 +216,18 @@ def process_item(item: BatchItem, config: PipelineConfig, out_dir: Path, formats
         target = out_dir / Path(item.id).parent
         written = write_transcript(transcript, target, formats)
         result.outputs = [p.relative_to(out_dir).as_posix() for p in written]
-        atomic_write_text(_state_path(out_dir, item.id), json.dumps({"key": key, "outputs": result.outputs}, sort_keys=True) + "\n")
+        atomic_write_text(
+            _state_path(out_dir, item.id), json.dumps({"key": key, "outputs": result.outputs}, sort_keys=True) + "\n"
+        )
         result.status = "ok"
         result.audio_seconds = transcript.duration
         result.speakers = len(transcript.speakers)
     except MeetsepError as error:
         result.error = str(error)
     except Exception as error:  # an unexpected failure of one file must not stop the batch
-        result.error = f"{item.path}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}".rstrip(": ")
+        result.error = (
+            f"{item.path}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}".rstrip(": ")
+        )
     finally:
         result.seconds = round(time.perf_counter() - started, 3)
     return result
@@ -251,8 +260,15 @@ def default_jobs() -> int:
 
 def _worker_config(settings: BatchSettings) -> dict[str, Any]:
     threads = settings.config.runtime.threads or max(1, (os.cpu_count() or 1) // settings.jobs)
-    config = settings.config.model_copy(update={"runtime": settings.config.runtime.model_copy(update={"threads": threads})})
-    return dict(config=config.model_dump(mode="json"), out_dir=str(settings.out_dir), formats=settings.formats, overwrite=settings.overwrite)
+    config = settings.config.model_copy(
+        update={"runtime": settings.config.runtime.model_copy(update={"threads": threads})}
+    )
+    return dict(
+        config=config.model_dump(mode="json"),
+        out_dir=str(settings.out_dir),
+        formats=settings.formats,
+        overwrite=settings.overwrite,
+    )
 
 
 def _local_worker(connection: Any, setup: dict[str, Any]) -> None:
@@ -318,15 +334,28 @@ def run_local(items: list[BatchItem], settings: BatchSettings, on_result: Callab
                         else:
                             on_result(message)
                             slot.item = None
-                timed_out = slot.item is not None and settings.timeout and time.perf_counter() - slot.started > settings.timeout
+                timed_out = (
+                    slot.item is not None and settings.timeout and time.perf_counter() - slot.started > settings.timeout
+                )
                 if died or timed_out or not slot.process.is_alive():
                     item = slot.item
                     slot.process.kill()
                     slot.process.join()
                     if item is not None:
-                        reason = f"timed out after {settings.timeout:g} s" if timed_out else f"worker died (exit code {slot.process.exitcode})"
-                        on_result(ItemResult(item.id, str(item.path), "timeout" if timed_out else "failed", f"{item.path}: {reason}",
-                                             round(time.perf_counter() - slot.started, 3)))
+                        reason = (
+                            f"timed out after {settings.timeout:g} s"
+                            if timed_out
+                            else f"worker died (exit code {slot.process.exitcode})"
+                        )
+                        on_result(
+                            ItemResult(
+                                item.id,
+                                str(item.path),
+                                "timeout" if timed_out else "failed",
+                                f"{item.path}: {reason}",
+                                round(time.perf_counter() - slot.started, 3),
+                            )
+                        )
                     elif not slot.ready:
                         raise MeetsepError(f"batch worker failed to start (exit code {slot.process.exitcode})")
                     slots[index] = start()
@@ -353,7 +382,9 @@ class _RayWorker:
         Pipeline(self.config)
 
     def process(self, item: BatchItem) -> ItemResult:
-        return process_item(item, self.config, Path(self.setup["out_dir"]), self.setup["formats"], self.setup["overwrite"])
+        return process_item(
+            item, self.config, Path(self.setup["out_dir"]), self.setup["formats"], self.setup["overwrite"]
+        )
 
 
 def run_ray(items: list[BatchItem], settings: BatchSettings, on_result: Callable[[ItemResult], None]) -> None:
@@ -389,8 +420,15 @@ def run_ray(items: list[BatchItem], settings: BatchSettings, on_result: Callable
                     on_result(ray.get(reference))
                     idle.append(actor)
                 except ray.exceptions.RayError as error:
-                    on_result(ItemResult(item.id, str(item.path), "failed", f"{item.path}: ray worker failed ({type(error).__name__})",
-                                         round(time.perf_counter() - began, 3)))
+                    on_result(
+                        ItemResult(
+                            item.id,
+                            str(item.path),
+                            "failed",
+                            f"{item.path}: ray worker failed ({type(error).__name__})",
+                            round(time.perf_counter() - began, 3),
+                        )
+                    )
                     ray.kill(actor)
                     idle.append(Worker.remote(setup))
             if settings.timeout:
@@ -398,8 +436,15 @@ def run_ray(items: list[BatchItem], settings: BatchSettings, on_result: Callable
                     if time.perf_counter() - began > settings.timeout:
                         running.pop(reference)
                         ray.kill(actor)
-                        on_result(ItemResult(item.id, str(item.path), "timeout", f"{item.path}: timed out after {settings.timeout:g} s",
-                                             round(time.perf_counter() - began, 3)))
+                        on_result(
+                            ItemResult(
+                                item.id,
+                                str(item.path),
+                                "timeout",
+                                f"{item.path}: timed out after {settings.timeout:g} s",
+                                round(time.perf_counter() - began, 3),
+                            )
+                        )
                         idle.append(Worker.remote(setup))
     finally:
         for actor in idle + [a for a, _, _ in running.values()]:
@@ -511,5 +556,9 @@ def summarize_reports(out_dirs: list[Path]) -> dict[str, Any]:
         **counts,
         audio_hours=round(sum(r.get("audio_seconds") or 0 for r in latest.values() if r["status"] == "ok") / 3600, 4),
         processing_hours=round(sum(r.get("seconds") or 0 for r in latest.values()) / 3600, 4),
-        failures=[dict(id=r["id"], status=r["status"], error=r.get("error")) for r in latest.values() if r["status"] in ("failed", "timeout")],
+        failures=[
+            dict(id=r["id"], status=r["status"], error=r.get("error"))
+            for r in latest.values()
+            if r["status"] in ("failed", "timeout")
+        ],
     )

@@ -29,15 +29,16 @@ multichannel recording.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from meetsep.audio import iter_blocks, read_window, resample
 from meetsep.config import BeamformConfig
 from meetsep.errors import AudioInputError
-from meetsep.gss import GssSettings, stft, istft
+from meetsep.gss import GssSettings, istft, stft
 from meetsep.parallel import imap_single_threaded
 from meetsep.types import ChannelLayout, Recording
 
@@ -62,7 +63,9 @@ def _covariance(spectrum: np.ndarray, selected: np.ndarray | None = None) -> np.
     channels = spectrum.shape[0]
     total = np.zeros((spectrum.shape[2], channels, channels), dtype=np.complex128)
     for first in range(0, len(frames), COVARIANCE_FRAMES):
-        chosen = np.ascontiguousarray(np.transpose(spectrum[:, frames[first : first + COVARIANCE_FRAMES], :], (2, 0, 1)))  # (F, C, T')
+        chosen = np.ascontiguousarray(
+            np.transpose(spectrum[:, frames[first : first + COVARIANCE_FRAMES], :], (2, 0, 1))
+        )  # (F, C, T')
         total += np.matmul(chosen, np.conj(np.swapaxes(chosen, 1, 2)))
     return total
 
@@ -104,7 +107,9 @@ def apply_filters(spectrum: np.ndarray, filters: np.ndarray) -> np.ndarray:
     return np.einsum("fc,ctf->tf", filters.conj(), spectrum)
 
 
-def filter_window(recording: Recording, filters: np.ndarray, start: float, end: float, settings: GssSettings) -> np.ndarray:
+def filter_window(
+    recording: Recording, filters: np.ndarray, start: float, end: float, settings: GssSettings
+) -> np.ndarray:
     """Beamform ``[start, end)`` s of the recording with fixed ``filters``: ``(samples,)`` at its rate.
 
     The window is read with ``fft_size`` samples of margin on each side, so its edges are filtered
@@ -115,10 +120,12 @@ def filter_window(recording: Recording, filters: np.ndarray, start: float, end: 
     first_sample, last_sample = int(round(start * rate)), int(round(end * rate))
     step = int(FILTER_SECONDS * rate)
     if last_sample - first_sample > step:
-        return np.concatenate([
-            filter_window(recording, filters, a / rate, min(a + step, last_sample) / rate, settings)
-            for a in range(first_sample, last_sample, step)
-        ])
+        return np.concatenate(
+            [
+                filter_window(recording, filters, a / rate, min(a + step, last_sample) / rate, settings)
+                for a in range(first_sample, last_sample, step)
+            ]
+        )
     margin = settings.fft_size / rate
     first = max(0.0, start - margin)
     piece = read_window(recording, first, min(recording.duration, end + margin))
@@ -173,13 +180,17 @@ class SpeakerBeams:
         self.settings = GssSettings(fft_size=config.fft_size, hop=config.hop)
         self.workers = workers  # blocks of the recording transformed at once by fit
 
-    def fit(self, recording: Recording, diarization: "Diarization") -> dict[str, SpeakerBeam]:
+    def fit(self, recording: Recording, diarization: Diarization) -> dict[str, SpeakerBeam]:
         """One pass over the recording: per-speaker solo / silent covariances → filters."""
         if recording.layout is not ChannelLayout.ARRAY:
-            raise AudioInputError(recording.source, f"beamform.kind=mvdr beams need array input, got {recording.layout.value}")
+            raise AudioInputError(
+                recording.source, f"beamform.kind=mvdr beams need array input, got {recording.layout.value}"
+            )
         use_doa = self.config.steering == "doa"
         if use_doa and recording.mic_positions is None:
-            raise AudioInputError(recording.source, "beamform.steering=doa needs the array geometry (audio.mic_positions)")
+            raise AudioInputError(
+                recording.source, "beamform.steering=doa needs the array geometry (audio.mic_positions)"
+            )
         speakers = diarization.speakers
         rate, hop = recording.sample_rate, self.settings.hop
         bins, channels = self.settings.fft_size // 2 + 1, recording.num_channels
@@ -191,17 +202,25 @@ class SpeakerBeams:
         total_frames = 0
         snapshots: list[list[np.ndarray]] = [[] for _ in speakers]
         kept = np.zeros(len(speakers), dtype=np.int64)
-        spans = {name: np.array([(s.start, s.end) for s in diarization.segments if s.speaker == name]) for name in speakers}
+        spans = {
+            name: np.array([(s.start, s.end) for s in diarization.segments if s.speaker == name]) for name in speakers
+        }
         limit = self.config.doa_snapshots if use_doa else 0
 
-        def statistics(item: tuple[int, np.ndarray]) -> tuple[int, list[tuple[np.ndarray, np.ndarray, int]], list[np.ndarray]]:
+        def statistics(
+            item: tuple[int, np.ndarray],
+        ) -> tuple[int, list[tuple[np.ndarray, np.ndarray, int]], list[np.ndarray]]:
             """One block: its frame count, one covariance per set of active speakers (silence, each
             speaker alone, each overlap; every frame multiplied out once) and each speaker's first
             ``limit`` solo frames (DOA snapshots)."""
             offset, block = item
             spectrum = stft(block, self.settings)
             times = (offset + _frame_times(spectrum.shape[1], hop)) / rate
-            active = np.stack([_inside(times, spans[name]) for name in speakers]) if speakers else np.zeros((0, len(times)), bool)
+            active = (
+                np.stack([_inside(times, spans[name]) for name in speakers])
+                if speakers
+                else np.zeros((0, len(times)), bool)
+            )
             patterns, which = np.unique(active.T, axis=0, return_inverse=True)
             covariances = []
             for code, pattern in enumerate(patterns):
@@ -248,7 +267,9 @@ class SpeakerBeams:
                 vector = far_field_steering(recording.mic_positions, azimuth, rate, self.settings.fft_size)
                 vector = vector / vector[:, self.config.reference_channel : self.config.reference_channel + 1]
             else:
-                vector = relative_transfer_function(solo[row] / solo_frames[row], interference, self.config.reference_channel)
+                vector = relative_transfer_function(
+                    solo[row] / solo_frames[row], interference, self.config.reference_channel
+                )
             beams[name] = SpeakerBeam(name, mvdr_filters(vector, interference), seconds, azimuth)
         return beams
 

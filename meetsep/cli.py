@@ -22,6 +22,25 @@ def _fail(message: str) -> None:
     click.echo(f"meetsep: error: {message}", err=True)
 
 
+def _verbosity() -> int:
+    """-1 with --quiet, 1 with --verbose, else 0 (set by the top-level options)."""
+    context = click.get_current_context(silent=True)
+    return context.meta.get("meetsep.verbosity", 0) if context is not None else 0
+
+
+def _say(message: str, err: bool = False) -> None:
+    """A result or status line; nothing with --quiet (errors always print, by :func:`_fail`)."""
+    if _verbosity() >= 0:
+        click.echo(message, err=err)
+
+
+def _show_progress(requested: bool | None) -> bool:
+    """Progress bars: as requested, else on a terminal unless --quiet."""
+    if requested is not None:
+        return requested
+    return sys.stderr.isatty() and _verbosity() >= 0
+
+
 class ProgressHook:
     """Turns pipeline events into one tqdm bar per stage on a terminal (silent otherwise)."""
 
@@ -35,7 +54,9 @@ class ProgressHook:
         from tqdm import tqdm
 
         if event.kind == "start":
-            self.bar = tqdm(desc=f"{event.session_id}: {event.stage}", total=None, leave=False, file=sys.stderr, unit="step")
+            self.bar = tqdm(
+                desc=f"{event.session_id}: {event.stage}", total=None, leave=False, file=sys.stderr, unit="step"
+            )
         elif event.kind == "progress" and self.bar is not None:
             if event.total is not None and self.bar.total != event.total:
                 self.bar.total = event.total
@@ -48,24 +69,59 @@ class ProgressHook:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="meetsep")
-def cli() -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only (no progress, no result lines).")
+@click.option("-v", "--verbose", is_flag=True, help="Also print meetsep's notes and third-party warnings and logs.")
+@click.pass_context
+def cli(context: click.Context, quiet: bool, verbose: bool) -> None:
     """Speaker-attributed transcripts of meetings and calls, including overlapped speech."""
+    from meetsep import logs
+
+    if quiet and verbose:
+        raise click.UsageError("--quiet and --verbose exclude each other")
+    verbosity = -1 if quiet else int(verbose)
+    context.meta["meetsep.verbosity"] = verbosity
+    logs.configure(verbosity)
 
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
-@click.option("--format", "formats", default="json,seglst,rttm,srt,vtt,txt", show_default=True, help="Comma-separated output formats.")
-@click.option("--config", "configs", multiple=True, help="YAML config file or preset name (configs/); repeatable, later wins.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. asr.model=tiny.en.")
-@click.option("--layout", type=click.Choice(["auto", "mono", "array", "stereo-speakers"]), default=None, help="Channel layout (default auto: 1ch mono, 2ch stereo-speakers, 3+ array).")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."
+)
+@click.option(
+    "--format",
+    "formats",
+    default="json,seglst,rttm,srt,vtt,txt",
+    show_default=True,
+    help="Comma-separated output formats.",
+)
+@click.option(
+    "--config", "configs", multiple=True, help="YAML config file or preset name (configs/); repeatable, later wins."
+)
+@click.option(
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. asr.model=tiny.en."
+)
+@click.option(
+    "--layout",
+    type=click.Choice(["auto", "mono", "array", "stereo-speakers"]),
+    default=None,
+    help="Channel layout (default auto: 1ch mono, 2ch stereo-speakers, 3+ array).",
+)
 @click.option("--num-speakers", type=click.IntRange(min=1), default=None)
 @click.option("--min-speakers", type=click.IntRange(min=1), default=None)
 @click.option("--max-speakers", type=click.IntRange(min=1), default=None)
-@click.option("--beamforming", type=click.Choice(["average", "reference", "mvdr"]), default=None,
-              help="Array beamforming (beamform.kind; mvdr: a beam per speaker after diarization).")
-@click.option("--separation", type=click.Choice(["none", "gss", "convtasnet", "sepformer"]), default=None,
-              help="Separation of overlapped speech (separate.kind; none: speaker beams or mixture).")
+@click.option(
+    "--beamforming",
+    type=click.Choice(["average", "reference", "mvdr"]),
+    default=None,
+    help="Array beamforming (beamform.kind; mvdr: a beam per speaker after diarization).",
+)
+@click.option(
+    "--separation",
+    type=click.Choice(["none", "gss", "convtasnet", "sepformer"]),
+    default=None,
+    help="Separation of overlapped speech (separate.kind; none: speaker beams or mixture).",
+)
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal).")
 def transcribe(
     inputs: tuple[Path, ...],
@@ -89,18 +145,26 @@ def transcribe(
         chosen = parse_formats(formats)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    chosen_options = option_overrides(num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers,
-                                      layout=layout, beamforming=beamforming, separation=separation)
+    chosen_options = option_overrides(
+        num_speakers=num_speakers,
+        min_speakers=min_speakers,
+        max_speakers=max_speakers,
+        layout=layout,
+        beamforming=beamforming,
+        separation=separation,
+    )
     extra = [*overrides, *(f"{key}={value}" for key, value in chosen_options.items())]
     config = load_config(list(configs), extra)
     stems = [p.stem for p in inputs]
     duplicates = sorted({s for s in stems if stems.count(s) > 1})
     if duplicates:
-        raise click.UsageError(f"inputs share the output name {duplicates[0]!r}; transcribe them into different --out folders")
+        raise click.UsageError(
+            f"inputs share the output name {duplicates[0]!r}; transcribe them into different --out folders"
+        )
     from meetsep.pipeline import Pipeline
 
     pipeline = Pipeline(config)
-    hook = ProgressHook(sys.stderr.isatty() if progress is None else progress)
+    hook = ProgressHook(_show_progress(progress))
     failed = 0
     for path in inputs:
         try:
@@ -116,7 +180,9 @@ def transcribe(
             failed += 1
             continue
         speakers = len(transcript.speakers)
-        click.echo(f"{path}: {len(transcript.turns)} turns, {speakers} speaker{'s' * (speakers != 1)} -> {', '.join(str(p) for p in written)}")
+        _say(
+            f"{path}: {len(transcript.turns)} turns, {speakers} speaker{'s' * (speakers != 1)} -> {', '.join(str(p) for p in written)}"
+        )
     if failed:
         click.echo(f"meetsep: {failed} of {len(inputs)} input(s) failed", err=True)
         sys.exit(EXIT_INPUT_ERROR)
@@ -135,7 +201,9 @@ def models(context: click.Context, model_dir: str | None) -> None:
         for row in rows:
             size = f"{row['size_mb']:.1f} MB" if row["size_mb"] is not None else "-"
             where = row["path"] or f"get it: {row['get']}"
-            click.echo(f"{row['name']:<18} {row['kind']:<13} {row['sample_rate']} Hz  {row['status']:<20} {size:>9}  {where}")
+            click.echo(
+                f"{row['name']:<18} {row['kind']:<13} {row['sample_rate']} Hz  {row['status']:<20} {size:>9}  {where}"
+            )
         if any(row["status"] == "missing" for row in rows):
             sys.exit(EXIT_INPUT_ERROR)
 
@@ -155,8 +223,16 @@ def models_install(model_dir: str | None) -> None:
 
 
 @models.command("convert-whisper")
-@click.option("--model", "model_name", default="base", show_default=True, help="tiny.en, base, or a CTranslate2 model folder.")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Checkpoint path (default: model folder).")
+@click.option(
+    "--model", "model_name", default="base", show_default=True, help="tiny.en, base, or a CTranslate2 model folder."
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Checkpoint path (default: model folder).",
+)
 @click.pass_obj
 def models_convert_whisper(model_dir: str | None, model_name: str, out_path: Path | None) -> None:
     """Convert CTranslate2 Whisper weights to an openai-whisper checkpoint (for asr.kind=openai-whisper)."""
@@ -164,22 +240,44 @@ def models_convert_whisper(model_dir: str | None, model_name: str, out_path: Pat
     from meetsep.whisper_convert import convert_ctranslate2_to_openai_whisper
 
     resolved = resolve_model(model_name, "asr", model_dir=model_dir)
-    target = convert_ctranslate2_to_openai_whisper(resolved.path, out_path) if out_path else openai_whisper_checkpoint(resolved, model_dir)
+    target = (
+        convert_ctranslate2_to_openai_whisper(resolved.path, out_path)
+        if out_path
+        else openai_whisper_checkpoint(resolved, model_dir)
+    )
     click.echo(str(target))
 
 
 @cli.command()
 @click.argument("source", type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
-@click.option("--model", default="convtasnet-16k", show_default=True, help="Model name, SpeechBrain folder, asteroid ConvTasNet file, or hub id.")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."
+)
+@click.option(
+    "--model",
+    default="convtasnet-16k",
+    show_default=True,
+    help="Model name, SpeechBrain folder, asteroid ConvTasNet file, or hub id.",
+)
 @click.option("--model-dir", default=None, help="Model folder searched first (also MEETSEP_MODEL_DIR).")
 @click.option("--allow-download", is_flag=True, help="Fetch a hub id that is not found locally.")
 @click.option("--start", type=click.FloatRange(min=0.0), default=0.0, show_default=True, help="Start of the range (s).")
 @click.option("--end", type=click.FloatRange(min=0.0), default=None, help="End of the range (s; default: the end).")
-@click.option("--chunk", type=click.FloatRange(min=4.0), default=30.0, show_default=True, help="Seconds separated at once.")
+@click.option(
+    "--chunk", type=click.FloatRange(min=4.0), default=30.0, show_default=True, help="Seconds separated at once."
+)
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
-def separate(source: Path, out_dir: Path, model: str, model_dir: str | None, allow_download: bool, start: float, end: float | None,
-             chunk: float, progress: bool | None) -> None:
+def separate(
+    source: Path,
+    out_dir: Path,
+    model: str,
+    model_dir: str | None,
+    allow_download: bool,
+    start: float,
+    end: float | None,
+    chunk: float,
+    progress: bool | None,
+) -> None:
     """Separate SOURCE (or --start/--end of it) into one 16 kHz WAV per speaker: OUT/<stem>.s1.wav, ..."""
     from meetsep.audio import load_recording
     from meetsep.hooks import stage
@@ -188,14 +286,16 @@ def separate(source: Path, out_dir: Path, model: str, model_dir: str | None, all
 
     try:
         recording = load_recording(source)
-        separator = load_separation(resolve_model(model, "separation", model_dir=model_dir, allow_download=allow_download))
-        hook = ProgressHook(sys.stderr.isatty() if progress is None else progress)
+        separator = load_separation(
+            resolve_model(model, "separation", model_dir=model_dir, allow_download=allow_download)
+        )
+        hook = ProgressHook(_show_progress(progress))
         with stage(hook, "separate", recording.session_id) as reporter:
             written = separate_file(recording, separator, out_dir, start=start, end=end, chunk=chunk, reporter=reporter)
     except MeetsepError as error:
         _fail(str(error))
         sys.exit(EXIT_INPUT_ERROR)
-    click.echo(f"{source}: {len(written)} streams -> {', '.join(str(p) for p in written)}")
+    _say(f"{source}: {len(written)} streams -> {', '.join(str(p) for p in written)}")
 
 
 @cli.command()
@@ -227,12 +327,21 @@ def evaluate(reference: Path, hypothesis: Path, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--mode", type=click.Choice(["meeting", "call-center"]), default="meeting", show_default=True)
 @click.option("--speakers", "num_speakers", type=click.IntRange(2, 6), default=3, show_default=True)
 @click.option("--sentences", "num_sentences", type=click.IntRange(min=1), default=12, show_default=True)
-@click.option("--overlap", "overlap_ratio", type=click.FloatRange(0.0, 0.6), default=0.2, show_default=True, help="Target overlapped / total speech.")
+@click.option(
+    "--overlap",
+    "overlap_ratio",
+    type=click.FloatRange(0.0, 0.6),
+    default=0.2,
+    show_default=True,
+    help="Target overlapped / total speech.",
+)
 @click.option("--rt60", type=click.FloatRange(0.0, 1.0), default=0.3, show_default=True)
 @click.option("--mics", "num_mics", type=click.IntRange(1, 16), default=4, show_default=True)
 @click.option("--array", type=click.Choice(["circular", "linear"]), default="circular", show_default=True)
@@ -245,20 +354,38 @@ def simulate(out_dir: Path, session_id: str, **settings: Any) -> None:
     meeting = simulate_meeting(SimulationConfig(**settings), session_id=session_id)
     write_meeting(meeting, out_dir)
     meta = meeting.metadata
-    click.echo(f"{out_dir}: {meta['duration']:.1f} s, {meeting.audio.shape[0]} channels at {meeting.sample_rate} Hz, "
-               f"{len(meeting.speaker_images)} speakers, overlap ratio {meta['overlap_ratio']:.3f}")
+    _say(
+        f"{out_dir}: {meta['duration']:.1f} s, {meeting.audio.shape[0]} channels at {meeting.sample_rate} Hz, "
+        f"{len(meeting.speaker_images)} speakers, overlap ratio {meta['overlap_ratio']:.3f}"
+    )
 
 
 @cli.command()
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
-@click.option("--format", "formats", default="json,seglst,rttm,srt,vtt,txt", show_default=True, help="Comma-separated output formats.")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."
+)
+@click.option(
+    "--format",
+    "formats",
+    default="json,seglst,rttm,srt,vtt,txt",
+    show_default=True,
+    help="Comma-separated output formats.",
+)
 @click.option("--config", "configs", multiple=True, help="YAML config file or preset name; repeatable.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value.")
-@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Parallel workers (default: from cores and memory).")
+@click.option(
+    "--jobs", type=click.IntRange(min=1), default=None, help="Parallel workers (default: from cores and memory)."
+)
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True)
-@click.option("--ray-address", default=None, help="Ray cluster to join ('auto' = the running one); default starts a local runtime.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Per-file time limit in seconds.")
+@click.option(
+    "--ray-address",
+    default=None,
+    help="Ray cluster to join ('auto' = the running one); default starts a local runtime.",
+)
+@click.option(
+    "--timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Per-file time limit in seconds."
+)
 @click.option("--shard", default=None, metavar="I/N", help="Only every N-th item starting at I (0-based).")
 @click.option("--overwrite", is_flag=True, help="Redo items that are already done.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
@@ -294,23 +421,27 @@ def batch(
     if shard:
         items = select_shard(items, *parse_shard(shard))
     settings = BatchSettings(out_dir, chosen, config, jobs or default_jobs(), timeout, overwrite, engine, ray_address)  # type: ignore[arg-type]
-    show_bar = sys.stderr.isatty() if progress is None else progress
+    show_bar = _show_progress(progress)
     from tqdm import tqdm
 
     bar = tqdm(total=len(items), desc="batch", unit="file", file=sys.stderr, disable=not show_bar)
 
     def report(result: Any, summary: Any) -> None:
         bar.update(1)
-        bar.set_postfix(done=summary.ok + summary.skipped, failed=summary.failed + summary.timeout, audio_h=f"{summary.audio_seconds / 3600:.2f}")
+        bar.set_postfix(
+            done=summary.ok + summary.skipped,
+            failed=summary.failed + summary.timeout,
+            audio_h=f"{summary.audio_seconds / 3600:.2f}",
+        )
         if not show_bar:
             finished = summary.ok + summary.skipped + summary.failed + summary.timeout
-            click.echo(f"[{finished}/{summary.total}] {result.status} {result.id} ({result.seconds:.1f} s)", err=True)
+            _say(f"[{finished}/{summary.total}] {result.status} {result.id} ({result.seconds:.1f} s)", err=True)
         if result.error:
             _fail(result.error)
 
     summary = run_batch(items, settings, report)
     bar.close()
-    click.echo(summary.line())
+    _say(summary.line())
     if not summary.success:
         sys.exit(EXIT_INPUT_ERROR)
 

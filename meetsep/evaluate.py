@@ -33,7 +33,10 @@ def si_snr_improvement(estimates: Any, targets: Any, mixture: Any) -> float:
     import numpy as np
 
     baseline = np.mean([si_snr(mixture, target) for target in targets])
-    best = max(np.mean([si_snr(estimates[p], target) for target, p in zip(targets, order)]) for order in permutations(range(len(targets))))
+    best = max(
+        np.mean([si_snr(estimates[p], target) for target, p in zip(targets, order)])
+        for order in permutations(range(len(targets)))
+    )
     return float(best - baseline)
 
 
@@ -81,7 +84,13 @@ def load_segments(path: str | Path) -> list[dict[str, Any]]:
     data = json.loads(text)
     if isinstance(data, dict) and "turns" in data:
         return [
-            dict(session_id=data["session_id"], speaker=t["speaker"], start_time=t["start"], end_time=t["end"], words=t["text"])
+            dict(
+                session_id=data["session_id"],
+                speaker=t["speaker"],
+                start_time=t["start"],
+                end_time=t["end"],
+                words=t["text"],
+            )
             for t in data["turns"]
         ]
     return [dict(e) for e in data]
@@ -95,14 +104,6 @@ def load_diarization(path: str | Path) -> list[dict[str, Any]] | None:
         if isinstance(data, dict) and "diarization" in data:
             return [dict(speaker=s["speaker"], start_time=s["start"], end_time=s["end"]) for s in data["diarization"]]
     return None
-
-
-def _quiet_uem_warning() -> None:
-    import warnings
-
-    # pyannote.metrics warns that the scored extent is the union of reference and hypothesis: that is
-    # the intended extent here (the whole session).
-    warnings.filterwarnings("ignore", message="'uem' was approximated")
 
 
 def _annotation(segments: list[dict[str, Any]], uri: str) -> Any:
@@ -126,8 +127,6 @@ def score_session(
     import meeteval.wer
     from pyannote.metrics.diarization import DiarizationErrorRate, JaccardErrorRate
 
-    _quiet_uem_warning()
-
     sid = session_id or (reference[0]["session_id"] if reference else "session")
 
     def prepared(entries: list[dict[str, Any]]) -> Any:
@@ -142,10 +141,16 @@ def score_session(
     tcp = meeteval.wer.tcpwer(ref, hyp, collar=COLLAR_TCP)[sid] if reference else None
     ref_annotation = _annotation(reference, sid)
     hyp_annotation = _annotation(hypothesis_diarization if hypothesis_diarization is not None else hypothesis, sid)
-    der = float(DiarizationErrorRate(collar=0.0, skip_overlap=False)(ref_annotation, hyp_annotation)) if reference else None
+    der = (
+        float(DiarizationErrorRate(collar=0.0, skip_overlap=False)(ref_annotation, hyp_annotation))
+        if reference
+        else None
+    )
     jer = float(JaccardErrorRate(collar=0.0, skip_overlap=False)(ref_annotation, hyp_annotation)) if reference else None
     ref_speakers = len({e["speaker"] for e in reference})
-    hyp_speakers = len({e["speaker"] for e in (hypothesis_diarization if hypothesis_diarization is not None else hypothesis)})
+    hyp_speakers = len(
+        {e["speaker"] for e in (hypothesis_diarization if hypothesis_diarization is not None else hypothesis)}
+    )
     return Scores(
         session_id=sid,
         cpwer=float(cp.error_rate) if cp and cp.length else 0.0,
@@ -201,7 +206,9 @@ def _sessions(path: Path, reference: bool) -> dict[str, Path]:
     elif reference:
         files = sorted(path.rglob("*.seglst.json"))
     else:
-        files = sorted(p for p in path.rglob("*.json") if not p.name.endswith(".seglst.json")) or sorted(path.rglob("*.seglst.json"))
+        files = sorted(p for p in path.rglob("*.json") if not p.name.endswith(".seglst.json")) or sorted(
+            path.rglob("*.seglst.json")
+        )
     found: dict[str, Path] = {}
     for file in files:
         segments = load_segments(file)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from meetsep.types import Transcript, Turn, Word
 
@@ -104,7 +104,10 @@ def to_srt(transcript: Transcript) -> str:
 
 
 def to_vtt(transcript: Transcript) -> str:
-    blocks = [f"{_clock(start, '.')} --> {_clock(end, '.')}\n<v {speaker}>{text}\n" for start, end, speaker, text in _cues(transcript)]
+    blocks = [
+        f"{_clock(start, '.')} --> {_clock(end, '.')}\n<v {speaker}>{text}\n"
+        for start, end, speaker, text in _cues(transcript)
+    ]
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 

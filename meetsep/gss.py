@@ -59,7 +59,9 @@ def stft(audio: np.ndarray, settings: GssSettings) -> np.ndarray:
         piece = audio[..., max(start, 0) : min(stop, samples)]
         piece = np.pad(piece, [(0, 0)] * (audio.ndim - 1) + [(-min(start, 0), max(stop - samples, 0))])
         frames = sliding_window_view(piece, size, axis=-1)[..., : (end - begin) * hop : hop, :]
-        out[..., begin - first : end - first, :] = scipy.fft.rfft(np.roll(frames * window, -roll, axis=-1), n=transform.mfft, axis=-1)
+        out[..., begin - first : end - first, :] = scipy.fft.rfft(
+            np.roll(frames * window, -roll, axis=-1), n=transform.mfft, axis=-1
+        )
     return out
 
 
@@ -106,7 +108,9 @@ def cacgmm_masks(spectrum: np.ndarray, activity: np.ndarray, iterations: int) ->
             inverse = np.linalg.inv(covariance)
             _, log_determinant = np.linalg.slogdet(covariance)
             # zᴴ B⁻¹ z for every frame: rows of Z·B⁻ᵀ times conj(Z)
-            quadratic[k] = np.maximum(np.sum(np.matmul(observation, np.swapaxes(inverse, 1, 2)) * observation.conj(), axis=-1).real, EPS)
+            quadratic[k] = np.maximum(
+                np.sum(np.matmul(observation, np.swapaxes(inverse, 1, 2)) * observation.conj(), axis=-1).real, EPS
+            )
             log_likelihood[k] = -log_determinant[:, None] - channels * np.log(quadratic[k])
         log_posterior = log_likelihood + np.log(prior)[:, None, :]  # weights stay fixed to the guide
         log_posterior -= log_posterior.max(axis=0, keepdims=True)
@@ -115,7 +119,9 @@ def cacgmm_masks(spectrum: np.ndarray, activity: np.ndarray, iterations: int) ->
     return np.transpose(posterior, (0, 2, 1)).astype(np.float32)  # (K, T, F)
 
 
-def mvdr_souden(spectrum: np.ndarray, target_mask: np.ndarray, noise_mask: np.ndarray, reference: int | None = None) -> np.ndarray:
+def mvdr_souden(
+    spectrum: np.ndarray, target_mask: np.ndarray, noise_mask: np.ndarray, reference: int | None = None
+) -> np.ndarray:
     """Souden MVDR toward ``reference`` (default: the channel of highest estimated SNR).
 
     Args:
@@ -148,7 +154,9 @@ def mvdr_souden(spectrum: np.ndarray, target_mask: np.ndarray, noise_mask: np.nd
     return np.einsum("fd,ftd->tf", weights.conj(), observation).astype(np.complex64)
 
 
-def activity_matrix(segments: list[SpeakerSegment], speakers: list[str], start: float, frames: int, settings: GssSettings, rate: int) -> np.ndarray:
+def activity_matrix(
+    segments: list[SpeakerSegment], speakers: list[str], start: float, frames: int, settings: GssSettings, rate: int
+) -> np.ndarray:
     """``(len(speakers) + 1, frames)`` 0/1 activity from the diarization, noise class always on."""
     activity = np.zeros((len(speakers) + 1, frames), dtype=np.float32)
     frame_seconds = settings.hop / rate

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Callable, Iterator, Literal, Protocol
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,9 @@ class StageReporter:
     started: float = 0.0
 
     def progress(self, completed: int, total: int | None = None) -> None:
-        self.hook(StageEvent(self.stage, "progress", self.session_id, completed, total, time.perf_counter() - self.started))
+        self.hook(
+            StageEvent(self.stage, "progress", self.session_id, completed, total, time.perf_counter() - self.started)
+        )
 
 
 @contextmanager

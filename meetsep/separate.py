@@ -71,16 +71,27 @@ class GuidedSeparator:
         self.config = config
         self.settings = GssSettings(fft_size=config.fft_size, hop=config.hop, iterations=config.iterations)
 
-    def __call__(self, recording: Recording, source: "SpeakerAudio", diarization: "Diarization", targets: list[SpeakerSegment],
-                 reporter: StageReporter | None = None) -> list[Stream]:
+    def __call__(
+        self,
+        recording: Recording,
+        source: SpeakerAudio,
+        diarization: Diarization,
+        targets: list[SpeakerSegment],
+        reporter: StageReporter | None = None,
+    ) -> list[Stream]:
         """Targets that overlap another speaker are extracted by GSS from the multichannel file; with
         ``separate.gss_overlapped_only`` the others come from ``source`` (their beam, or the mixture)."""
         if recording.layout is not ChannelLayout.ARRAY:
-            raise AudioInputError(recording.source, f"separate.kind=gss needs array input (2+ channels, layout array), got {recording.layout.value}")
+            raise AudioInputError(
+                recording.source,
+                f"separate.kind=gss needs array input (2+ channels, layout array), got {recording.layout.value}",
+            )
         segments, rate = diarization.segments, self.sample_rate
         streams = []
         for index, target in enumerate(targets):
-            if self.config.gss_overlapped_only and not any(a < target.end and b > target.start for a, b in diarization.overlap):
+            if self.config.gss_overlapped_only and not any(
+                a < target.end and b > target.start for a, b in diarization.overlap
+            ):
                 # nobody else speaks here: the speaker's audio (its MVDR beam, or the mixture) is enough
                 streams.append(speaker_stream(source, target, self.config.pad))
             else:
@@ -88,7 +99,16 @@ class GuidedSeparator:
                 end = min(recording.duration, target.end + self.config.context)
                 piece = resample(read_window(recording, start, end), recording.sample_rate, rate)
                 enhanced = _in_range(enhance_segment(piece, rate, start, segments, target.speaker, self.settings))
-                streams.append(Stream(enhanced, rate, f"gss-{target.speaker}-{target.start:.2f}", target.speaker, [(target.start, target.end)], start))
+                streams.append(
+                    Stream(
+                        enhanced,
+                        rate,
+                        f"gss-{target.speaker}-{target.start:.2f}",
+                        target.speaker,
+                        [(target.start, target.end)],
+                        start,
+                    )
+                )
             if reporter is not None:
                 reporter.progress(index + 1, len(targets))
         return streams
@@ -105,8 +125,13 @@ class SpeakerAudio:
 
     rate = 16000
 
-    def __init__(self, mixture: np.ndarray, recording: Recording | None = None, beams: "dict[str, SpeakerBeam] | None" = None,
-                 beamformer: "SpeakerBeams | None" = None) -> None:
+    def __init__(
+        self,
+        mixture: np.ndarray,
+        recording: Recording | None = None,
+        beams: dict[str, SpeakerBeam] | None = None,
+        beamformer: SpeakerBeams | None = None,
+    ) -> None:
         self.mixture, self.recording, self.beams, self.beamformer = mixture, recording, beams or {}, beamformer
 
     @property
@@ -132,8 +157,14 @@ class BeamStreams:
     def __init__(self, config: SeparateConfig) -> None:
         self.config = config
 
-    def __call__(self, recording: Recording, source: SpeakerAudio, diarization: "Diarization", targets: list[SpeakerSegment],
-                 reporter: StageReporter | None = None) -> list[Stream]:
+    def __call__(
+        self,
+        recording: Recording,
+        source: SpeakerAudio,
+        diarization: Diarization,
+        targets: list[SpeakerSegment],
+        reporter: StageReporter | None = None,
+    ) -> list[Stream]:
         streams = []
         for index, target in enumerate(targets):
             streams.append(speaker_stream(source, target, self.config.pad))
@@ -147,7 +178,14 @@ def speaker_stream(source: SpeakerAudio, target: SpeakerSegment, pad: float) -> 
     rate = source.rate
     first = max(0, int((target.start - pad) * rate))
     piece = _in_range(source(target.speaker, first, int((target.end + pad) * rate)))
-    return Stream(piece, rate, f"beam-{target.speaker}-{target.start:.2f}", target.speaker, [(target.start, target.end)], first / rate)
+    return Stream(
+        piece,
+        rate,
+        f"beam-{target.speaker}-{target.start:.2f}",
+        target.speaker,
+        [(target.start, target.end)],
+        first / rate,
+    )
 
 
 class NeuralSeparator:
@@ -155,15 +193,23 @@ class NeuralSeparator:
 
     sample_rate = 16000
 
-    def __init__(self, config: SeparateConfig, runtime: RuntimeConfig, embedder: "SpeakerEmbedder") -> None:
+    def __init__(self, config: SeparateConfig, runtime: RuntimeConfig, embedder: SpeakerEmbedder) -> None:
         self.config = config
         self.embedder = embedder
         name = config.model or DEFAULT_MODELS[config.kind]
-        self.resolved = resolve_model(name, "separation", model_dir=runtime.model_dir, allow_download=runtime.allow_download)
+        self.resolved = resolve_model(
+            name, "separation", model_dir=runtime.model_dir, allow_download=runtime.allow_download
+        )
         self._references: tuple[Any, dict[str, np.ndarray]] = (None, {})
 
-    def __call__(self, recording: Recording, source: SpeakerAudio, diarization: "Diarization", targets: list[SpeakerSegment],
-                 reporter: StageReporter | None = None) -> list[Stream]:
+    def __call__(
+        self,
+        recording: Recording,
+        source: SpeakerAudio,
+        diarization: Diarization,
+        targets: list[SpeakerSegment],
+        reporter: StageReporter | None = None,
+    ) -> list[Stream]:
         """With per-speaker beams, each speaker's own beam is separated and the output that matches it kept."""
         model = load_separation(self.resolved)
         rate, pad = self.sample_rate, self.config.pad
@@ -197,15 +243,26 @@ class NeuralSeparator:
             piece = source(target.speaker, first, int((target.end + pad) * rate))
             for start, end, origin, output in separated.get(target.speaker, []):
                 crossfade_into(piece, first, output, origin, start, end, self.config.crossfade, rate)
-            streams.append(Stream(_in_range(piece), rate, f"sep-{target.speaker}-{target.start:.2f}", target.speaker, [(target.start, target.end)], first / rate))
+            streams.append(
+                Stream(
+                    _in_range(piece),
+                    rate,
+                    f"sep-{target.speaker}-{target.start:.2f}",
+                    target.speaker,
+                    [(target.start, target.end)],
+                    first / rate,
+                )
+            )
         return streams
 
-    def references(self, source: SpeakerAudio, diarization: "Diarization") -> dict[str, np.ndarray]:
+    def references(self, source: SpeakerAudio, diarization: Diarization) -> dict[str, np.ndarray]:
         """Each speaker's embedding from up to ``REFERENCE_SECONDS`` of its speech outside overlaps."""
         rate = self.sample_rate
         references = {}
         for speaker in diarization.speakers:
-            spans = subtract_intervals([(s.start, s.end) for s in diarization.segments if s.speaker == speaker], diarization.overlap)
+            spans = subtract_intervals(
+                [(s.start, s.end) for s in diarization.segments if s.speaker == speaker], diarization.overlap
+            )
             pieces, total = [], 0
             for start, end in sorted(spans, key=lambda span: span[0] - span[1]):  # longest first
                 piece = source(speaker, int(start * rate), int(end * rate))
@@ -225,7 +282,9 @@ def _in_range(audio: np.ndarray) -> np.ndarray:
     return (audio * (0.99 / peak)).astype(np.float32) if peak > 0.99 else audio.astype(np.float32)
 
 
-def subtract_intervals(spans: list[tuple[float, float]], removed: list[tuple[float, float]]) -> list[tuple[float, float]]:
+def subtract_intervals(
+    spans: list[tuple[float, float]], removed: list[tuple[float, float]]
+) -> list[tuple[float, float]]:
     """``spans`` minus ``removed`` (pyannote.core timelines)."""
     from pyannote.core import Segment, Timeline
 
@@ -249,7 +308,9 @@ def fit_to_mixture(outputs: np.ndarray, mixture: np.ndarray) -> np.ndarray:
     return (outputs * np.clip(gains, 0.0, None)[:, None]).astype(np.float32)
 
 
-def match_outputs(outputs: np.ndarray, speakers: list[str], references: dict[str, np.ndarray], embedder: "SpeakerEmbedder") -> dict[str, np.ndarray]:
+def match_outputs(
+    outputs: np.ndarray, speakers: list[str], references: dict[str, np.ndarray], embedder: SpeakerEmbedder
+) -> dict[str, np.ndarray]:
     """Speaker → output, the assignment of highest total cosine similarity to the speakers' references.
 
     A speaker without a reference (it never speaks alone) scores 0 with every output, so it takes the
@@ -267,13 +328,25 @@ def match_outputs(outputs: np.ndarray, speakers: list[str], references: dict[str
     return {speakers[r]: outputs[c] for r, c in zip(rows, columns)}
 
 
-def crossfade_into(piece: np.ndarray, piece_start: int, output: np.ndarray, output_start: int, start: float, end: float, fade: float, rate: int) -> None:
+def crossfade_into(
+    piece: np.ndarray,
+    piece_start: int,
+    output: np.ndarray,
+    output_start: int,
+    start: float,
+    end: float,
+    fade: float,
+    rate: int,
+) -> None:
     """Replace ``piece`` by ``output`` over ``[start, end]`` s, with raised-cosine ramps of ``fade`` s outside it.
 
     ``piece`` and ``output`` begin at samples ``piece_start`` and ``output_start`` of the recording.
     """
     ramp = max(1, int(fade * rate))
-    first, last = max(int(start * rate) - ramp, piece_start, output_start), min(int(end * rate) + ramp, piece_start + len(piece), output_start + len(output))
+    first, last = (
+        max(int(start * rate) - ramp, piece_start, output_start),
+        min(int(end * rate) + ramp, piece_start + len(piece), output_start + len(output)),
+    )
     if last <= first:
         return
     times = np.arange(first, last)
@@ -305,7 +378,9 @@ def separate_file(
     rate = NeuralSeparator.sample_rate
     end = recording.duration if end is None else min(end, recording.duration)
     if not 0.0 <= start < end:
-        raise AudioInputError(recording.source, f"empty time range {start:.2f}-{end:.2f} s (duration {recording.duration:.2f} s)")
+        raise AudioInputError(
+            recording.source, f"empty time range {start:.2f}-{end:.2f} s (duration {recording.duration:.2f} s)"
+        )
     if overlap >= chunk:
         raise ValueError("overlap must be shorter than chunk")
     stem = Path(recording.source).stem

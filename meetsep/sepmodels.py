@@ -193,7 +193,9 @@ def load_speechbrain_folder(folder: Path) -> SeparationModel:
             raise ValueError(f"{ckpt}: does not fit hyperparams.yaml ({str(error).splitlines()[0]})") from None
     modules.eval()
     num_spks = int(hparams.get("num_spks", 2))
-    return SeparationModel(SeparationNet(modules, num_spks), int(hparams.get("sample_rate", 8000)), num_spks, str(folder))
+    return SeparationModel(
+        SeparationNet(modules, num_spks), int(hparams.get("sample_rate", 8000)), num_spks, str(folder)
+    )
 
 
 def save_speechbrain_folder(folder: Path, yaml_text: str, modules: Any) -> Path:

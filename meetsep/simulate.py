@@ -112,10 +112,15 @@ class SimulationConfig(BaseModel):
     seed: int = 0
     mode: Literal["meeting", "call-center"] = "meeting"
     num_speakers: int = Field(default=3, ge=2, le=6)
-    voices: list[str] | None = Field(default=None, description='Explicit voices, e.g. ["flite:slt", "espeak-ng:en-gb+m3"]; default: drawn from the pool.')
+    voices: list[str] | None = Field(
+        default=None,
+        description='Explicit voices, e.g. ["flite:slt", "espeak-ng:en-gb+m3"]; default: drawn from the pool.',
+    )
     num_sentences: int = Field(default=12, ge=1, description="Sentences in the meeting, spread over the speakers.")
     overlap_ratio: float = Field(default=0.2, ge=0.0, le=0.6, description="Target overlapped speech / total speech.")
-    voice_augmentation: bool = Field(default=True, description="Random pitch (±2 semitones) and tempo (±8 %) per speaker.")
+    voice_augmentation: bool = Field(
+        default=True, description="Random pitch (±2 semitones) and tempo (±8 %) per speaker."
+    )
     sample_rate: int = 16000
     room: tuple[float, float, float] = (6.0, 5.0, 3.0)
     rt60: float = Field(default=0.3, ge=0.0, le=1.0)
@@ -179,7 +184,13 @@ class _Synthesizer:
         key = (text, engine, voice, round(pitch, 3), round(tempo, 3))
         if key not in self.cache:
             shaped = abs(pitch) > 1e-3 or abs(tempo - 1.0) > 1e-3
-            audio = speak(text, engine, voice, self.rate, ["pitch", f"{100 * pitch:.0f}", "tempo", "-s", f"{tempo:.3f}"] if shaped else [])
+            audio = speak(
+                text,
+                engine,
+                voice,
+                self.rate,
+                ["pitch", f"{100 * pitch:.0f}", "tempo", "-s", f"{tempo:.3f}"] if shaped else [],
+            )
             self.cache[key] = (audio / (np.sqrt(np.mean(audio**2)) + 1e-9) * 0.05).astype(np.float32)
         return self.cache[key]
 
@@ -251,8 +262,12 @@ def simulate_meeting(config: SimulationConfig, session_id: str = "meeting") -> S
     else:
         chosen = [VOICES[i] for i in rng.permutation(len(VOICES))[:count]]
     voices = [
-        dict(engine=e, voice=v, pitch=float(rng.uniform(-2, 2)) if config.voice_augmentation else 0.0,
-             tempo=float(rng.uniform(0.92, 1.08)) if config.voice_augmentation else 1.0)
+        dict(
+            engine=e,
+            voice=v,
+            pitch=float(rng.uniform(-2, 2)) if config.voice_augmentation else 0.0,
+            tempo=float(rng.uniform(0.92, 1.08)) if config.voice_augmentation else 1.0,
+        )
         for e, v in chosen
     ]
     names = ["agent", "customer"] if call else [f"spk{i}" for i in range(count)]
@@ -283,8 +298,10 @@ def simulate_meeting(config: SimulationConfig, session_id: str = "meeting") -> S
     gain = 0.9 / max(float(np.abs(mix).max()), 1e-9)
     mix, images = (mix * gain).astype(np.float32), (images * gain).astype(np.float32)
     reference = sorted(
-        (dict(session_id=session_id, speaker=names[s], start_time=round(a, 3), end_time=round(a + d, 3), words=text)
-         for (s, text), a, d in zip(script, starts, durations)),
+        (
+            dict(session_id=session_id, speaker=names[s], start_time=round(a, 3), end_time=round(a + d, 3), words=text)
+            for (s, text), a, d in zip(script, starts, durations)
+        ),
         key=lambda e: (e["start_time"], e["speaker"]),
     )
     overlap, speech = _activity_overlap([(e["start_time"], e["end_time"], e["speaker"]) for e in reference])
@@ -300,7 +317,9 @@ def simulate_meeting(config: SimulationConfig, session_id: str = "meeting") -> S
     return SimulatedMeeting(mix, rate, {n: images[i] for i, n in enumerate(names)}, reference, metadata)
 
 
-def _room(dry: np.ndarray, config: SimulationConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def _room(
+    dry: np.ndarray, config: SimulationConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     import pyroomacoustics as pra
 
     # the multithreaded RIR builder sums in a varying order: one thread makes the output repeatable
@@ -337,7 +356,9 @@ def _room(dry: np.ndarray, config: SimulationConfig, rng: np.random.Generator) -
     return images[:, 0, :].astype(np.float32), mix.astype(np.float32), geometry
 
 
-def _call_center(dry: np.ndarray, config: SimulationConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def _call_center(
+    dry: np.ndarray, config: SimulationConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     from scipy.signal import butter, sosfilt
 
     band = butter(4, [300, 3400], btype="bandpass", fs=16000, output="sos")
@@ -348,7 +369,11 @@ def _call_center(dry: np.ndarray, config: SimulationConfig, rng: np.random.Gener
         noise = sosfilt(band, rng.standard_normal(mix.shape), axis=1)
         noise *= np.sqrt(np.mean(mix**2) / np.mean(noise**2) / 10 ** (config.snr_db / 10))
         mix = mix + noise
-    return channels.astype(np.float32), mix.astype(np.float32), dict(telephone_band=[300, 3400], crosstalk_db=config.crosstalk_db)
+    return (
+        channels.astype(np.float32),
+        mix.astype(np.float32),
+        dict(telephone_band=[300, 3400], crosstalk_db=config.crosstalk_db),
+    )
 
 
 def write_meeting(meeting: SimulatedMeeting, out_dir: Path) -> dict[str, Path]:
@@ -368,7 +393,9 @@ def write_meeting(meeting: SimulatedMeeting, out_dir: Path) -> dict[str, Path]:
         for e in meeting.reference
     )
     paths["rttm"] = atomic_write_text(out_dir / "reference.rttm", rttm)
-    paths["meta"] = atomic_write_text(out_dir / "meta.json", json.dumps(meeting.metadata, indent=2, sort_keys=True) + "\n")
+    paths["meta"] = atomic_write_text(
+        out_dir / "meta.json", json.dumps(meeting.metadata, indent=2, sort_keys=True) + "\n"
+    )
     return paths
 
 

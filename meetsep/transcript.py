@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from meetsep import __version__
 from meetsep.attribute import AttributedWord, Diarization
 from meetsep.types import ChannelLayout, SpeakerSegment, TimeSpan, Transcript, Turn, Word
+from meetsep.version import __version__
 
 TURN_GAP = 1.0
 

@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class ChannelLayout(str, Enum):
+class ChannelLayout(str, Enum):  # noqa: UP042  (StrEnum would change str() of a layout)
     """What the channels of a recording mean.
 
     - ``mono``: one channel (several channels given as ``mono`` are averaged).
@@ -156,4 +156,3 @@ class Transcript(BaseModel):
     @property
     def text(self) -> str:
         return " ".join(t.text for t in self.turns)
-

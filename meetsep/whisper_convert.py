@@ -72,8 +72,7 @@ class _Reader:
         end = self.pos + size
         if size < 0 or end > len(self.data):
             raise self.error(
-                f"truncated while reading {what}: needs {size} bytes at offset {self.pos}, "
-                f"file has {len(self.data)}"
+                f"truncated while reading {what}: needs {size} bytes at offset {self.pos}, file has {len(self.data)}"
             )
         chunk = memoryview(self.data)[self.pos : end]
         self.pos = end
@@ -166,9 +165,7 @@ def read_ctranslate2_variables(model_bin: Path) -> tuple[dict[str, np.ndarray], 
     return variables, aliases
 
 
-def _resolve(
-    variables: dict[str, np.ndarray], aliases: dict[str, str], name: str, source: Path
-) -> np.ndarray | None:
+def _resolve(variables: dict[str, np.ndarray], aliases: dict[str, str], name: str, source: Path) -> np.ndarray | None:
     """Look ``name`` up, following alias chains; ``None`` when absent."""
     seen: set[str] = set()
     while name in aliases and name not in variables:
@@ -358,8 +355,7 @@ def _alignment_heads(config_path: Path, n_text_layer: int, n_text_head: int) -> 
         layer, head = pair
         if not (0 <= layer < n_text_layer and 0 <= head < n_text_head):
             raise ValueError(
-                f"{config_path}: alignment head {[layer, head]} is outside "
-                f"{n_text_layer} layers x {n_text_head} heads"
+                f"{config_path}: alignment head {[layer, head]} is outside {n_text_layer} layers x {n_text_head} heads"
             )
         result.append([layer, head])
     return result

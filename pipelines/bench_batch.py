@@ -80,8 +80,22 @@ def main() -> None:
     for setting in args.settings.split(","):
         engine, jobs = setting.split(":")
         out = args.out / f"{engine}_{jobs}"
-        command = [sys.executable, "-m", "meetsep.cli", "batch", str(source), "--out", str(out), "--jobs", jobs,
-                   "--engine", engine, "--format", "json", "--no-progress"]
+        command = [
+            sys.executable,
+            "-m",
+            "meetsep.cli",
+            "batch",
+            str(source),
+            "--out",
+            str(out),
+            "--jobs",
+            jobs,
+            "--engine",
+            engine,
+            "--format",
+            "json",
+            "--no-progress",
+        ]
         for override in args.overrides:
             command += ["--set", override]
         began = time.perf_counter()
@@ -90,16 +104,30 @@ def main() -> None:
         statuses = [r["status"] for r in read_report(out)]
         same = reference is None or outputs(out) == reference
         reference = reference or outputs(out)
-        rows.append(dict(engine=engine, jobs=int(jobs), files=args.files, ok=statuses.count("ok"), exit_code=result.returncode,
-                         audio_hours=round(audio_seconds / 3600, 4), wall_seconds=round(wall, 1),
-                         audio_hours_per_wall_hour=round(audio_seconds / wall, 1), identical_outputs=same))
+        rows.append(
+            dict(
+                engine=engine,
+                jobs=int(jobs),
+                files=args.files,
+                ok=statuses.count("ok"),
+                exit_code=result.returncode,
+                audio_hours=round(audio_seconds / 3600, 4),
+                wall_seconds=round(wall, 1),
+                audio_hours_per_wall_hour=round(audio_seconds / wall, 1),
+                identical_outputs=same,
+            )
+        )
         print(f"{engine}:{jobs} done in {wall:.1f} s", file=sys.stderr, flush=True)
     base = rows[0]["wall_seconds"]
-    print(f"\n{args.files} files, {audio_seconds / 60:.1f} min of audio; overrides: {' '.join(args.overrides) or 'none'}")
+    print(
+        f"\n{args.files} files, {audio_seconds / 60:.1f} min of audio; overrides: {' '.join(args.overrides) or 'none'}"
+    )
     print(f"{'engine':<7}{'jobs':>5}{'ok':>5}{'wall s':>9}{'audio h / wall h':>18}{'speed-up':>10}{'same outputs':>14}")
     for row in rows:
-        print(f"{row['engine']:<7}{row['jobs']:>5}{row['ok']:>5}{row['wall_seconds']:>9.1f}{row['audio_hours_per_wall_hour']:>18.1f}"
-              f"{base / row['wall_seconds']:>9.2f}x{str(row['identical_outputs']):>14}")
+        print(
+            f"{row['engine']:<7}{row['jobs']:>5}{row['ok']:>5}{row['wall_seconds']:>9.1f}{row['audio_hours_per_wall_hour']:>18.1f}"
+            f"{base / row['wall_seconds']:>9.2f}x{str(row['identical_outputs']):>14}"
+        )
     (args.out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
 
 

@@ -59,7 +59,9 @@ def build(path: Path, minutes: float, channels: int, seeds: int) -> float:
 
     pieces = []
     for seed in range(seeds):
-        config = SimulationConfig(seed=seed, num_speakers=2 + seed % 3, num_sentences=30, overlap_ratio=0.1, num_mics=channels)
+        config = SimulationConfig(
+            seed=seed, num_speakers=2 + seed % 3, num_sentences=30, overlap_ratio=0.1, num_mics=channels
+        )
         pieces.append(simulate_meeting(config, session_id=f"tile{seed}").audio)
     target = int(minutes * 60 * 16000)
     written = 0
@@ -74,7 +76,9 @@ def build(path: Path, minutes: float, channels: int, seeds: int) -> float:
 
 
 def run(code: str, path: Path, overrides: list[str]) -> dict[str, object]:
-    result = subprocess.run([sys.executable, "-c", code, str(path), *overrides], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(path), *overrides], capture_output=True, text=True, check=True
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -83,7 +87,9 @@ def main() -> None:
     parser.add_argument("--minutes", default="60,120")
     parser.add_argument("--channels", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=4)
-    parser.add_argument("--baseline", default=None, help="lengths (minutes) at which plain faster-whisper runs too (default: all)")
+    parser.add_argument(
+        "--baseline", default=None, help="lengths (minutes) at which plain faster-whisper runs too (default: all)"
+    )
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", type=Path, default=Path("build/bench_long"))
     args = parser.parse_args()
@@ -97,8 +103,15 @@ def main() -> None:
         seconds = sf.info(str(path)).frames / 16000
         ours = run(CHILD_MEETSEP, path, args.overrides)
         plain = run(CHILD_FASTER_WHISPER, path, args.overrides) if baseline is None or minutes in baseline else None
-        rows.append(dict(minutes=minutes, audio_seconds=seconds, raw_float32_mb=seconds * 16000 * args.channels * 4 / 1e6,
-                         meetsep=ours, faster_whisper=plain))
+        rows.append(
+            dict(
+                minutes=minutes,
+                audio_seconds=seconds,
+                raw_float32_mb=seconds * 16000 * args.channels * 4 / 1e6,
+                meetsep=ours,
+                faster_whisper=plain,
+            )
+        )
         print(f"{minutes:g} min done", file=sys.stderr, flush=True)
     print_table(rows)
     (args.out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
@@ -106,19 +119,31 @@ def main() -> None:
 
 def print_table(rows: list[dict]) -> None:
     """Memory and time side by side ('-' where plain faster-whisper did not run), per-stage times, memory growth."""
-    print(f"\n{'length':>8}{'raw f32 MB':>12}{'meetsep MB':>12}{'fw MB':>8}{'meetsep s':>11}{'fw s':>8}{'ratio':>7}{'meetsep RTF':>13}{'fw RTF':>8}")
+    print(
+        f"\n{'length':>8}{'raw f32 MB':>12}{'meetsep MB':>12}{'fw MB':>8}{'meetsep s':>11}{'fw s':>8}{'ratio':>7}{'meetsep RTF':>13}{'fw RTF':>8}"
+    )
     for row in rows:
         ours, plain, seconds = row["meetsep"], row["faster_whisper"], row["audio_seconds"]
         fw_mb, fw_s, ratio, fw_rtf = (
-            ("-", "-", "-", "-") if plain is None
-            else (f"{plain['peak_mb']:.0f}", f"{plain['wall']:.0f}", f"{ours['wall'] / plain['wall']:.2f}", f"{plain['wall'] / seconds:.3f}")
+            ("-", "-", "-", "-")
+            if plain is None
+            else (
+                f"{plain['peak_mb']:.0f}",
+                f"{plain['wall']:.0f}",
+                f"{ours['wall'] / plain['wall']:.2f}",
+                f"{plain['wall'] / seconds:.3f}",
+            )
         )
-        print(f"{row['minutes']:>7g}m{row['raw_float32_mb']:>12.0f}{ours['peak_mb']:>12.0f}{fw_mb:>8}{ours['wall']:>11.0f}"
-              f"{fw_s:>8}{ratio:>7}{ours['wall'] / seconds:>13.3f}{fw_rtf:>8}")
+        print(
+            f"{row['minutes']:>7g}m{row['raw_float32_mb']:>12.0f}{ours['peak_mb']:>12.0f}{fw_mb:>8}{ours['wall']:>11.0f}"
+            f"{fw_s:>8}{ratio:>7}{ours['wall'] / seconds:>13.3f}{fw_rtf:>8}"
+        )
     print("\nmeetsep per-stage wall time (s), and RTF")
     for row in rows:
         stages = row["meetsep"]["stages"].items()
-        print(f"{row['minutes']:>7g}m  " + "  ".join(f"{k} {v:.0f} ({v / row['audio_seconds']:.3f})" for k, v in stages))
+        print(
+            f"{row['minutes']:>7g}m  " + "  ".join(f"{k} {v:.0f} ({v / row['audio_seconds']:.3f})" for k, v in stages)
+        )
     if len(rows) > 1:
         growth = rows[-1]["meetsep"]["peak_mb"] / rows[0]["meetsep"]["peak_mb"] - 1
         print(f"\npeak memory growth {rows[0]['minutes']:g} → {rows[-1]['minutes']:g} min: {100 * growth:+.0f} %")

@@ -56,8 +56,15 @@ def corpus_plan(name: str) -> list[dict[str, Any]]:
     if name == "standard":
         plan = []
         for index in range(20):
-            plan.append(dict(session_id=f"std_{index:02d}", seed=100 + index, num_speakers=2 + index % 4,
-                             overlap_ratio=[0.0, 0.1, 0.2, 0.3, 0.4][index % 5], num_sentences=32))
+            plan.append(
+                dict(
+                    session_id=f"std_{index:02d}",
+                    seed=100 + index,
+                    num_speakers=2 + index % 4,
+                    overlap_ratio=[0.0, 0.1, 0.2, 0.3, 0.4][index % 5],
+                    num_sentences=32,
+                )
+            )
         return plan
     raise SystemExit(f"unknown corpus {name!r} (ci, standard)")
 
@@ -101,7 +108,10 @@ def run_configuration(name: str, sessions: list[Path], out: Path, overrides: lis
         began = time.perf_counter()
         if pipeline is not None:
             transcript = pipeline(session / "mix.flac", layout="array", session_id=session.name, hook=timing)
-            entries = [dict(session_id=session.name, speaker=t.speaker, start_time=t.start, end_time=t.end, words=t.text) for t in transcript.turns]
+            entries = [
+                dict(session_id=session.name, speaker=t.speaker, start_time=t.start, end_time=t.end, words=t.text)
+                for t in transcript.turns
+            ]
             diarization = [dict(speaker=d.speaker, start_time=d.start, end_time=d.end) for d in transcript.diarization]
             duration = transcript.duration
         elif name == "c_oracle":
@@ -113,7 +123,9 @@ def run_configuration(name: str, sessions: list[Path], out: Path, overrides: lis
         (out / f"{session.name}.seglst.json").write_text(json.dumps(entries, indent=1))
         (out / f"{session.name}.diarization.json").write_text(json.dumps(diarization))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    (out / "timing.json").write_text(json.dumps(dict(wall=wall, audio_seconds=audio_seconds, stages=dict(timing.seconds), peak_mb=peak_mb)))
+    (out / "timing.json").write_text(
+        json.dumps(dict(wall=wall, audio_seconds=audio_seconds, stages=dict(timing.seconds), peak_mb=peak_mb))
+    )
 
 
 def _oracle(session: Path, config: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], float]:
@@ -134,8 +146,16 @@ def _oracle(session: Path, config: Any) -> tuple[list[dict[str, Any]], list[dict
     from meetsep.transcript import build_turns
     from meetsep.types import Word
 
-    turns = build_turns([Word(text=w.text, start=w.start, end=w.end, speaker=w.speaker or "?", probability=w.probability) for w in words])
-    entries = [dict(session_id=session.name, speaker=t.speaker, start_time=t.start, end_time=t.end, words=t.text) for t in turns]
+    turns = build_turns(
+        [
+            Word(text=w.text, start=w.start, end=w.end, speaker=w.speaker or "?", probability=w.probability)
+            for w in words
+        ]
+    )
+    entries = [
+        dict(session_id=session.name, speaker=t.speaker, start_time=t.start, end_time=t.end, words=t.text)
+        for t in turns
+    ]
     diarization = [dict(speaker=e["speaker"], start_time=e["start_time"], end_time=e["end_time"]) for e in reference]
     info = sf.info(str(session / "mix.flac"))
     return entries, diarization, info.frames / info.samplerate
@@ -145,6 +165,7 @@ def _peer_senko(session: Path, config: Any, timing: Any) -> tuple[list[dict[str,
     """senko's diarization + the same Whisper on the reference mic, words to the active speaker."""
     import tempfile
 
+    import senko  # noqa: F401  (the peer system; optional)
     import soundfile as sf
 
     from meetsep.asr import Recognizer
@@ -153,22 +174,33 @@ def _peer_senko(session: Path, config: Any, timing: Any) -> tuple[list[dict[str,
     from meetsep.transcript import build_transcript
     from meetsep.types import ChannelLayout, SpeakerSegment, Stream
 
-    import senko  # noqa: F401  (the peer system; optional)
-
     audio, rate = sf.read(str(session / "mix.flac"), dtype="float32", always_2d=True)
     mono = resample(audio[:, 0], rate, 16000)
     with tempfile.NamedTemporaryFile(suffix=".wav") as handle:
         sf.write(handle.name, mono, 16000, subtype="PCM_16")
         diarizer = _senko_diarizer()
         result = diarizer.diarize(handle.name)
-    segments = [SpeakerSegment(speaker=str(s["speaker"]), start=float(s["start"]), end=float(s["end"])) for s in (result or {}).get("merged_segments", [])]
+    segments = [
+        SpeakerSegment(speaker=str(s["speaker"]), start=float(s["start"]), end=float(s["end"]))
+        for s in (result or {}).get("merged_segments", [])
+    ]
     diarization = Diarization(segments, segments, overlapping_parts(segments))
     recognizer = Recognizer(config.asr, config.runtime)
     regions = [(s.start, s.end) for s in segments]
     words = recognizer([Stream(mono, 16000, "mix", regions=regions)]).words
-    transcript = build_transcript(session_id=session.name, duration=len(mono) / 16000, layout=ChannelLayout.MONO, language=None,
-                                  diarization=diarization, words=assign_words(words, diarization), config_hash="peer")
-    entries = [dict(session_id=session.name, speaker=t.speaker, start_time=t.start, end_time=t.end, words=t.text) for t in transcript.turns]
+    transcript = build_transcript(
+        session_id=session.name,
+        duration=len(mono) / 16000,
+        layout=ChannelLayout.MONO,
+        language=None,
+        diarization=diarization,
+        words=assign_words(words, diarization),
+        config_hash="peer",
+    )
+    entries = [
+        dict(session_id=session.name, speaker=t.speaker, start_time=t.start, end_time=t.end, words=t.text)
+        for t in transcript.turns
+    ]
     return entries, [dict(speaker=s.speaker, start_time=s.start, end_time=s.end) for s in segments], len(mono) / 16000
 
 
@@ -197,22 +229,41 @@ def score(sessions: list[Path], out: Path) -> dict[str, Any]:
         diarization = json.loads((out / f"{session.name}.diarization.json").read_text())
         scores = score_session(reference, hypothesis, diarization, session_id=session.name)
         meta = json.loads((session / "meta.json").read_text())
-        rows.append((scores, round(float(meta.get("overlap_ratio", meta.get("plan", {}).get("overlap_ratio", 0.0))), 2), meta.get("plan", {})))
+        rows.append(
+            (
+                scores,
+                round(float(meta.get("overlap_ratio", meta.get("plan", {}).get("overlap_ratio", 0.0))), 2),
+                meta.get("plan", {}),
+            )
+        )
     overall = total([r[0] for r in rows])
     by_overlap: dict[str, Any] = {}
     for target in sorted({r[2].get("overlap_ratio", 0.0) for r in rows}):
         group = total([r[0] for r in rows if r[2].get("overlap_ratio", 0.0) == target])
         by_overlap[f"{int(round(100 * target))}%"] = dict(cpwer=group.cpwer, tcpwer=group.tcpwer, der=group.der)
-    return dict(total=overall.as_dict(), by_overlap=by_overlap, sessions=[dict(r[0].as_dict(), measured_overlap=r[1]) for r in rows])
+    return dict(
+        total=overall.as_dict(),
+        by_overlap=by_overlap,
+        sessions=[dict(r[0].as_dict(), measured_overlap=r[1]) for r in rows],
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", default="ci", choices=["ci", "standard"])
     parser.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated subset of: " + ", ".join(CONFIGS))
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="applied to every configuration")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="applied to every configuration",
+    )
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--sessions", default=None, help="only these session ids (comma-separated), e.g. for a quick re-check")
+    parser.add_argument(
+        "--sessions", default=None, help="only these session ids (comma-separated), e.g. for a quick re-check"
+    )
     parser.add_argument("--run-config", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     out = args.out or Path("build/benchmark") / args.corpus
@@ -226,7 +277,10 @@ def main() -> None:
     began = time.perf_counter()
     sessions = make_corpus(args.corpus, corpus_dir, chosen)
     total_minutes = sum(json.loads((s / "meta.json").read_text()).get("duration", 0.0) for s in sessions) / 60
-    print(f"corpus {args.corpus}: {len(sessions)} meetings, {total_minutes:.1f} min, simulated in {time.perf_counter() - began:.0f} s", flush=True)
+    print(
+        f"corpus {args.corpus}: {len(sessions)} meetings, {total_minutes:.1f} min, simulated in {time.perf_counter() - began:.0f} s",
+        flush=True,
+    )
     results = {}
     for name in args.configs.split(","):
         if name == "d_peer_senko" and not _senko_available():
@@ -240,8 +294,12 @@ def main() -> None:
         started = time.perf_counter()
         subprocess.run(command, check=True)
         timing = json.loads((out / name / "timing.json").read_text())
-        results[name] = dict(score(sessions, out / name), rtf=timing["wall"] / timing["audio_seconds"], peak_mb=timing["peak_mb"],
-                             stages={k: v / timing["audio_seconds"] for k, v in timing["stages"].items()})
+        results[name] = dict(
+            score(sessions, out / name),
+            rtf=timing["wall"] / timing["audio_seconds"],
+            peak_mb=timing["peak_mb"],
+            stages={k: v / timing["audio_seconds"] for k, v in timing["stages"].items()},
+        )
         print(f"{name}: done in {time.perf_counter() - started:.0f} s", flush=True)
     print_table(results)
     out.mkdir(parents=True, exist_ok=True)
@@ -249,11 +307,32 @@ def main() -> None:
     with open(out / "results.csv", "w", newline="") as stream:
         writer = csv.writer(stream)
         overlaps = sorted({k for r in results.values() for k in r["by_overlap"]}, key=lambda k: int(k[:-1]))
-        writer.writerow(["config", "cpwer", "tcpwer", "der", "speaker_count_error", "rtf", "peak_mb", *[f"cpwer_{o}" for o in overlaps]])
+        writer.writerow(
+            [
+                "config",
+                "cpwer",
+                "tcpwer",
+                "der",
+                "speaker_count_error",
+                "rtf",
+                "peak_mb",
+                *[f"cpwer_{o}" for o in overlaps],
+            ]
+        )
         for name, r in results.items():
             t = r["total"]
-            writer.writerow([name, t["cpwer"], t["tcpwer"], t["der"], t["speaker_count_error"], r["rtf"], r["peak_mb"],
-                             *[r["by_overlap"].get(o, {}).get("cpwer") for o in overlaps]])
+            writer.writerow(
+                [
+                    name,
+                    t["cpwer"],
+                    t["tcpwer"],
+                    t["der"],
+                    t["speaker_count_error"],
+                    r["rtf"],
+                    r["peak_mb"],
+                    *[r["by_overlap"].get(o, {}).get("cpwer") for o in overlaps],
+                ]
+            )
     print(f"\nwall time of the whole run: {time.perf_counter() - began:.0f} s; results in {out}")
 
 
@@ -270,12 +349,19 @@ def print_table(results: dict[str, Any]) -> None:
     for name, r in results.items():
         t = r["total"]
         der = "-" if t["der"] is None else f"{100 * t['der']:.1f}"
-        print(f"{name:<16}{100 * t['cpwer']:>8.1f}{100 * t['tcpwer']:>8.1f}{der:>8}{t['speaker_count_error']:>9}{r['rtf']:>7.2f}{r['peak_mb']:>9.0f}")
+        print(
+            f"{name:<16}{100 * t['cpwer']:>8.1f}{100 * t['tcpwer']:>8.1f}{der:>8}{t['speaker_count_error']:>9}{r['rtf']:>7.2f}{r['peak_mb']:>9.0f}"
+        )
     overlaps = sorted({k for r in results.values() for k in r["by_overlap"]}, key=lambda k: int(k[:-1]))
     print("\ncpWER by overlap ratio (target of the simulation)")
     print(f"{'configuration':<16}" + "".join(f"{o:>8}" for o in overlaps))
     for name, r in results.items():
-        print(f"{name:<16}" + "".join(f"{100 * r['by_overlap'][o]['cpwer']:>8.1f}" if o in r["by_overlap"] else f"{'-':>8}" for o in overlaps))
+        print(
+            f"{name:<16}"
+            + "".join(
+                f"{100 * r['by_overlap'][o]['cpwer']:>8.1f}" if o in r["by_overlap"] else f"{'-':>8}" for o in overlaps
+            )
+        )
     print("\nper-stage RTF (seconds of work per second of audio)")
     for name, r in results.items():
         print(f"{name:<16}" + "  ".join(f"{k} {v:.3f}" for k, v in r["stages"].items()))

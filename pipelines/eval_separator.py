@@ -46,7 +46,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     resolved = resolve_model(args.model, "separation")
     model = load_separation(resolved)
-    parameters = sum(p.numel() for m in model.net.modules.values() for p in m.parameters()) if hasattr(model.net, "modules") else None
+    parameters = (
+        sum(p.numel() for m in model.net.modules.values() for p in m.parameters())
+        if hasattr(model.net, "modules")
+        else None
+    )
     corpus = make_corpus(HELDOUT_VOICES, HELDOUT_SENTENCES, 2, 50, EVAL_SEED)
     improvements, inputs, seconds, cpu = [], [], 0.0, 0.0
     for index in range(args.count):

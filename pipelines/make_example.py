@@ -45,11 +45,11 @@ Made by `python pipelines/make_example.py` (meetsep.simulate), deterministic fro
 {json.dumps(CONFIG.model_dump(mode="json"), indent=2)}
 ```
 
-- `mix.flac`: 4 channels, {meeting.sample_rate} Hz, {meeting.metadata['duration']:.1f} s, 16-bit FLAC.
+- `mix.flac`: 4 channels, {meeting.sample_rate} Hz, {meeting.metadata["duration"]:.1f} s, 16-bit FLAC.
 - `reference.seglst.json`, `reference.rttm`: one entry per sentence (speakers spk0 = flite slt,
   spk1 = flite awb, spk2 = flite rms), times trimmed to the audible speech.
 - `meta.json`: config, voices (with pitch/tempo changes), room and array geometry, measured overlap
-  ratio ({meeting.metadata['overlap_ratio']:.3f} of the speech time).
+  ratio ({meeting.metadata["overlap_ratio"]:.3f} of the speech time).
 
 Try it: `meetsep transcribe examples/meeting/mix.flac --out OUT --format seglst,rttm,srt`, then
 `meetsep evaluate examples/meeting/reference.seglst.json OUT/mix.seglst.json`.

@@ -61,7 +61,13 @@ TRAIN_VOICES = [("flite", v) for v in ("slt", "rms", "kal16", "kal")] + [
     }.items()
     for variant in variants
 ]
-HELDOUT_VOICES = [("flite", "awb"), ("espeak-ng", "en-us+f3"), ("espeak-ng", "en-gb+m3"), ("espeak-ng", "en-us+m7"), ("espeak-ng", "en-gb+f4")]
+HELDOUT_VOICES = [
+    ("flite", "awb"),
+    ("espeak-ng", "en-us+f3"),
+    ("espeak-ng", "en-gb+m3"),
+    ("espeak-ng", "en-us+m7"),
+    ("espeak-ng", "en-gb+f4"),
+]
 TRAIN_SENTENCES = SENTENCES[:40]
 HELDOUT_SENTENCES = SENTENCES[40:] + [text for _, text in CALL_SENTENCES]
 
@@ -70,11 +76,15 @@ HELDOUT_SENTENCES = SENTENCES[40:] + [text for _, text in CALL_SENTENCES]
 def _synthesize(job: tuple[str, str, str, float, float, float]) -> np.ndarray:
     """One TTS clip, shaped by sox (speed → pitch+formants, pitch, tempo), 16 kHz, trimmed, unit RMS."""
     text, engine, voice, speed, cents, tempo = job
-    audio = speak(text, engine, voice, RATE, ["speed", f"{speed:.4f}", "pitch", f"{cents:.0f}", "tempo", "-s", f"{tempo:.4f}"])
+    audio = speak(
+        text, engine, voice, RATE, ["speed", f"{speed:.4f}", "pitch", f"{cents:.0f}", "tempo", "-s", f"{tempo:.4f}"]
+    )
     return (audio / (np.sqrt(np.mean(audio**2)) + 1e-9)).astype(np.float32)
 
 
-def speech_bank(voices: list[tuple[str, str]], sentences: list[str], variants: int, seed: int, workers: int = 2) -> tuple[list[np.ndarray], np.ndarray]:
+def speech_bank(
+    voices: list[tuple[str, str]], sentences: list[str], variants: int, seed: int, workers: int = 2
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Clips and their talker id (voice index × variant): ``variants`` random shapings per voice."""
     rng = np.random.default_rng(seed)
     jobs, talkers = [], []
@@ -106,7 +116,9 @@ def _room_pair(seed: int) -> list[np.ndarray]:
     room.add_microphone(mic)
     for _ in range(2):
         angle, distance = rng.uniform(0, 2 * np.pi), rng.uniform(0.5, 2.5)
-        position = np.clip(mic + [distance * np.cos(angle), distance * np.sin(angle), rng.uniform(0.0, 0.5)], 0.3, dims - 0.3)
+        position = np.clip(
+            mic + [distance * np.cos(angle), distance * np.sin(angle), rng.uniform(0.0, 0.5)], 0.3, dims - 0.3
+        )
         room.add_source(position)
     room.compute_rir()
     return [np.asarray(room.rir[0][s], dtype=np.float32) for s in range(2)]
@@ -125,8 +137,15 @@ class Corpus:
     rooms: list[list[np.ndarray]]
 
 
-def make_corpus(voices: list[tuple[str, str]], sentences: list[str], variants: int, rooms: int, seed: int,
-                cache: Path | None = None, codec: str = "flac") -> Corpus:
+def make_corpus(
+    voices: list[tuple[str, str]],
+    sentences: list[str],
+    variants: int,
+    rooms: int,
+    seed: int,
+    cache: Path | None = None,
+    codec: str = "flac",
+) -> Corpus:
     """Synthesize the clips and rooms; with ``cache`` (a file stem), load them from there when that file was
     made from the same recipe, else make them and save them there (to train on a machine without TTS)."""
     recipe = json.dumps(dict(voices=voices, sentences=sentences, variants=variants, rooms=rooms, seed=seed))
@@ -153,15 +172,28 @@ def save_corpus(corpus: Corpus, stem: Path, recipe: str, codec: str = "flac") ->
     gains = np.array([np.abs(c).max() / 0.99 + 1e-9 for c in corpus.clips], dtype=np.float32)
     audio = stem.with_suffix(".flac" if codec == "flac" else ".ogg")
     temporary = audio.with_name(f".{audio.name}.tmp")
-    options = dict(format="FLAC", subtype="PCM_16") if codec == "flac" else dict(format="OGG", subtype="VORBIS", compression_level=0.8)
+    options = (
+        dict(format="FLAC", subtype="PCM_16")
+        if codec == "flac"
+        else dict(format="OGG", subtype="VORBIS", compression_level=0.8)
+    )
     with sf.SoundFile(str(temporary), "w", RATE, 1, **options) as stream:
         for clip, gain in zip(corpus.clips, gains):  # clip by clip: libsndfile's Vorbis encoder crashes on huge writes
             stream.write(clip / gain)
     os.replace(temporary, audio)
     rirs = [r for pair in corpus.rooms for r in pair]
     temporary = stem.with_name(f".{stem.name}.tmp.npz")
-    np.savez_compressed(temporary, recipe=recipe, audio=audio.name, lengths=[len(c) for c in corpus.clips], gains=gains,
-             talkers=corpus.talkers, voice_of=corpus.voice_of, rir_lengths=[len(r) for r in rirs], rirs=np.concatenate(rirs))
+    np.savez_compressed(
+        temporary,
+        recipe=recipe,
+        audio=audio.name,
+        lengths=[len(c) for c in corpus.clips],
+        gains=gains,
+        talkers=corpus.talkers,
+        voice_of=corpus.voice_of,
+        rir_lengths=[len(r) for r in rirs],
+        rirs=np.concatenate(rirs),
+    )
     os.replace(temporary, stem.with_suffix(".npz"))
 
 
@@ -228,7 +260,13 @@ def train(args: argparse.Namespace) -> Path:
     from speechbrain.nnet.losses import get_si_snr_with_pitwrapper
     from tqdm import tqdm
 
-    from meetsep.sepmodels import SeparationNet, build_modules, convtasnet_hparams, convtasnet_yaml, save_speechbrain_folder
+    from meetsep.sepmodels import (
+        SeparationNet,
+        build_modules,
+        convtasnet_hparams,
+        convtasnet_yaml,
+        save_speechbrain_folder,
+    )
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -260,8 +298,16 @@ def train(args: argparse.Namespace) -> Path:
 
     def save() -> None:
         temporary = out / ".checkpoint.pt.tmp"
-        torch.save(dict(hparams=hparams, model=modules.state_dict(), optimizer=optimizer.state_dict(), step=step,
-                        history=json.dumps(history)), temporary)
+        torch.save(
+            dict(
+                hparams=hparams,
+                model=modules.state_dict(),
+                optimizer=optimizer.state_dict(),
+                step=step,
+                history=json.dumps(history),
+            ),
+            temporary,
+        )
         os.replace(temporary, checkpoint)
 
     def export() -> None:
@@ -276,15 +322,32 @@ def train(args: argparse.Namespace) -> Path:
     signal.signal(signal.SIGTERM, lambda *_: interrupted.append(True))
     print(f"Conv-TasNet {hparams}: {sum(p.numel() for p in modules.parameters()) / 1e6:.2f} M parameters", flush=True)
     cache = Path(args.corpus) if args.corpus else None
-    corpus = make_corpus(TRAIN_VOICES[: args.voices], TRAIN_SENTENCES[: args.sentences], args.variants, args.rooms, args.seed,
-                         cache and cache / "train", args.codec)
-    valid = make_corpus(HELDOUT_VOICES, HELDOUT_SENTENCES[:6], 1, 20, args.seed + 1, cache and cache / "valid", args.codec) if args.valid_every else None
-    print(f"corpus: {len(corpus.clips)} clips, {sum(map(len, corpus.clips)) / RATE / 60:.1f} min, {len(corpus.rooms)} rooms", flush=True)
+    corpus = make_corpus(
+        TRAIN_VOICES[: args.voices],
+        TRAIN_SENTENCES[: args.sentences],
+        args.variants,
+        args.rooms,
+        args.seed,
+        cache and cache / "train",
+        args.codec,
+    )
+    valid = (
+        make_corpus(HELDOUT_VOICES, HELDOUT_SENTENCES[:6], 1, 20, args.seed + 1, cache and cache / "valid", args.codec)
+        if args.valid_every
+        else None
+    )
+    print(
+        f"corpus: {len(corpus.clips)} clips, {sum(map(len, corpus.clips)) / RATE / 60:.1f} min, {len(corpus.rooms)} rooms",
+        flush=True,
+    )
     deadline = time.monotonic() + args.minutes * 60 if args.minutes else float("inf")
     scheduler_gamma = 0.5 ** (1 / args.halve_every) if args.halve_every else 1.0
     progress = tqdm(total=args.steps, initial=step, desc="train", unit="step", disable=args.quiet)
-    batches = iter(torch.utils.data.DataLoader(StepBatches(corpus, args, step), batch_size=None, num_workers=args.workers,
-                                               pin_memory=device.type == "cuda"))
+    batches = iter(
+        torch.utils.data.DataLoader(
+            StepBatches(corpus, args, step), batch_size=None, num_workers=args.workers, pin_memory=device.type == "cuda"
+        )
+    )
     try:
         while step < args.steps and time.monotonic() < deadline and not interrupted:
             mix, targets = (t.to(device, non_blocking=True) for t in next(batches))
@@ -332,7 +395,9 @@ class StepBatches:
 
         rng = np.random.default_rng([self.args.seed, self.args.stream, self.first + index])
         pairs = [mixture(self.corpus, rng, self.args.seconds) for _ in range(self.args.batch)]
-        return torch.from_numpy(np.stack([m for m, _ in pairs])), torch.from_numpy(np.stack([t for _, t in pairs])).permute(0, 2, 1)
+        return torch.from_numpy(np.stack([m for m, _ in pairs])), torch.from_numpy(
+            np.stack([t for _, t in pairs])
+        ).permute(0, 2, 1)
 
 
 def evaluate(net, modules, corpus: Corpus, count: int, seed: int, device=None) -> float:  # noqa: ANN001
@@ -361,12 +426,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--halve-every", type=int, default=0, help="halve the learning rate every N steps (0: constant)")
     p.add_argument("--seed", type=int, default=0, help="seeds the corpus, the initial weights and the batches")
-    p.add_argument("--stream", type=int, default=0, help="another batch sequence from the same corpus (for --init runs)")
+    p.add_argument(
+        "--stream", type=int, default=0, help="another batch sequence from the same corpus (for --init runs)"
+    )
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     p.add_argument("--workers", type=int, default=0, help="processes that make batches (DataLoader workers)")
-    p.add_argument("--corpus", help="folder that caches the synthesized clips and rooms (made if absent; lets a "
-                   "machine without TTS train)")
+    p.add_argument(
+        "--corpus",
+        help="folder that caches the synthesized clips and rooms (made if absent; lets a machine without TTS train)",
+    )
     p.add_argument("--codec", choices=["flac", "vorbis"], default="flac", help="how --corpus stores the clips")
     p.add_argument("--save-every", type=int, default=100)
     p.add_argument("--valid-every", type=int, default=500, help="0: no validation")

@@ -64,7 +64,15 @@ def two_speaker_mix(tts, tmp_path_factory: pytest.TempPathFactory) -> Mix:
     for start, (voice, text, audio) in zip(starts, pieces):
         offset = int(start * RATE)
         mix[offset : offset + len(audio)] += audio
-        reference.append(dict(session_id="mix", speaker=voice, start_time=round(start, 3), end_time=round(start + len(audio) / RATE, 3), words=text))
+        reference.append(
+            dict(
+                session_id="mix",
+                speaker=voice,
+                start_time=round(start, 3),
+                end_time=round(start + len(audio) / RATE, 3),
+                words=text,
+            )
+        )
     path = tmp_path_factory.mktemp("mix") / "mix.wav"
     sf.write(str(path), mix, RATE, subtype="PCM_16")
     return Mix(mix, reference, path)
@@ -85,7 +93,15 @@ def call_center(tts, tmp_path_factory: pytest.TempPathFactory) -> Mix:
     for speaker, voice, text in CALL:
         audio = tts(text, voice)
         placed.append((0 if speaker == "agent" else 1, cursor, audio))
-        reference.append(dict(session_id="call", speaker=speaker, start_time=round(cursor, 3), end_time=round(cursor + len(audio) / RATE, 3), words=text))
+        reference.append(
+            dict(
+                session_id="call",
+                speaker=speaker,
+                start_time=round(cursor, 3),
+                end_time=round(cursor + len(audio) / RATE, 3),
+                words=text,
+            )
+        )
         cursor += len(audio) / RATE + 0.5
     channels = np.zeros((2, int((cursor + 0.5) * RATE)), dtype=np.float32)
     for row, start, audio in placed:

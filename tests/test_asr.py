@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from meetsep.asr import pack_audio, pack_pieces, unpack_time
 from meetsep.types import Stream
@@ -38,7 +39,7 @@ def test_padding_never_makes_a_speakers_pieces_overlap():
     first = ramp_stream("x", "A", 0.0, 10.0, [(1.0, 3.0)])
     second = ramp_stream("y", "A", 0.0, 10.0, [(3.2, 5.0)])
     packs = pack_pieces([first, second], max_window=30.0, merge_gap=0.0, padding=0.5, gap=1.0)
-    (one, two), = packs
+    ((one, two),) = packs
     assert one.end == 3.5 and two.start == 3.5  # the second piece starts where the first ends
 
 
@@ -54,22 +55,33 @@ def test_words_map_back_to_their_piece_and_stay_inside_it():
     assert piece.stream.name == "a1" and (start, end) == (5.3, 5.5)
 
 
+@pytest.mark.integration
 def test_packs_decoded_at_once_give_the_words_of_one_at_a_time(tts):
     """Several faster-whisper workers (the default on a multi-core machine): same words, same
     language (detected on the first pack), same order as one pack at a time."""
     from meetsep.asr import Recognizer, decoder_layout
     from meetsep.config import AsrConfig, RuntimeConfig
 
-    lines = ["Good morning everyone, thanks for joining.", "The design team finished the first version.",
-             "Then we can move the testing phase forward.", "Let us meet again next week on Tuesday."]
+    lines = [
+        "Good morning everyone, thanks for joining.",
+        "The design team finished the first version.",
+        "Then we can move the testing phase forward.",
+        "Let us meet again next week on Tuesday.",
+    ]
     streams = []
     for index, (voice, text) in enumerate(zip(["awb", "slt", "rms", "slt"], lines)):
         speech = tts(text, voice)
         audio = np.concatenate([np.zeros(RATE // 2, np.float32), speech, np.zeros(RATE // 2, np.float32)])
         offset = 10.0 * index
-        streams.append(Stream(audio, RATE, f"s{index}", f"spk{index % 3}", [(offset + 0.5, offset + 0.5 + len(speech) / RATE)], offset))
+        streams.append(
+            Stream(
+                audio, RATE, f"s{index}", f"spk{index % 3}", [(offset + 0.5, offset + 0.5 + len(speech) / RATE)], offset
+            )
+        )
     config = AsrConfig(model="base", beam_size=1, language=None)
-    results = {workers: Recognizer(config, RuntimeConfig(threads=2, asr_workers=workers))(streams) for workers in (1, 2)}
+    results = {
+        workers: Recognizer(config, RuntimeConfig(threads=2, asr_workers=workers))(streams) for workers in (1, 2)
+    }
     assert decoder_layout(2) == (2, 1) and decoder_layout(8) == (4, 2) and decoder_layout(2, 1) == (1, 2)
     assert results[1].language == results[2].language == "en"
     assert results[1].words == results[2].words

@@ -74,7 +74,9 @@ def test_missing_sample_rate_defaults_to_8k_and_lightning_layout_loads(tmp_path)
     model_args = conf["model_args"]
     config = {
         "filterbank": {k: model_args[k] for k in ("n_filters", "kernel_size", "stride")},
-        "masknet": {k: model_args[k] for k in ("n_blocks", "n_repeats", "bn_chan", "hid_chan", "skip_chan", "mask_act")},
+        "masknet": {
+            k: model_args[k] for k in ("n_blocks", "n_repeats", "bn_chan", "hid_chan", "skip_chan", "mask_act")
+        },
         "data": {"sample_rate": 16000, "n_src": 2},
     }
     state = {f"model.{k}": v for k, v in conf["state_dict"].items()}
@@ -134,7 +136,9 @@ def test_state_dict_that_does_not_fit_is_refused(tmp_path):
     del missing["masker.mask_net.1.bias"]
     incomplete = write(tmp_path / "incomplete.pth", {**conf, "state_dict": missing})
     for path in (wrong_size, incomplete):
-        with pytest.raises(ValueError, match="^" + re.escape(f"{path}: state_dict does not fit its model_args (")) as error:
+        with pytest.raises(
+            ValueError, match="^" + re.escape(f"{path}: state_dict does not fit its model_args (")
+        ) as error:
             load_separation_model(path)
         assert "\n" not in str(error.value)
 

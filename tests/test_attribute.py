@@ -10,8 +10,8 @@ from meetsep.attribute import (
     assign_words,
     attribute_channels,
     frame_levels_db,
-    own_speech,
     overlapping_parts,
+    own_speech,
 )
 from meetsep.types import SpeakerSegment
 
@@ -67,6 +67,7 @@ def test_crosstalk_is_not_anyones_own_speech_and_words_are_dropped():
     assert diarization.speakers == ["agent", "customer"]
 
 
+@pytest.mark.integration
 def test_embeddings_without_onednn_equal_those_with_it(tts, monkeypatch):
     """CAM++ runs with oneDNN off (faster for inputs of ever new lengths): the embeddings do not change."""
     import torch
@@ -80,12 +81,15 @@ def test_embeddings_without_onednn_equal_those_with_it(tts, monkeypatch):
     pieces = [awb[:20800], slt[:19200], awb[16000 : 16000 + 35200]]
     without = np.stack([embedder(piece) for piece in pieces])
     original = torch.backends.mkldnn.flags
-    monkeypatch.setattr(torch.backends.mkldnn, "flags", lambda enabled: original(enabled=True))  # the same code, oneDNN on
+    monkeypatch.setattr(
+        torch.backends.mkldnn, "flags", lambda enabled: original(enabled=True)
+    )  # the same code, oneDNN on
     with_onednn = np.stack([embedder(piece) for piece in pieces])
     np.testing.assert_allclose(without, with_onednn, atol=1e-4)
     assert float(without[0] @ without[2]) > float(without[0] @ without[1]) + 0.3  # same voice closer than the other
 
 
+@pytest.mark.integration
 def test_units_embedded_side_by_side_equal_those_embedded_one_at_a_time(tts):
     """Two single-threaded workers (2 cores): bit-identical embeddings to one unit at a time, run
     after run (oneDNN's process-wide switch is not flipped by the workers), and the caller's
@@ -124,7 +128,9 @@ def test_stitched_windows_give_the_diarization_of_embedding_every_window(two_spe
         attributor = Attributor(AttributeConfig(embed_every=every), RuntimeConfig())
         calls = []
         embed_many = attributor.embedder.embed_many
-        attributor.embedder.embed_many = lambda audios, embed_many=embed_many: calls.extend(map(len, audios)) or embed_many(audios)
+        attributor.embedder.embed_many = lambda audios, embed_many=embed_many, calls=calls: (
+            calls.extend(map(len, audios)) or embed_many(audios)
+        )
         annotation = Annotation()
         for segment in attributor.diarize(two_speaker_mix.audio, segmentation).segments:
             annotation[Segment(segment.start, segment.end)] = segment.speaker
@@ -157,6 +163,8 @@ def test_speech_no_embedded_window_saw_is_embedded_like_the_clustered_units_and_
     attributor = Attributor.__new__(Attributor)
     attributor.embeddings = embeddings
     spatial = object()
-    attributor._stitch(None, None, units, np.zeros((3, 1), dtype=int), embedded, hard_clusters, np.eye(2, dtype=np.float32), spatial)
+    attributor._stitch(
+        None, None, units, np.zeros((3, 1), dtype=int), embedded, hard_clusters, np.eye(2, dtype=np.float32), spatial
+    )
     assert hard_clusters[:, 0].tolist() == [0, 1, 1]
     assert seen == [([1], spatial)]

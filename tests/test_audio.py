@@ -14,7 +14,9 @@ def tone(seconds: float, rate: int, channels: int = 1) -> np.ndarray:
     return np.stack([0.3 * np.sin(2 * np.pi * (220 + 50 * c) * t) for c in range(channels)]).astype(np.float32)
 
 
-@pytest.mark.parametrize(("extension", "subtype"), [("wav", "PCM_16"), ("flac", "PCM_24"), ("ogg", "VORBIS"), ("mp3", "MPEG_LAYER_III")])
+@pytest.mark.parametrize(
+    ("extension", "subtype"), [("wav", "PCM_16"), ("flac", "PCM_24"), ("ogg", "VORBIS"), ("mp3", "MPEG_LAYER_III")]
+)
 def test_reads_common_formats(tmp_path, extension, subtype):
     path = tmp_path / f"tone.{extension}"
     sf.write(str(path), tone(1.0, 22050, 2).T, 22050, subtype=subtype)

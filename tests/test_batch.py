@@ -19,10 +19,18 @@ from meetsep.errors import ConfigError
 MEETSEP = [sys.executable, "-m", "meetsep.cli"]
 FAST = ["--set", "asr.model=tiny.en", "--set", "asr.beam_size=1", "--format", "json,seglst,txt"]
 SENTENCES = [
-    "Please send the report before noon.", "The meeting moved to room four.", "We need two more testers.",
-    "Thanks, that answers my question.", "Let us review the budget again.", "The client approved the design.",
-    "I will call the supplier tomorrow.", "Can everyone see the slides?", "The deadline is next Friday.",
-    "Good work on the release, everyone.", "We should hire a designer.", "The numbers look better this month.",
+    "Please send the report before noon.",
+    "The meeting moved to room four.",
+    "We need two more testers.",
+    "Thanks, that answers my question.",
+    "Let us review the budget again.",
+    "The client approved the design.",
+    "I will call the supplier tomorrow.",
+    "Can everyone see the slides?",
+    "The deadline is next Friday.",
+    "Good work on the release, everyone.",
+    "We should hire a designer.",
+    "The numbers look better this month.",
 ]
 
 
@@ -37,14 +45,23 @@ def archive(tts, tmp_path_factory) -> Path:
 
 
 def outputs(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix in (".json", ".txt") and ".meetsep" not in p.parts and p.name != REPORT_NAME}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.suffix in (".json", ".txt") and ".meetsep" not in p.parts and p.name != REPORT_NAME
+    }
 
 
 def test_discover_folder_and_manifests(tmp_path, archive):
     items = discover(archive)
     assert len(items) == 12 and items[0].id == "site_a/call_01" and all(i.path.is_file() for i in items)
     manifest = tmp_path / "m.jsonl"
-    manifest.write_text(json.dumps({"path": str(items[0].path), "num_speakers": 1, "agent": "ann"}) + "\n\n" + json.dumps({"path": "rel.wav", "id": "x"}) + "\n")
+    manifest.write_text(
+        json.dumps({"path": str(items[0].path), "num_speakers": 1, "agent": "ann"})
+        + "\n\n"
+        + json.dumps({"path": "rel.wav", "id": "x"})
+        + "\n"
+    )
     loaded = discover(manifest)
     assert [i.id for i in loaded] == ["call_01", "x"]
     assert loaded[0].options == {"num_speakers": 1} and loaded[0].metadata == {"agent": "ann"}
@@ -74,12 +91,21 @@ def test_shards_partition_the_items(archive):
 @pytest.mark.integration
 def test_sigkill_midway_then_resume_equals_uninterrupted(tmp_path, archive):
     reference_out, resumed_out = tmp_path / "reference", tmp_path / "resumed"
-    done = subprocess.run([*MEETSEP, "batch", str(archive), "--out", str(reference_out), "--jobs", "2", *FAST], capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [*MEETSEP, "batch", str(archive), "--out", str(reference_out), "--jobs", "2", *FAST],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr
     assert len(outputs(reference_out)) == 12 * 3
 
-    process = subprocess.Popen([*MEETSEP, "batch", str(archive), "--out", str(resumed_out), "--jobs", "2", *FAST],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        [*MEETSEP, "batch", str(archive), "--out", str(resumed_out), "--jobs", "2", *FAST],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 600
     while time.time() < deadline and len([r for r in read_report(resumed_out) if r["status"] == "ok"]) < 4:
         time.sleep(0.1)
@@ -89,7 +115,12 @@ def test_sigkill_midway_then_resume_equals_uninterrupted(tmp_path, archive):
     finished_first = {r["id"] for r in first if r["status"] == "ok"}
     assert 4 <= len(finished_first) < 12, "the kill must land midway"
 
-    again = subprocess.run([*MEETSEP, "batch", str(archive), "--out", str(resumed_out), "--jobs", "2", *FAST], capture_output=True, text=True, timeout=900)
+    again = subprocess.run(
+        [*MEETSEP, "batch", str(archive), "--out", str(resumed_out), "--jobs", "2", *FAST],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert again.returncode == 0, again.stderr
     second = [r for r in read_report(resumed_out) if r not in first]
     done_second = {r["id"] for r in second if r["status"] == "ok"}
@@ -112,11 +143,20 @@ def test_bad_files_are_reported_and_good_ones_finish(tmp_path, archive, tts):
     (source / "notes.txt").write_text("not audio, not discovered")
     (source / "clip.mp3").write_bytes(b"ID3" + b"\x00" * 200)  # an mp3 name, no mp3 data
     out = tmp_path / "out"
-    result = subprocess.run([*MEETSEP, "batch", str(source), "--out", str(out), "--jobs", "1", *FAST], capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [*MEETSEP, "batch", str(source), "--out", str(out), "--jobs", "1", *FAST],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 1
     latest = {r["id"]: r for r in read_report(out)}
     assert {k: v["status"] for k, v in latest.items()} == {
-        **{name: "ok" for name in good}, "corrupt": "failed", "empty": "failed", "clip": "failed"}
+        **{name: "ok" for name in good},
+        "corrupt": "failed",
+        "empty": "failed",
+        "clip": "failed",
+    }
     assert "corrupt.wav" in latest["corrupt"]["error"] and "empty" in latest["empty"]["error"]
     assert "6 files: 3 done" in result.stdout
     summary = summarize_reports([out])
@@ -126,6 +166,7 @@ def test_bad_files_are_reported_and_good_ones_finish(tmp_path, archive, tts):
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_ray_engine_gives_the_same_outputs(tmp_path, archive):
     pytest.importorskip("ray")
     source = tmp_path / "few"
@@ -134,7 +175,11 @@ def test_ray_engine_gives_the_same_outputs(tmp_path, archive):
         (source / item.path.name).write_bytes(item.path.read_bytes())
     local, ray_out = tmp_path / "local", tmp_path / "ray"
     for engine, out in (("local", local), ("ray", ray_out)):
-        result = subprocess.run([*MEETSEP, "batch", str(source), "--out", str(out), "--jobs", "2", "--engine", engine, *FAST],
-                                capture_output=True, text=True, timeout=900)
+        result = subprocess.run(
+            [*MEETSEP, "batch", str(source), "--out", str(out), "--jobs", "2", "--engine", engine, *FAST],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert result.returncode == 0, result.stderr
     assert outputs(ray_out) == outputs(local) and len(outputs(local)) == 4 * 3

@@ -19,17 +19,26 @@ from meetsep.types import SpeakerSegment
 @pytest.fixture(scope="module")
 def meeting():
     """Two flite talkers (seed 4), 40 % overlap, 4-mic circular array, RT60 0.3 s, SNR 30 dB."""
-    return simulate_meeting(SimulationConfig(seed=4, num_speakers=2, num_sentences=4, overlap_ratio=0.4, num_mics=4, snr_db=30))
+    return simulate_meeting(
+        SimulationConfig(seed=4, num_speakers=2, num_sentences=4, overlap_ratio=0.4, num_mics=4, snr_db=30)
+    )
 
 
 def _diarization(meeting) -> Diarization:
-    segments = [SpeakerSegment(speaker=e["speaker"], start=e["start_time"], end=e["end_time"]) for e in meeting.reference]
+    segments = [
+        SpeakerSegment(speaker=e["speaker"], start=e["start_time"], end=e["end_time"]) for e in meeting.reference
+    ]
     return Diarization(segments, [], overlapping_parts(segments))
 
 
 def _overlap_gains(meeting, steering: str) -> list[float]:
     """SI-SNR gain of each speaker's beam over microphone 0, inside the overlapped regions."""
-    recording = load_recording(meeting.audio, sample_rate=meeting.sample_rate, layout="array", mic_positions=meeting.metadata["geometry"]["mics"])
+    recording = load_recording(
+        meeting.audio,
+        sample_rate=meeting.sample_rate,
+        layout="array",
+        mic_positions=meeting.metadata["geometry"]["mics"],
+    )
     diarization = _diarization(meeting)
     assert diarization.overlap, "the scene must contain overlapped speech"
     beamformer = SpeakerBeams(BeamformConfig(kind="mvdr", steering=steering))
@@ -57,7 +66,12 @@ def test_mvdr_beam_raises_si_snr_of_each_speaker_in_overlap_over_the_reference_m
 def test_doa_steered_beam_finds_the_speakers_and_raises_si_snr(meeting):
     gains = _overlap_gains(meeting, "doa")  # measured: +2.9 and +5.6 dB
     assert len(gains) >= 2 and np.mean(gains) > 1.0, gains
-    recording = load_recording(meeting.audio, sample_rate=meeting.sample_rate, layout="array", mic_positions=meeting.metadata["geometry"]["mics"])
+    recording = load_recording(
+        meeting.audio,
+        sample_rate=meeting.sample_rate,
+        layout="array",
+        mic_positions=meeting.metadata["geometry"]["mics"],
+    )
     beams = SpeakerBeams(BeamformConfig(kind="mvdr", steering="doa")).fit(recording, _diarization(meeting))
     geometry = meeting.metadata["geometry"]
     centre = np.mean(geometry["mics"], axis=0)
@@ -74,7 +88,11 @@ def test_speaker_without_solo_speech_keeps_the_mixture(meeting):
     beamformer = SpeakerBeams(BeamformConfig(kind="mvdr"))
     beams = beamformer.fit(recording, Diarization(diarization.segments + [ghost], [], diarization.overlap))
     assert beams["ghost"].filters is None and beams["ghost"].solo_seconds == 0.0
-    np.testing.assert_allclose(beamformer.window(recording, beams["ghost"], 1.0, 2.0, recording.sample_rate), meeting.audio[:, 16000:32000].mean(axis=0), atol=1e-6)
+    np.testing.assert_allclose(
+        beamformer.window(recording, beams["ghost"], 1.0, 2.0, recording.sample_rate),
+        meeting.audio[:, 16000:32000].mean(axis=0),
+        atol=1e-6,
+    )
 
 
 def test_filtering_a_window_equals_filtering_the_whole_signal():
@@ -90,14 +108,26 @@ def test_filtering_a_window_equals_filtering_the_whole_signal():
 
 def test_inside_handles_nested_and_unsorted_spans():
     spans = np.array([(5.0, 6.0), (0.0, 4.0), (1.0, 2.0)])
-    assert _inside(np.array([-1.0, 0.5, 1.5, 3.0, 4.5, 5.5, 7.0]), spans).tolist() == [False, True, True, True, False, True, False]
+    assert _inside(np.array([-1.0, 0.5, 1.5, 3.0, 4.5, 5.5, 7.0]), spans).tolist() == [
+        False,
+        True,
+        True,
+        True,
+        False,
+        True,
+        False,
+    ]
     assert _inside(np.array([1.0]), np.zeros((0, 2))).tolist() == [False]
 
 
 def test_beamformer_modes_and_errors(meeting):
     recording = load_recording(meeting.audio, sample_rate=meeting.sample_rate, layout="array")
-    np.testing.assert_allclose(Beamformer(BeamformConfig(kind="average"))(recording), meeting.audio.mean(axis=0), atol=1e-6)
-    np.testing.assert_array_equal(Beamformer(BeamformConfig(kind="reference", reference_channel=2))(recording), meeting.audio[2])
+    np.testing.assert_allclose(
+        Beamformer(BeamformConfig(kind="average"))(recording), meeting.audio.mean(axis=0), atol=1e-6
+    )
+    np.testing.assert_array_equal(
+        Beamformer(BeamformConfig(kind="reference", reference_channel=2))(recording), meeting.audio[2]
+    )
     with pytest.raises(AudioInputError, match="reference_channel 9"):
         Beamformer(BeamformConfig(kind="reference", reference_channel=9))(recording)
     with pytest.raises(AudioInputError, match="mic_positions"):
@@ -147,7 +177,12 @@ def test_blocks_fitted_side_by_side_equal_one_at_a_time(meeting, monkeypatch, st
     from meetsep.separate import BeamStreams, SpeakerAudio
 
     monkeypatch.setattr(beamform, "iter_blocks", lambda recording: iter_blocks(recording, block_seconds=3.0))
-    recording = load_recording(meeting.audio, sample_rate=meeting.sample_rate, layout="array", mic_positions=meeting.metadata["geometry"]["mics"])
+    recording = load_recording(
+        meeting.audio,
+        sample_rate=meeting.sample_rate,
+        layout="array",
+        mic_positions=meeting.metadata["geometry"]["mics"],
+    )
     diarization = _diarization(meeting)
     assert recording.duration > 4 * 3.0
     fitted, streams = {}, {}

@@ -13,12 +13,26 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_benchmark_on_the_ci_corpus(tmp_path):
     out = tmp_path / "bench"
     result = subprocess.run(
-        [sys.executable, str(ROOT / "pipelines" / "benchmark.py"), "--corpus", "ci", "--configs", "a_one_channel,c_oracle",
-         "--set", "asr.model=tiny.en", "--out", str(out)],
-        capture_output=True, text=True, timeout=900, cwd=tmp_path,
+        [
+            sys.executable,
+            str(ROOT / "pipelines" / "benchmark.py"),
+            "--corpus",
+            "ci",
+            "--configs",
+            "a_one_channel,c_oracle",
+            "--set",
+            "asr.model=tiny.en",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "configuration" in result.stdout and "a_one_channel" in result.stdout

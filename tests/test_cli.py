@@ -48,14 +48,32 @@ def test_bad_inputs_are_reported_and_good_ones_still_done(tmp_path, two_speaker_
     sf.write(str(silent), np.zeros(16000 * 3, dtype=np.float32), 16000)
     out = tmp_path / "out"
     result = run(
-        "transcribe", str(corrupt), str(two_speaker_mix.path), str(nan), str(tmp_path / "missing.wav"), str(silent),
-        "--out", str(out), "--format", "json,txt", "--set", "asr.model=tiny.en",
+        "transcribe",
+        str(corrupt),
+        str(two_speaker_mix.path),
+        str(nan),
+        str(tmp_path / "missing.wav"),
+        str(silent),
+        "--out",
+        str(out),
+        "--format",
+        "json,txt",
+        "--set",
+        "asr.model=tiny.en",
     )
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("meetsep: error:")]
     assert len(errors) == 3
-    assert "corrupt.wav: unreadable" in errors[0] and "nan.wav: audio contains NaN" in errors[1] and "missing.wav: file not found" in errors[2]
+    assert (
+        "corrupt.wav: unreadable" in errors[0]
+        and "nan.wav: audio contains NaN" in errors[1]
+        and "missing.wav: file not found" in errors[2]
+    )
     assert "3 of 5 input(s) failed" in result.stderr
+    # nothing else on stderr: no third-party warnings or log lines in a normal run
+    others = [line for line in result.stderr.splitlines() if not line.startswith("meetsep: error:")]
+    assert others == ["meetsep: 3 of 5 input(s) failed"], result.stderr
+    assert [line.split(": ")[0] for line in result.stdout.splitlines()] == [str(two_speaker_mix.path), str(silent)]
     assert sorted(p.name for p in out.iterdir()) == ["mix.json", "mix.txt", "silent.json", "silent.txt"]
     assert (out / "silent.txt").read_text() == ""
 
@@ -64,7 +82,14 @@ def test_models_lists_every_model():
     result = run("models")
     assert result.returncode == 0, result.stderr
     names = [line.split()[0] for line in result.stdout.splitlines()]
-    assert names == ["segmentation-3.0", "campplus", "whisper-tiny.en", "whisper-base", "convtasnet-16k", "sepformer-whamr16k"]
+    assert names == [
+        "segmentation-3.0",
+        "campplus",
+        "whisper-tiny.en",
+        "whisper-base",
+        "convtasnet-16k",
+        "sepformer-whamr16k",
+    ]
     optional = next(line for line in result.stdout.splitlines() if line.startswith("sepformer-whamr16k"))
     assert "optional, not found" in optional  # not shipped: listed with how to get it, not an error
 
@@ -74,9 +99,23 @@ def test_cli_options_mirror_the_python_api():
 
     import meetsep
     from meetsep.cli import transcribe as command
-
     from meetsep.config import OPTION_FIELDS
 
     options = {p.name for p in command.params} - {"inputs", "out_dir", "formats", "progress", "configs", "overrides"}
-    parameters = set(inspect.signature(meetsep.transcribe).parameters) - {"source", "sample_rate", "hook", "config", "overrides"}
+    parameters = set(inspect.signature(meetsep.transcribe).parameters) - {
+        "source",
+        "sample_rate",
+        "hook",
+        "config",
+        "overrides",
+    }
     assert options == parameters == set(OPTION_FIELDS)
+
+
+def test_quiet_prints_errors_only_and_excludes_verbose(tmp_path):
+    missing = str(tmp_path / "missing.wav")
+    quiet = run("--quiet", "transcribe", missing, "--out", str(tmp_path / "out"))
+    assert quiet.returncode == 1 and quiet.stdout == ""
+    assert "missing.wav: file not found" in one_line(quiet.stderr)
+    both = run("-q", "-v", "models")
+    assert both.returncode == 2 and "exclude each other" in one_line(both.stderr)

@@ -24,7 +24,9 @@ def test_overrides_are_typed_and_later_files_win(tmp_path):
     first.write_text("asr:\n  beam_size: 3\n  model: tiny.en\n")
     second = tmp_path / "b.yaml"
     second.write_text("asr:\n  beam_size: 2\n")
-    config = load_config([first, second], ["attribute.num_speakers=4", "runtime.allow_download=false", "asr.language=null"])
+    config = load_config(
+        [first, second], ["attribute.num_speakers=4", "runtime.allow_download=false", "asr.language=null"]
+    )
     assert config.asr.beam_size == 2 and config.asr.model == "tiny.en"
     assert config.attribute.num_speakers == 4 and config.asr.language is None
 

@@ -64,7 +64,15 @@ def test_folders_score_per_session_with_a_summed_total(tmp_path):
     refs, hyps = tmp_path / "refs", tmp_path / "hyps"
     for folder in (refs, hyps):
         folder.mkdir()
-    long_ref = [dict(session_id="long", speaker="A", start_time=0.0, end_time=9.0, words="alpha bravo charlie delta echo foxtrot golf hotel india")]
+    long_ref = [
+        dict(
+            session_id="long",
+            speaker="A",
+            start_time=0.0,
+            end_time=9.0,
+            words="alpha bravo charlie delta echo foxtrot golf hotel india",
+        )
+    ]
     short_ref = [dict(session_id="short", speaker="A", start_time=0.0, end_time=1.0, words="hello")]
     (refs / "long.seglst.json").write_text(json.dumps(long_ref))
     (refs / "short.seglst.json").write_text(json.dumps(short_ref))

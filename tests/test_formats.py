@@ -27,7 +27,10 @@ def sample_transcript() -> Transcript:
         language="en",
         speakers=["SPEAKER_00", "SPEAKER_01"],
         turns=build_turns(words),
-        diarization=[SpeakerSegment(speaker="SPEAKER_00", start=0.4, end=1.5), SpeakerSegment(speaker="SPEAKER_01", start=1.1, end=1.6)],
+        diarization=[
+            SpeakerSegment(speaker="SPEAKER_00", start=0.4, end=1.5),
+            SpeakerSegment(speaker="SPEAKER_01", start=1.1, end=1.6),
+        ],
         overlaps=[TimeSpan(start=1.1, end=1.5)],
         meetsep_version="0",
         config_hash="x",
@@ -43,7 +46,9 @@ def test_all_formats_written_and_readable(tmp_path):
     assert read_transcript(tmp_path / "meeting.json") == transcript
     seglst = json.loads((tmp_path / "meeting.seglst.json").read_text())
     assert [e["speaker"] for e in seglst] == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_01"]
-    assert seglst[0] == dict(session_id="meeting", speaker="SPEAKER_00", start_time=0.5, end_time=1.4, words="hello there")
+    assert seglst[0] == dict(
+        session_id="meeting", speaker="SPEAKER_00", start_time=0.5, end_time=1.4, words="hello there"
+    )
     rttm = (tmp_path / "meeting.rttm").read_text().splitlines()
     assert rttm[1] == "SPEAKER meeting 1 1.100 0.500 <NA> <NA> SPEAKER_01 <NA> <NA>"
     srt = (tmp_path / "meeting.srt").read_text()

@@ -27,7 +27,11 @@ class OracleModel:
     sample_rate: int = RATE
 
     def separate(self, window: np.ndarray, rate: int) -> np.ndarray:
-        starts = [i for i in range(len(self.mixture) - len(window) + 1) if np.array_equal(self.mixture[i : i + len(window)], window)]
+        starts = [
+            i
+            for i in range(len(self.mixture) - len(window) + 1)
+            if np.array_equal(self.mixture[i : i + len(window)], window)
+        ]
         first = starts[0]
         part = self.sources[:, first : first + len(window)]
         return np.stack([part[1] * 3.0, part[0] * 0.2])
@@ -43,11 +47,18 @@ def scene(tts):
     sources[0, int(0.5 * RATE) : int(0.5 * RATE) + len(a)] = a
     sources[1, start_b : start_b + len(b)] = b
     a_end, b_start = (int(0.5 * RATE) + len(a)) / RATE, start_b / RATE
-    segments = [SpeakerSegment(speaker="A", start=0.5, end=a_end), SpeakerSegment(speaker="B", start=b_start, end=total / RATE - 0.5)]
-    exclusive = [SpeakerSegment(speaker="A", start=0.5, end=b_start), SpeakerSegment(speaker="B", start=b_start, end=total / RATE - 0.5)]
+    segments = [
+        SpeakerSegment(speaker="A", start=0.5, end=a_end),
+        SpeakerSegment(speaker="B", start=b_start, end=total / RATE - 0.5),
+    ]
+    exclusive = [
+        SpeakerSegment(speaker="A", start=0.5, end=b_start),
+        SpeakerSegment(speaker="B", start=b_start, end=total / RATE - 0.5),
+    ]
     return sources, Diarization(segments, exclusive, [(b_start, a_end)])
 
 
+@pytest.mark.integration
 def test_separated_outputs_replace_the_overlap_in_the_right_speakers_stream(scene, monkeypatch):
     sources, diarization = scene
     mixture = sources.sum(axis=0)
@@ -55,7 +66,8 @@ def test_separated_outputs_replace_the_overlap_in_the_right_speakers_stream(scen
     monkeypatch.setattr(separate_module, "load_separation", lambda resolved: OracleModel(sources, mixture))
     embedder = SpeakerEmbedder(AttributeConfig(), RuntimeConfig())
     streams = NeuralSeparator(SeparateConfig(kind="convtasnet"), RuntimeConfig(), embedder)(
-        None, SpeakerAudio(mixture), diarization, merge_segments(diarization.segments, 0.5))
+        None, SpeakerAudio(mixture), diarization, merge_segments(diarization.segments, 0.5)
+    )
     by_speaker = {s.speaker: s for s in streams}
     assert sorted(by_speaker) == ["A", "B"] and all(s.name.startswith("sep-") for s in streams)
     start, end = diarization.overlap[0]
@@ -70,7 +82,9 @@ def test_separated_outputs_replace_the_overlap_in_the_right_speakers_stream(scen
         assert abs(np.corrcoef(inside, other)[0, 1]) < 0.2, speaker
         # outside the overlap the stream is the mixture itself
         before = stream.audio[: max(0, first - int(0.1 * RATE))]
-        np.testing.assert_array_equal(before, mixture[int(stream.offset * RATE) : int(stream.offset * RATE) + len(before)])
+        np.testing.assert_array_equal(
+            before, mixture[int(stream.offset * RATE) : int(stream.offset * RATE) + len(before)]
+        )
 
 
 def test_fit_to_mixture_recovers_gains():

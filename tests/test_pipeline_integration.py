@@ -22,7 +22,10 @@ def test_two_speakers_with_overlap(two_speaker_mix):
     transcript = meetsep.transcribe(two_speaker_mix.path, overrides=FAST, hook=timing)
     assert set(timing.seconds) == {"beamform", "segment", "asr", "attribute"}
     assert transcript.layout is meetsep.ChannelLayout.MONO and len(transcript.speakers) == 2
-    hypothesis = [dict(session_id="mix", speaker=t.speaker, start_time=t.start, end_time=t.end, words=t.text) for t in transcript.turns]
+    hypothesis = [
+        dict(session_id="mix", speaker=t.speaker, start_time=t.start, end_time=t.end, words=t.text)
+        for t in transcript.turns
+    ]
     scores = score_session(two_speaker_mix.reference, hypothesis)
     assert scores.cpwer <= 0.2, scores
     # the real overlap is turn 2's first second; it must be found and its words flagged
@@ -52,7 +55,10 @@ def test_call_center_stereo_attributes_by_channel_without_duplicates(call_center
     assert transcript.speakers == ["agent", "customer"]
     scores = score_session(
         call_center.reference,
-        [dict(session_id="call", speaker=t.speaker, start_time=t.start, end_time=t.end, words=t.text) for t in transcript.turns],
+        [
+            dict(session_id="call", speaker=t.speaker, start_time=t.start, end_time=t.end, words=t.text)
+            for t in transcript.turns
+        ],
     )
     # crosstalk at -25 dB is audible on the other channel: transcribing it twice would add insertions
     assert scores.cpwer <= 0.1, scores
@@ -65,7 +71,12 @@ def test_silence_gives_an_empty_transcript():
 
 
 def test_openai_whisper_backend_gives_the_same_words_as_faster_whisper_float32(two_speaker_mix, tmp_path):
-    common = {"asr.model": "tiny.en", "asr.beam_size": 1, "asr.compute_type": "float32", "runtime.model_dir": str(tmp_path)}
+    common = {
+        "asr.model": "tiny.en",
+        "asr.beam_size": 1,
+        "asr.compute_type": "float32",
+        "runtime.model_dir": str(tmp_path),
+    }
     faster = meetsep.transcribe(two_speaker_mix.path, overrides={**common, "asr.kind": "faster-whisper"})
     openai = meetsep.transcribe(two_speaker_mix.path, overrides={**common, "asr.kind": "openai-whisper"})
     assert (tmp_path / "whisper-tiny.en-openai.pt").is_file()  # converted once into the model folder
@@ -81,14 +92,29 @@ def test_example_through_the_cli_finds_three_speakers(tmp_path):
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-m", "meetsep.cli", "transcribe", str(EXAMPLE / "mix.flac"), "--out", str(tmp_path), "--format", "seglst,rttm,srt"],
-        capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "meetsep.cli",
+            "transcribe",
+            str(EXAMPLE / "mix.flac"),
+            "--out",
+            str(tmp_path),
+            "--format",
+            "seglst,rttm,srt",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mix.rttm", "mix.seglst.json", "mix.srt"]
     speakers = {line.split()[7] for line in (tmp_path / "mix.rttm").read_text().splitlines()}
     assert len(speakers) == 3
-    scores = score_session(json.loads((EXAMPLE / "reference.seglst.json").read_text()), json.loads((tmp_path / "mix.seglst.json").read_text()))
+    scores = score_session(
+        json.loads((EXAMPLE / "reference.seglst.json").read_text()),
+        json.loads((tmp_path / "mix.seglst.json").read_text()),
+    )
     assert scores.cpwer < 0.3, scores  # measured 13.7 % with GSS (54.0 % without separation)
 
 

@@ -62,7 +62,15 @@ def test_a_signal_file_slices_like_an_array():
     data = np.arange(1000, dtype=np.float32)
     signal = SignalFile([data[:300], data[300:301], data[301:]])
     assert len(signal) == 1000 and signal.shape == (1000,)
-    for index in [slice(0, 10), slice(250, 350), slice(990, 2000), slice(-5, None), slice(None), slice(500, 400), slice(1200, 1300)]:
+    for index in [
+        slice(0, 10),
+        slice(250, 350),
+        slice(990, 2000),
+        slice(-5, None),
+        slice(None),
+        slice(500, 400),
+        slice(1200, 1300),
+    ]:
         np.testing.assert_array_equal(signal[index], data[index])
         assert signal[index].dtype == np.float32
     with pytest.raises(TypeError):

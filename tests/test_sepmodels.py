@@ -10,7 +10,13 @@ import pytest
 import torch
 
 from meetsep.models import find_model, load_separation, resolve_model
-from meetsep.sepmodels import build_modules, convtasnet_hparams, convtasnet_yaml, load_separation_model, save_speechbrain_folder
+from meetsep.sepmodels import (
+    build_modules,
+    convtasnet_hparams,
+    convtasnet_yaml,
+    load_separation_model,
+    save_speechbrain_folder,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pipelines"))
 
@@ -28,7 +34,12 @@ def test_speechbrain_folder_round_trip_matches_speechbrains_own_loader(tmp_path)
     from speechbrain.inference.separation import SepformerSeparation
 
     folder = tiny_folder(tmp_path / "model")
-    assert sorted(p.name for p in folder.iterdir()) == ["decoder.ckpt", "encoder.ckpt", "hyperparams.yaml", "masknet.ckpt"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "decoder.ckpt",
+        "encoder.ckpt",
+        "hyperparams.yaml",
+        "masknet.ckpt",
+    ]
     ours = load_separation_model(folder)
     mixture = np.random.default_rng(0).standard_normal(8000).astype(np.float32) * 0.1
     separated = ours.separate(mixture, 16000)
@@ -80,6 +91,7 @@ def test_mismatched_checkpoint_and_missing_files_are_clear_errors(tmp_path):
         load_separation_model(tmp_path / "nothing")
 
 
+@pytest.mark.integration
 def test_shipped_checkpoint_is_found_and_separates():
     found = find_model("convtasnet-16k")
     assert found is not None and found.source == "package", found
@@ -91,12 +103,46 @@ def test_shipped_checkpoint_is_found_and_separates():
 def test_training_resumes_where_it_stopped_and_matches_an_uninterrupted_run(tmp_path):
     from train_separator import parser, train
 
-    common = ["--voices", "2", "--sentences", "1", "--variants", "1", "--rooms", "2", "--seconds", "0.5", "--batch", "2",
-              "--valid-every", "0", "--save-every", "1", "--threads", "1", "--quiet",
-              "--N", "16", "--B", "8", "--H", "16", "--X", "2", "--R", "1", "--kernel", "16"]
-    straight = torch.load(train(parser().parse_args(["--out", str(tmp_path / "a"), "--steps", "4", *common])), weights_only=True)
+    common = [
+        "--voices",
+        "2",
+        "--sentences",
+        "1",
+        "--variants",
+        "1",
+        "--rooms",
+        "2",
+        "--seconds",
+        "0.5",
+        "--batch",
+        "2",
+        "--valid-every",
+        "0",
+        "--save-every",
+        "1",
+        "--threads",
+        "1",
+        "--quiet",
+        "--N",
+        "16",
+        "--B",
+        "8",
+        "--H",
+        "16",
+        "--X",
+        "2",
+        "--R",
+        "1",
+        "--kernel",
+        "16",
+    ]
+    straight = torch.load(
+        train(parser().parse_args(["--out", str(tmp_path / "a"), "--steps", "4", *common])), weights_only=True
+    )
     train(parser().parse_args(["--out", str(tmp_path / "b"), "--steps", "2", *common]))
-    resumed = torch.load(train(parser().parse_args(["--out", str(tmp_path / "b"), "--steps", "4", *common])), weights_only=True)
+    resumed = torch.load(
+        train(parser().parse_args(["--out", str(tmp_path / "b"), "--steps", "4", *common])), weights_only=True
+    )
     assert straight["step"] == resumed["step"] == 4
     for name, tensor in straight["model"].items():
         assert torch.equal(tensor, resumed["model"][name]), name
@@ -105,12 +151,48 @@ def test_training_resumes_where_it_stopped_and_matches_an_uninterrupted_run(tmp_
 def test_a_cached_corpus_and_batch_workers_train_exactly_as_the_run_that_made_the_cache(tmp_path):
     from train_separator import parser, train
 
-    common = ["--voices", "2", "--sentences", "1", "--variants", "1", "--rooms", "2", "--seconds", "0.5", "--batch", "2",
-              "--valid-every", "0", "--save-every", "1", "--threads", "1", "--quiet", "--corpus", str(tmp_path / "corpus"),
-              "--N", "16", "--B", "8", "--H", "16", "--X", "2", "--R", "1", "--kernel", "16", "--steps", "3"]
+    common = [
+        "--voices",
+        "2",
+        "--sentences",
+        "1",
+        "--variants",
+        "1",
+        "--rooms",
+        "2",
+        "--seconds",
+        "0.5",
+        "--batch",
+        "2",
+        "--valid-every",
+        "0",
+        "--save-every",
+        "1",
+        "--threads",
+        "1",
+        "--quiet",
+        "--corpus",
+        str(tmp_path / "corpus"),
+        "--N",
+        "16",
+        "--B",
+        "8",
+        "--H",
+        "16",
+        "--X",
+        "2",
+        "--R",
+        "1",
+        "--kernel",
+        "16",
+        "--steps",
+        "3",
+    ]
     made = torch.load(train(parser().parse_args(["--out", str(tmp_path / "a"), *common])), weights_only=True)
     assert sorted(p.name for p in (tmp_path / "corpus").iterdir()) == ["train.flac", "train.npz"]
-    cached = torch.load(train(parser().parse_args(["--out", str(tmp_path / "b"), "--workers", "2", *common])), weights_only=True)
+    cached = torch.load(
+        train(parser().parse_args(["--out", str(tmp_path / "b"), "--workers", "2", *common])), weights_only=True
+    )
     for name, tensor in made["model"].items():
         assert torch.equal(tensor, cached["model"][name]), name
     with pytest.raises(SystemExit, match="another recipe"):
@@ -143,7 +225,9 @@ def test_separate_file_keeps_each_speaker_in_one_file_across_chunks(tmp_path):
     sources = (rng.standard_normal((2, 16000 * 11)) * [[0.05], [0.1]]).astype(np.float32)
     sources = np.round(sources * 32767) / 32767  # what PCM_16 stores, so the stub finds its windows
     sf.write(str(tmp_path / "talk.wav"), sources.sum(axis=0), 16000, subtype="FLOAT")
-    written = separate_file(load_recording(tmp_path / "talk.wav"), SwappingModel(sources), tmp_path / "out", chunk=4.0, overlap=1.0)
+    written = separate_file(
+        load_recording(tmp_path / "talk.wav"), SwappingModel(sources), tmp_path / "out", chunk=4.0, overlap=1.0
+    )
     assert [p.name for p in written] == ["talk.s1.wav", "talk.s2.wav"]
     streams = np.stack([sf.read(str(p), dtype="float32")[0] for p in written])
     assert streams.shape == sources.shape
@@ -162,7 +246,9 @@ def test_separate_command_writes_streams_and_rejects_bad_input(tmp_path, tts):
     other = tts("The workshop is on Tuesday.", "slt")
     mix[: len(other)] += other
     sf.write(str(tmp_path / "two.wav"), mix, 16000)
-    result = CliRunner().invoke(cli, ["separate", str(tmp_path / "two.wav"), "--out", str(tmp_path / "out"), "--start", "0.5", "--end", "2.0"])
+    result = CliRunner().invoke(
+        cli, ["separate", str(tmp_path / "two.wav"), "--out", str(tmp_path / "out"), "--start", "0.5", "--end", "2.0"]
+    )
     assert result.exit_code == 0, result.output
     lengths = [len(sf.read(str(tmp_path / "out" / f"two.s{i}.wav"))[0]) for i in (1, 2)]
     assert lengths == [24000, 24000]

@@ -36,8 +36,16 @@ HERE = Path(__file__).resolve().parent
 def main() -> None:
     torch.manual_seed(0)
     model = ConvTasNet(
-        n_src=2, n_filters=16, kernel_size=16, stride=8, bn_chan=8, hid_chan=16, skip_chan=8,
-        n_blocks=2, n_repeats=1, sample_rate=16000,
+        n_src=2,
+        n_filters=16,
+        kernel_size=16,
+        stride=8,
+        bn_chan=8,
+        hid_chan=16,
+        skip_chan=8,
+        n_blocks=2,
+        n_repeats=1,
+        sample_rate=16000,
     )
     # Freshly initialised norms are identity (gamma 1, beta 0): perturb every parameter so that a
     # wrong gain/bias wiring would show in the outputs.
