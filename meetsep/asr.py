@@ -36,21 +36,7 @@ from meetsep.models import (
     resolve_model,
 )
 from meetsep.parallel import imap_single_threaded
-from meetsep.types import Stream
-
-Interval = tuple[float, float]
-
-
-@dataclass(frozen=True)
-class RecognizedWord:
-    """A word from one stream, before speakers are attributed. Times in seconds of the recording."""
-
-    text: str
-    start: float
-    end: float
-    probability: float
-    stream: str
-    speaker: str | None = None
+from meetsep.types import AsrResult, Interval, RecognizedWord, Stream
 
 
 @dataclass(frozen=True)
@@ -61,12 +47,6 @@ class Piece:
     start: float
     end: float
     offset: float
-
-
-@dataclass
-class AsrResult:
-    words: list[RecognizedWord]
-    language: str | None
 
 
 def speech_windows(regions: list[Interval], max_window: float, merge_gap: float) -> list[Interval]:

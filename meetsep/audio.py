@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from meetsep.chunking import spans
 from meetsep.errors import AudioInputError
-from meetsep.types import ChannelLayout, Recording
+from meetsep.types import ChannelLayout, Recording, SpeakerSegment, SpeakerSource, Stream
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3")
 MIN_SAMPLE_RATE = 8000
@@ -221,8 +222,8 @@ def iter_blocks(recording: Recording, block_seconds: float = BLOCK_SECONDS) -> I
     size = max(1, int(block_seconds * recording.sample_rate))
     downmix = recording.layout is ChannelLayout.MONO and recording.num_channels > 1
     if recording.samples is not None:
-        for start in range(0, recording.num_samples, size):
-            block = recording.samples[:, start : start + size]
+        for start, stop in spans(0, recording.num_samples, size):
+            block = recording.samples[:, start:stop]
             yield block.mean(axis=0, keepdims=True) if downmix else block
         return
     import soundfile as sf
@@ -334,3 +335,24 @@ def _wav_missing_bytes(path: Path) -> int:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip() or type(error).__name__
     return text.splitlines()[0]
+
+
+def in_range(audio: np.ndarray) -> np.ndarray:
+    """Scale down audio whose peak exceeds 0.99 (beams can be louder than their input) for Whisper."""
+    peak = float(np.abs(audio).max()) if len(audio) else 0.0
+    return (audio * (0.99 / peak)).astype(np.float32) if peak > 0.99 else audio.astype(np.float32)
+
+
+def speaker_stream(source: SpeakerSource, target: SpeakerSegment, pad: float) -> Stream:
+    """The target segment (± ``pad`` s) of its speaker's audio, as a stream carrying that speaker."""
+    rate = source.rate
+    first = max(0, int((target.start - pad) * rate))
+    piece = in_range(source(target.speaker, first, int((target.end + pad) * rate)))
+    return Stream(
+        piece,
+        rate,
+        f"beam-{target.speaker}-{target.start:.2f}",
+        target.speaker,
+        [(target.start, target.end)],
+        first / rate,
+    )

@@ -12,59 +12,19 @@ from typing import Any
 
 import click
 
+from meetsep.cli_batch import batch, batch_report
+from meetsep.console import (
+    EXIT_INPUT_ERROR,
+    EXIT_USAGE,
+    ProgressHook,
+    chosen_formats,
+    fail,
+    output_options,
+    progress_option,
+    say,
+    show_progress,
+)
 from meetsep.errors import MeetsepError
-
-EXIT_INPUT_ERROR = 1
-EXIT_USAGE = 2
-
-
-def _fail(message: str) -> None:
-    click.echo(f"meetsep: error: {message}", err=True)
-
-
-def _verbosity() -> int:
-    """-1 with --quiet, 1 with --verbose, else 0 (set by the top-level options)."""
-    context = click.get_current_context(silent=True)
-    return context.meta.get("meetsep.verbosity", 0) if context is not None else 0
-
-
-def _say(message: str, err: bool = False) -> None:
-    """A result or status line; nothing with --quiet (errors always print, by :func:`_fail`)."""
-    if _verbosity() >= 0:
-        click.echo(message, err=err)
-
-
-def _show_progress(requested: bool | None) -> bool:
-    """Progress bars: as requested, else on a terminal unless --quiet."""
-    if requested is not None:
-        return requested
-    return sys.stderr.isatty() and _verbosity() >= 0
-
-
-class ProgressHook:
-    """Turns pipeline events into one tqdm bar per stage on a terminal (silent otherwise)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.bar: Any = None
-
-    def __call__(self, event: Any) -> None:
-        if not self.enabled:
-            return
-        from tqdm import tqdm
-
-        if event.kind == "start":
-            self.bar = tqdm(
-                desc=f"{event.session_id}: {event.stage}", total=None, leave=False, file=sys.stderr, unit="step"
-            )
-        elif event.kind == "progress" and self.bar is not None:
-            if event.total is not None and self.bar.total != event.total:
-                self.bar.total = event.total
-            self.bar.n = event.completed
-            self.bar.refresh()
-        elif event.kind == "end" and self.bar is not None:
-            self.bar.close()
-            self.bar = None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -85,22 +45,7 @@ def cli(context: click.Context, quiet: bool, verbose: bool) -> None:
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."
-)
-@click.option(
-    "--format",
-    "formats",
-    default="json,seglst,rttm,srt,vtt,txt",
-    show_default=True,
-    help="Comma-separated output formats.",
-)
-@click.option(
-    "--config", "configs", multiple=True, help="YAML config file or preset name (configs/); repeatable, later wins."
-)
-@click.option(
-    "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. asr.model=tiny.en."
-)
+@output_options
 @click.option(
     "--layout",
     type=click.Choice(["auto", "mono", "array", "stereo-speakers"]),
@@ -122,37 +67,22 @@ def cli(context: click.Context, quiet: bool, verbose: bool) -> None:
     default=None,
     help="Separation of overlapped speech (separate.kind; none: speaker beams or mixture).",
 )
-@click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal).")
+@progress_option
 def transcribe(
     inputs: tuple[Path, ...],
     out_dir: Path,
     formats: str,
     configs: tuple[str, ...],
     overrides: tuple[str, ...],
-    layout: str | None,
-    num_speakers: int | None,
-    min_speakers: int | None,
-    max_speakers: int | None,
-    beamforming: str | None,
-    separation: str | None,
     progress: bool | None,
+    **options: Any,
 ) -> None:
     """Transcribe INPUT files into OUT/<input stem>.<ext>; keeps going past a bad file."""
     from meetsep.config import load_config, option_overrides
-    from meetsep.formats import parse_formats, write_transcript
+    from meetsep.formats import write_transcript
 
-    try:
-        chosen = parse_formats(formats)
-    except ValueError as error:
-        raise click.UsageError(str(error)) from None
-    chosen_options = option_overrides(
-        num_speakers=num_speakers,
-        min_speakers=min_speakers,
-        max_speakers=max_speakers,
-        layout=layout,
-        beamforming=beamforming,
-        separation=separation,
-    )
+    chosen = chosen_formats(formats)
+    chosen_options = option_overrides(**options)  # --layout, --num-speakers, ...: the same names as the API
     extra = [*overrides, *(f"{key}={value}" for key, value in chosen_options.items())]
     config = load_config(list(configs), extra)
     stems = [p.stem for p in inputs]
@@ -164,23 +94,23 @@ def transcribe(
     from meetsep.pipeline import Pipeline
 
     pipeline = Pipeline(config)
-    hook = ProgressHook(_show_progress(progress))
+    hook = ProgressHook(show_progress(progress))
     failed = 0
     for path in inputs:
         try:
             transcript = pipeline(path, hook=hook)
             written = write_transcript(transcript, out_dir, chosen)
         except MeetsepError as error:
-            _fail(str(error))
+            fail(str(error))
             failed += 1
             continue
         except Exception as error:  # one file's unexpected failure must not stop the others
             detail = str(error).splitlines()[0] if str(error) else ""
-            _fail(f"{path}: unexpected {type(error).__name__}{': ' + detail if detail else ''}")
+            fail(f"{path}: unexpected {type(error).__name__}{': ' + detail if detail else ''}")
             failed += 1
             continue
         speakers = len(transcript.speakers)
-        _say(
+        say(
             f"{path}: {len(transcript.turns)} turns, {speakers} speaker{'s' * (speakers != 1)} -> {', '.join(str(p) for p in written)}"
         )
     if failed:
@@ -218,7 +148,7 @@ def models_install(model_dir: str | None) -> None:
     missing = [name for name, spec in SPECS.items() if spec.shipped and find_model(name, model_dir) is None]
     if missing:
         for name in missing:
-            _fail(f"model {name} not found; run: {SPECS[name].install}")
+            fail(f"model {name} not found; run: {SPECS[name].install}")
         sys.exit(EXIT_INPUT_ERROR)
 
 
@@ -266,7 +196,7 @@ def models_convert_whisper(model_dir: str | None, model_name: str, out_path: Pat
 @click.option(
     "--chunk", type=click.FloatRange(min=4.0), default=30.0, show_default=True, help="Seconds separated at once."
 )
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+@progress_option
 def separate(
     source: Path,
     out_dir: Path,
@@ -282,20 +212,20 @@ def separate(
     from meetsep.audio import load_recording
     from meetsep.hooks import stage
     from meetsep.models import load_separation, resolve_model
-    from meetsep.separate import separate_file
+    from meetsep.pipeline import separate_file
 
     try:
         recording = load_recording(source)
         separator = load_separation(
             resolve_model(model, "separation", model_dir=model_dir, allow_download=allow_download)
         )
-        hook = ProgressHook(_show_progress(progress))
+        hook = ProgressHook(show_progress(progress))
         with stage(hook, "separate", recording.session_id) as reporter:
             written = separate_file(recording, separator, out_dir, start=start, end=end, chunk=chunk, reporter=reporter)
     except MeetsepError as error:
-        _fail(str(error))
+        fail(str(error))
         sys.exit(EXIT_INPUT_ERROR)
-    _say(f"{source}: {len(written)} streams -> {', '.join(str(p) for p in written)}")
+    say(f"{source}: {len(written)} streams -> {', '.join(str(p) for p in written)}")
 
 
 @cli.command()
@@ -354,117 +284,14 @@ def simulate(out_dir: Path, session_id: str, **settings: Any) -> None:
     meeting = simulate_meeting(SimulationConfig(**settings), session_id=session_id)
     write_meeting(meeting, out_dir)
     meta = meeting.metadata
-    _say(
+    say(
         f"{out_dir}: {meta['duration']:.1f} s, {meeting.audio.shape[0]} channels at {meeting.sample_rate} Hz, "
         f"{len(meeting.speaker_images)} speakers, overlap ratio {meta['overlap_ratio']:.3f}"
     )
 
 
-@cli.command()
-@click.argument("source", type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."
-)
-@click.option(
-    "--format",
-    "formats",
-    default="json,seglst,rttm,srt,vtt,txt",
-    show_default=True,
-    help="Comma-separated output formats.",
-)
-@click.option("--config", "configs", multiple=True, help="YAML config file or preset name; repeatable.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value.")
-@click.option(
-    "--jobs", type=click.IntRange(min=1), default=None, help="Parallel workers (default: from cores and memory)."
-)
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True)
-@click.option(
-    "--ray-address",
-    default=None,
-    help="Ray cluster to join ('auto' = the running one); default starts a local runtime.",
-)
-@click.option(
-    "--timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Per-file time limit in seconds."
-)
-@click.option("--shard", default=None, metavar="I/N", help="Only every N-th item starting at I (0-based).")
-@click.option("--overwrite", is_flag=True, help="Redo items that are already done.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
-def batch(
-    source: Path,
-    out_dir: Path,
-    formats: str,
-    configs: tuple[str, ...],
-    overrides: tuple[str, ...],
-    jobs: int | None,
-    engine: str,
-    ray_address: str | None,
-    timeout: float | None,
-    shard: str | None,
-    overwrite: bool,
-    progress: bool | None,
-) -> None:
-    """Transcribe a folder (recursive) or a JSONL/CSV manifest; resumable, parallel, local or on Ray.
-
-    Finished files are skipped on a re-run; every result goes to OUT/batch_report.jsonl; the exit
-    code is 0 only when every file succeeded.
-    """
-    from meetsep.batch import BatchSettings, default_jobs, discover, parse_shard, run_batch, select_shard
-    from meetsep.config import load_config
-    from meetsep.formats import parse_formats
-
-    try:
-        chosen = parse_formats(formats)
-    except ValueError as error:
-        raise click.UsageError(str(error)) from None
-    config = load_config(list(configs), list(overrides))
-    items = discover(source)
-    if shard:
-        items = select_shard(items, *parse_shard(shard))
-    settings = BatchSettings(out_dir, chosen, config, jobs or default_jobs(), timeout, overwrite, engine, ray_address)  # type: ignore[arg-type]
-    show_bar = _show_progress(progress)
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(items), desc="batch", unit="file", file=sys.stderr, disable=not show_bar)
-
-    def report(result: Any, summary: Any) -> None:
-        bar.update(1)
-        bar.set_postfix(
-            done=summary.ok + summary.skipped,
-            failed=summary.failed + summary.timeout,
-            audio_h=f"{summary.audio_seconds / 3600:.2f}",
-        )
-        if not show_bar:
-            finished = summary.ok + summary.skipped + summary.failed + summary.timeout
-            _say(f"[{finished}/{summary.total}] {result.status} {result.id} ({result.seconds:.1f} s)", err=True)
-        if result.error:
-            _fail(result.error)
-
-    summary = run_batch(items, settings, report)
-    bar.close()
-    _say(summary.line())
-    if not summary.success:
-        sys.exit(EXIT_INPUT_ERROR)
-
-
-@cli.command("batch-report")
-@click.argument("out_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def batch_report(out_dirs: tuple[Path, ...], as_json: bool) -> None:
-    """Summarize one or more batch output folders: latest status per file, totals, failures."""
-    from meetsep.batch import summarize_reports
-
-    summary = summarize_reports(list(out_dirs))
-    if as_json:
-        click.echo(json.dumps(summary, indent=2, sort_keys=True))
-    else:
-        click.echo(
-            f"{summary['items']} files over {summary['runs']} run(s): {summary['ok']} done, {summary['skipped']} skipped, "
-            f"{summary['failed']} failed, {summary['timeout']} timed out; {summary['audio_hours']:.2f} audio h"
-        )
-        for failure in summary["failures"]:
-            click.echo(f"  {failure['status']}: {failure['error']}")
-    if summary["failed"] or summary["timeout"]:
-        sys.exit(EXIT_INPUT_ERROR)
+cli.add_command(batch)
+cli.add_command(batch_report)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -472,13 +299,13 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="meetsep", standalone_mode=False)
     except click.exceptions.UsageError as error:
-        _fail(error.format_message())
+        fail(error.format_message())
         sys.exit(EXIT_USAGE)
     except click.exceptions.Abort:
-        _fail("aborted")
+        fail("aborted")
         sys.exit(130)
     except MeetsepError as error:
-        _fail(str(error))
+        fail(str(error))
         sys.exit(EXIT_INPUT_ERROR)
     except click.exceptions.Exit as exit_:
         sys.exit(exit_.exit_code)

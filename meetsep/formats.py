@@ -7,11 +7,10 @@ no timings), so the same input and config give byte-identical files.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from meetsep.files import atomic_write_text
 from meetsep.types import Transcript, Turn, Word
 
 FORMATS = ("json", "seglst", "rttm", "srt", "vtt", "txt")
@@ -20,35 +19,25 @@ CAPTION_SECONDS = 7.0
 CAPTION_CHARACTERS = 84
 
 
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(handle, 0o666 & ~umask)  # mkstemp creates 0600; outputs get ordinary permissions
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def to_json(transcript: Transcript) -> str:
     return transcript.model_dump_json(indent=2) + "\n"
 
 
 def seglst_entries(transcript: Transcript) -> list[dict[str, object]]:
     """One meeteval SegLST entry per speaker turn."""
+    return turn_entries(transcript.session_id, transcript.turns)
+
+
+def turn_entries(session_id: str, turns: list[Turn]) -> list[dict[str, object]]:
+    """SegLST entries of ``turns`` (one per turn) in session ``session_id``."""
     return [
-        dict(session_id=transcript.session_id, speaker=t.speaker, start_time=t.start, end_time=t.end, words=t.text)
-        for t in transcript.turns
+        dict(session_id=session_id, speaker=t.speaker, start_time=t.start, end_time=t.end, words=t.text) for t in turns
     ]
+
+
+def diarization_entries(transcript: Transcript) -> list[dict[str, object]]:
+    """The diarization as SegLST-style entries without words (what DER scoring reads)."""
+    return [dict(speaker=s.speaker, start_time=s.start, end_time=s.end) for s in transcript.diarization]
 
 
 def to_seglst(transcript: Transcript) -> str:

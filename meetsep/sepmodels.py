@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from meetsep.files import atomic_paths
+
 MODULES = ("encoder", "masknet", "decoder")
 
 # Classes a separation hyperparams.yaml may instantiate or reference.
@@ -199,20 +201,15 @@ def load_speechbrain_folder(folder: Path) -> SeparationModel:
 
 
 def save_speechbrain_folder(folder: Path, yaml_text: str, modules: Any) -> Path:
-    """Write ``hyperparams.yaml`` + one ``<module>.ckpt`` per module (atomically, file by file)."""
-    import os
-
+    """Write ``hyperparams.yaml`` + one ``<module>.ckpt`` per module (all or none of them)."""
     import torch
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in MODULES:
-        temporary = folder / f".{name}.ckpt.tmp"
-        torch.save(modules[name].state_dict(), temporary)
-        os.replace(temporary, folder / f"{name}.ckpt")
-    temporary = folder / ".hyperparams.yaml.tmp"
-    temporary.write_text(yaml_text)
-    os.replace(temporary, folder / "hyperparams.yaml")
+    files = [folder / f"{name}.ckpt" for name in MODULES] + [folder / "hyperparams.yaml"]
+    with atomic_paths(files) as temporaries:
+        for name, temporary in zip(MODULES, temporaries):
+            torch.save(modules[name].state_dict(), temporary)
+        temporaries[-1].write_text(yaml_text)
     return folder
 
 

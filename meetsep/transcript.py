@@ -1,9 +1,12 @@
-"""Stage 6: words with speakers → a :class:`~meetsep.types.Transcript` of speaker turns."""
+"""Stage 6: words with speakers → a :class:`~meetsep.types.Transcript` of speaker turns.
+
+Takes the attributed words and the diarization and returns the typed result that the writers
+(:mod:`meetsep.formats`) serialize.
+"""
 
 from __future__ import annotations
 
-from meetsep.attribute import AttributedWord, Diarization
-from meetsep.types import ChannelLayout, SpeakerSegment, TimeSpan, Transcript, Turn, Word
+from meetsep.types import AttributedWord, ChannelLayout, Diarization, SpeakerSegment, TimeSpan, Transcript, Turn, Word
 from meetsep.version import __version__
 
 TURN_GAP = 1.0

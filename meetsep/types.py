@@ -1,8 +1,11 @@
-"""The data model shared by every stage.
+"""The data model: every type that crosses a stage boundary.
 
 Times are float seconds from the start of the recording. Audio is ``float32`` with shape
-``(channels, samples)``. Transcript objects are pydantic models so they serialize to JSON exactly
-and validate when read back.
+``(channels, samples)`` (one channel: ``(samples,)``). Transcript objects are pydantic models so
+they serialize to JSON exactly and validate when read back; the intermediate results of the stages
+(segmentation, diarization, recognized and attributed words) are plain dataclasses. The protocols
+at the end are the call shapes the pipeline relies on: a signal read by slices, a speaker's audio,
+a speaker-embedding model, a separator.
 """
 
 from __future__ import annotations
@@ -10,10 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from pyannote.core import SlidingWindow, SlidingWindowFeature
+
+    from meetsep.hooks import StageReporter
+
+Interval = tuple[float, float]  # (start, end) seconds
 
 
 class ChannelLayout(str, Enum):  # noqa: UP042  (StrEnum would change str() of a layout)
@@ -156,3 +166,172 @@ class Transcript(BaseModel):
     @property
     def text(self) -> str:
         return " ".join(t.text for t in self.turns)
+
+
+# ---------------------------------------------------------------------------- between the stages
+
+
+class Signal(Protocol):
+    """A mono float32 signal read by contiguous slices: a NumPy array or a
+    :class:`meetsep.audio.SignalFile` (the long mixture, kept on disk)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: slice) -> np.ndarray: ...
+
+
+@dataclass
+class SegmentationResult:
+    """What the segmentation stage found in one mono signal.
+
+    Attributes:
+        local: ``(num_windows, frames_per_window, 3)`` binary local-speaker activity (its sliding
+            window gives each window's time).
+        count: ``(num_frames, 1)`` speakers active per frame, aggregated over windows.
+        frames: the model's frame grid.
+        speech: speech intervals in seconds.
+        overlap: intervals with two or more speakers, in seconds.
+    """
+
+    local: SlidingWindowFeature
+    count: SlidingWindowFeature
+    frames: SlidingWindow
+    speech: list[Interval]
+    overlap: list[Interval]
+
+
+@dataclass
+class SpeechUnits:
+    """The units of speech diarization clusters: each segmentation window's local speakers cut into runs.
+
+    Attributes:
+        activity: ``(num_windows, frames, max_units)`` binary activity of each unit (its sliding
+            window gives each window's time).
+        origin: ``(num_windows, max_units)`` the local speaker each unit came from (-1: padding).
+        local: the segmentation's ``(num_windows, frames, 3)`` local-speaker activity.
+    """
+
+    activity: SlidingWindowFeature
+    origin: np.ndarray
+    local: SlidingWindowFeature
+
+
+@dataclass
+class Diarization:
+    """Who speaks when.
+
+    Attributes:
+        segments: speaker activity, possibly overlapping between speakers (RTTM).
+        exclusive: the same with at most one speaker at a time (the most active one).
+        overlap: intervals where two or more diarized speakers are active.
+    """
+
+    segments: list[SpeakerSegment]
+    exclusive: list[SpeakerSegment]
+    overlap: list[Interval]
+
+    @property
+    def speakers(self) -> list[str]:
+        return sorted({s.speaker for s in self.segments})
+
+
+@dataclass(frozen=True)
+class RecognizedWord:
+    """A word from one stream, before speakers are attributed. Times in seconds of the recording."""
+
+    text: str
+    start: float
+    end: float
+    probability: float
+    stream: str
+    speaker: str | None = None
+
+
+@dataclass
+class AsrResult:
+    """The words of some streams, in time order, and the language they were decoded in."""
+
+    words: list[RecognizedWord]
+    language: str | None
+
+
+@dataclass(frozen=True)
+class AttributedWord:
+    """A recognized word with its speaker; ``overlap`` when another speaker is active then too."""
+
+    word: RecognizedWord
+    speaker: str
+    overlap: bool
+
+
+class SpeakerSource(Protocol):
+    """Each speaker's audio at ``rate`` Hz: the speaker's own beam, or the mixture for everyone."""
+
+    rate: int
+
+    @property
+    def per_speaker(self) -> bool:
+        """Whether speakers get different audio (their own beams) rather than the one mixture."""
+        ...
+
+    def __call__(self, speaker: str | None, first: int, last: int) -> np.ndarray:
+        """Samples ``[first, last)`` (clipped to the recording) of ``speaker``'s audio (None: the mixture)."""
+        ...
+
+
+class Embedder(Protocol):
+    """A speaker-embedding model on mono audio at ``sample_rate`` Hz."""
+
+    sample_rate: int
+    dimension: int
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        """``(samples,)`` → ``(dimension,)`` unit-norm embedding; NaN when too short to embed."""
+        ...
+
+    def embed_many(self, audios: list[np.ndarray]) -> list[np.ndarray]:
+        """``[self(audio) for audio in audios]``, possibly several at once."""
+        ...
+
+
+class UnitEmbedder(Protocol):
+    """Embeddings of the units of speech diarization clusters (see :class:`meetsep.embedding.UnitEmbedder`).
+
+    ``spatial`` is set when each embedding is joined by where the unit's speech comes from;
+    ``min_clean_seconds`` is the single-speaker speech a unit needs for a reliable embedding.
+    """
+
+    dimension: int
+    spatial: object | None
+    min_clean_seconds: float
+
+    def __call__(
+        self,
+        audio: Signal,
+        units: SpeechUnits,
+        selected: np.ndarray | None = None,
+        reporter: StageReporter | None = None,
+    ) -> np.ndarray:
+        """``(num_windows, units, dimension)`` embeddings of the ``selected`` units (NaN elsewhere)."""
+        ...
+
+
+@dataclass
+class SeparationJob:
+    """What a separator is asked for: ``targets`` (speaker segments of one batch) of ``recording``,
+    taken from each speaker's audio (``source``), guided by ``diarization``."""
+
+    recording: Recording
+    source: SpeakerSource
+    diarization: Diarization
+    targets: list[SpeakerSegment]
+
+
+class Separator(Protocol):
+    """Speaker segments → one 16 kHz :class:`Stream` per segment, carrying that speaker's speech.
+
+    Every separator (speaker beams alone, guided source separation, a separation network) has this
+    one call.
+    """
+
+    def __call__(self, job: SeparationJob, reporter: StageReporter | None = None) -> list[Stream]: ...

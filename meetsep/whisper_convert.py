@@ -1,18 +1,6 @@
 """Convert CTranslate2 Whisper weights (``model.bin``) into an openai-whisper checkpoint.
 
-CTranslate2's ``model.bin`` (binary versions 4 to 6, as written by
-``ctranslate2.specs.model_spec.ModelSpec._serialize``; all integers little-endian) is::
-
-    uint32  binary_version
-    string  spec name            (e.g. "WhisperSpec")
-    uint32  spec revision
-    uint32  number of variables
-    repeated:  string name, uint8 rank, uint32 dims[rank], uint8 dtype id, uint32 num_bytes, bytes
-    uint32  number of aliases
-    repeated:  string alias, string target variable name
-
-where ``string`` is ``uint16 length`` (including a trailing NUL) followed by the UTF-8 bytes and the NUL,
-and dtype ids are 0 float32, 1 int8, 2 int16, 3 int32, 4 float16, 5 bfloat16.
+The weights are read by :func:`meetsep.ctranslate2_file.read_ctranslate2_variables`.
 
 The converted checkpoint is ``{"dims": {...}, "model_state_dict": {...}, "alignment_heads": [[layer,
 head], ...]}``: loadable by ``whisper.load_model`` (which ignores ``alignment_heads``) or, with the
@@ -25,12 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import struct
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from meetsep.ctranslate2_file import read_ctranslate2_variables
+from meetsep.files import atomic_path
 
 if TYPE_CHECKING:
     import torch
@@ -39,130 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "convert_ctranslate2_to_openai_whisper",
     "load_openai_whisper",
-    "read_ctranslate2_variables",
 ]
-
-SUPPORTED_BINARY_VERSIONS = (4, 5, 6)
-
-# CTranslate2 DataType enum order (include/ctranslate2/types.h). bfloat16 has no numpy dtype: it is
-# read as uint16 bits and widened to float32.
-_DTYPES: tuple[str, ...] = ("float32", "int8", "int16", "int32", "float16", "bfloat16")
-_NUMPY_DTYPES: dict[str, np.dtype] = {
-    "float32": np.dtype("<f4"),
-    "int8": np.dtype("i1"),
-    "int16": np.dtype("<i2"),
-    "int32": np.dtype("<i4"),
-    "float16": np.dtype("<f2"),
-    "bfloat16": np.dtype("<u2"),
-}
-
-
-class _Reader:
-    """Bounds-checked little-endian reader over the bytes of one file."""
-
-    def __init__(self, data: bytes, path: Path) -> None:
-        self.data = data
-        self.pos = 0
-        self.path = path
-
-    def error(self, message: str) -> ValueError:
-        return ValueError(f"{self.path}: not a valid CTranslate2 model.bin ({message})")
-
-    def take(self, size: int, what: str) -> memoryview:
-        end = self.pos + size
-        if size < 0 or end > len(self.data):
-            raise self.error(
-                f"truncated while reading {what}: needs {size} bytes at offset {self.pos}, file has {len(self.data)}"
-            )
-        chunk = memoryview(self.data)[self.pos : end]
-        self.pos = end
-        return chunk
-
-    def unpack(self, fmt: str, what: str) -> tuple[Any, ...]:
-        return struct.unpack("<" + fmt, self.take(struct.calcsize("<" + fmt), what))
-
-    def u8(self, what: str) -> int:
-        return int(self.unpack("B", what)[0])
-
-    def u16(self, what: str) -> int:
-        return int(self.unpack("H", what)[0])
-
-    def u32(self, what: str) -> int:
-        return int(self.unpack("I", what)[0])
-
-    def string(self, what: str) -> str:
-        length = self.u16(f"length of {what}")
-        raw = bytes(self.take(length, what))
-        if length == 0 or raw[-1] != 0:
-            raise self.error(f"{what} is not NUL-terminated")
-        try:
-            return raw[:-1].decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise self.error(f"{what} is not UTF-8") from exc
-
-
-def read_ctranslate2_variables(model_bin: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Parse a CTranslate2 ``model.bin`` with numpy alone.
-
-    Args:
-        model_bin: path of the ``model.bin`` file.
-
-    Returns:
-        ``(variables, aliases)``: variables maps each name (e.g. ``"decoder/embeddings/weight"``) to a
-        numpy array of its stored shape and dtype (scalars are 0-d arrays; bfloat16 is widened to
-        float32); aliases maps each alias name to the name of the variable it shares
-        (e.g. ``"decoder/projection/weight" -> "decoder/embeddings/weight"``).
-
-    Raises:
-        ValueError: naming the file, when it is truncated, malformed, has trailing bytes, an unknown
-            dtype, or a binary version other than 4 to 6.
-        OSError: when the file cannot be read.
-    """
-    path = Path(model_bin)
-    reader = _Reader(path.read_bytes(), path)
-
-    version = reader.u32("binary version")
-    if version not in SUPPORTED_BINARY_VERSIONS:
-        raise ValueError(
-            f"{path}: unsupported CTranslate2 binary version {version} "
-            f"(supported: {', '.join(map(str, SUPPORTED_BINARY_VERSIONS))})"
-        )
-    reader.string("spec name")
-    reader.u32("spec revision")
-
-    variables: dict[str, np.ndarray] = {}
-    num_variables = reader.u32("variable count")
-    for index in range(num_variables):
-        name = reader.string(f"name of variable {index}")
-        rank = reader.u8(f"rank of {name!r}")
-        shape = tuple(reader.u32(f"shape of {name!r}") for _ in range(rank))
-        type_id = reader.u8(f"dtype of {name!r}")
-        if type_id >= len(_DTYPES):
-            raise reader.error(f"variable {name!r} has unknown dtype id {type_id}")
-        dtype_name = _DTYPES[type_id]
-        dtype = _NUMPY_DTYPES[dtype_name]
-        num_bytes = reader.u32(f"byte count of {name!r}")
-        expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        if num_bytes != expected:
-            raise reader.error(
-                f"variable {name!r} of shape {shape} and dtype {dtype_name} declares {num_bytes} "
-                f"bytes, expected {expected}"
-            )
-        array = np.frombuffer(reader.take(num_bytes, f"data of {name!r}"), dtype=dtype).reshape(shape)
-        if dtype_name == "bfloat16":
-            array = (array.astype(np.uint32) << 16).view(np.float32)
-        # Native byte order, own memory (the file's buffer is released once we return).
-        variables[name] = array.astype(array.dtype.newbyteorder("="), copy=True)
-
-    aliases: dict[str, str] = {}
-    num_aliases = reader.u32("alias count")
-    for index in range(num_aliases):
-        alias = reader.string(f"alias {index}")
-        aliases[alias] = reader.string(f"target of alias {alias!r}")
-
-    if reader.pos != len(reader.data):
-        raise reader.error(f"{len(reader.data) - reader.pos} unexpected trailing bytes")
-    return variables, aliases
 
 
 def _resolve(variables: dict[str, np.ndarray], aliases: dict[str, str], name: str, source: Path) -> np.ndarray | None:
@@ -399,21 +265,10 @@ def convert_ctranslate2_to_openai_whisper(model_dir: Path, output_path: Path) ->
     del variables, arrays
 
     checkpoint = {"dims": dims, "model_state_dict": state_dict, "alignment_heads": alignment_heads}
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{output_path.name}.", suffix=".tmp", dir=output_path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(checkpoint, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o644)  # mkstemp makes it 0600
-        os.replace(tmp_name, output_path)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_path(output_path) as temporary, open(temporary, "wb") as handle:
+        torch.save(checkpoint, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
     return output_path
 
 

@@ -97,6 +97,7 @@ def make_corpus(name: str, folder: Path, only: set[str] | None = None) -> list[P
 def run_configuration(name: str, sessions: list[Path], out: Path, overrides: list[str]) -> None:
     """Transcribe every session with one configuration; write hypotheses and timing.json."""
     import meetsep
+    from meetsep.formats import diarization_entries, seglst_entries
     from meetsep.hooks import TimingHook
 
     out.mkdir(parents=True, exist_ok=True)
@@ -108,11 +109,7 @@ def run_configuration(name: str, sessions: list[Path], out: Path, overrides: lis
         began = time.perf_counter()
         if pipeline is not None:
             transcript = pipeline(session / "mix.flac", layout="array", session_id=session.name, hook=timing)
-            entries = [
-                dict(session_id=session.name, speaker=t.speaker, start_time=t.start, end_time=t.end, words=t.text)
-                for t in transcript.turns
-            ]
-            diarization = [dict(speaker=d.speaker, start_time=d.start, end_time=d.end) for d in transcript.diarization]
+            entries, diarization = seglst_entries(transcript), diarization_entries(transcript)
             duration = transcript.duration
         elif name == "c_oracle":
             entries, diarization, duration = _oracle(session, config)
@@ -133,6 +130,7 @@ def _oracle(session: Path, config: Any) -> tuple[list[dict[str, Any]], list[dict
 
     from meetsep.asr import Recognizer
     from meetsep.audio import resample
+    from meetsep.formats import turn_entries
     from meetsep.types import Stream
 
     reference = json.loads((session / "reference.seglst.json").read_text())
@@ -152,10 +150,7 @@ def _oracle(session: Path, config: Any) -> tuple[list[dict[str, Any]], list[dict
             for w in words
         ]
     )
-    entries = [
-        dict(session_id=session.name, speaker=t.speaker, start_time=t.start, end_time=t.end, words=t.text)
-        for t in turns
-    ]
+    entries = turn_entries(session.name, turns)
     diarization = [dict(speaker=e["speaker"], start_time=e["start_time"], end_time=e["end_time"]) for e in reference]
     info = sf.info(str(session / "mix.flac"))
     return entries, diarization, info.frames / info.samplerate
@@ -169,10 +164,12 @@ def _peer_senko(session: Path, config: Any, timing: Any) -> tuple[list[dict[str,
     import soundfile as sf
 
     from meetsep.asr import Recognizer
-    from meetsep.attribute import Diarization, assign_words, overlapping_parts
+    from meetsep.assign import assign_words
     from meetsep.audio import resample
+    from meetsep.formats import diarization_entries, seglst_entries
+    from meetsep.intervals import overlapping_parts
     from meetsep.transcript import build_transcript
-    from meetsep.types import ChannelLayout, SpeakerSegment, Stream
+    from meetsep.types import ChannelLayout, Diarization, SpeakerSegment, Stream
 
     audio, rate = sf.read(str(session / "mix.flac"), dtype="float32", always_2d=True)
     mono = resample(audio[:, 0], rate, 16000)
@@ -197,11 +194,7 @@ def _peer_senko(session: Path, config: Any, timing: Any) -> tuple[list[dict[str,
         words=assign_words(words, diarization),
         config_hash="peer",
     )
-    entries = [
-        dict(session_id=session.name, speaker=t.speaker, start_time=t.start, end_time=t.end, words=t.text)
-        for t in transcript.turns
-    ]
-    return entries, [dict(speaker=s.speaker, start_time=s.start, end_time=s.end) for s in segments], len(mono) / 16000
+    return seglst_entries(transcript), diarization_entries(transcript), len(mono) / 16000
 
 
 _SENKO: Any = None

@@ -50,7 +50,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from meetsep.evaluate import si_snr_improvement  # noqa: E402
-from meetsep.simulate import CALL_SENTENCES, SENTENCES, speak  # noqa: E402
+from meetsep.tts import CALL_SENTENCES, SENTENCES, speak  # noqa: E402
 
 RATE = 16000
 TRAIN_VOICES = [("flite", v) for v in ("slt", "rms", "kal16", "kal")] + [

@@ -111,3 +111,25 @@ def call_center(tts, tmp_path_factory: pytest.TempPathFactory) -> Mix:
     path = tmp_path_factory.mktemp("call") / "call.wav"
     sf.write(str(path), stereo.T, 8000, subtype="PCM_16")
     return Mix(stereo, reference, path)
+
+
+@pytest.fixture(scope="module")
+def meeting():
+    """Two flite talkers (seed 4), 40 % overlap, 4-mic circular array, RT60 0.3 s, SNR 30 dB."""
+    from meetsep.simulate import SimulationConfig, simulate_meeting
+
+    return simulate_meeting(
+        SimulationConfig(seed=4, num_speakers=2, num_sentences=4, overlap_ratio=0.4, num_mics=4, snr_db=30)
+    )
+
+
+@pytest.fixture(scope="module")
+def meeting_diarization(meeting):
+    """The true diarization of ``meeting`` (its reference segments and where they overlap)."""
+    from meetsep.intervals import overlapping_parts
+    from meetsep.types import Diarization, SpeakerSegment
+
+    segments = [
+        SpeakerSegment(speaker=e["speaker"], start=e["start_time"], end=e["end_time"]) for e in meeting.reference
+    ]
+    return Diarization(segments, [], overlapping_parts(segments))

@@ -1,11 +1,11 @@
-"""Packing of speech windows for Whisper: layout, audio, and mapping words back to recording time."""
+"""Speech windows and their packing for Whisper: layout, audio, and mapping words back to recording time."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from meetsep.asr import pack_audio, pack_pieces, unpack_time
+from meetsep.asr import pack_audio, pack_pieces, speech_windows, unpack_time
 from meetsep.types import Stream
 
 RATE = 16000
@@ -88,3 +88,9 @@ def test_packs_decoded_at_once_give_the_words_of_one_at_a_time(tts):
     spoken = " ".join(word.text.lower() for word in results[2].words)
     assert "morning" in spoken and "tuesday" in spoken
     assert [word.stream for word in results[2].words if word.text.lower().startswith("morning")] == ["s0"]
+
+
+def test_speech_windows_merge_and_cap():
+    regions = [(0, 5), (6, 10), (13, 20), (20.5, 45), (46, 47), (50, 51)]
+    assert speech_windows(regions, max_window=30, merge_gap=2) == [(0, 10), (13, 20), (20.5, 47), (50, 51)]
+    assert speech_windows([(0, 50)], max_window=30, merge_gap=2) == [(0, 50)]

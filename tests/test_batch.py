@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from meetsep.batch import REPORT_NAME, discover, parse_shard, read_report, select_shard, summarize_reports
+from meetsep.batch import REPORT_NAME, read_report, summarize_reports
 from meetsep.errors import ConfigError
+from meetsep.manifest import discover, parse_shard, select_shard
 
 MEETSEP = [sys.executable, "-m", "meetsep.cli"]
 FAST = ["--set", "asr.model=tiny.en", "--set", "asr.beam_size=1", "--format", "json,seglst,txt"]

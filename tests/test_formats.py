@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from meetsep.formats import FORMATS, atomic_write_text, parse_formats, read_transcript, write_transcript
+from meetsep.formats import FORMATS, parse_formats, read_transcript, write_transcript
 from meetsep.transcript import build_turns
 from meetsep.types import ChannelLayout, SpeakerSegment, TimeSpan, Transcript, Word
 
@@ -66,19 +66,6 @@ def test_meeteval_reads_our_seglst(tmp_path):
     write_transcript(sample_transcript(), tmp_path, ["seglst"])
     loaded = SegLST.load(tmp_path / "meeting.seglst.json")
     assert len(loaded) == 3
-
-
-def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
-    target = tmp_path / "out.txt"
-    target.write_text("old")
-
-    def broken_replace(*args, **kwargs):
-        raise OSError("disk full")
-
-    monkeypatch.setattr("meetsep.formats.os.replace", broken_replace)
-    with pytest.raises(OSError):
-        atomic_write_text(target, "new")
-    assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
 
 
 def test_parse_formats():

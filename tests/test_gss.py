@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from meetsep.evaluate import si_snr
-from meetsep.gss import GssSettings, enhance_segment, stft
-from meetsep.separate import merge_segments
+from meetsep.gss import GssSettings, enhance_segment
+from meetsep.intervals import merge_segments
 from meetsep.simulate import SimulationConfig, simulate_meeting
-from meetsep.types import SpeakerSegment
+from meetsep.types import SeparationJob, SpeakerSegment
 
 
 def test_gss_raises_si_snr_of_overlapped_speakers_over_the_reference_mic():
@@ -40,23 +39,14 @@ def test_gss_raises_si_snr_of_overlapped_speakers_over_the_reference_mic():
     assert all(value > 6.0 for value in solo), solo
 
 
-def test_merge_segments_joins_close_segments_per_speaker():
-    segments = [
-        SpeakerSegment(speaker="A", start=0, end=1),
-        SpeakerSegment(speaker="B", start=0.5, end=2),
-        SpeakerSegment(speaker="A", start=1.3, end=2),
-        SpeakerSegment(speaker="A", start=4, end=5),
-    ]
-    merged = [(s.speaker, s.start, s.end) for s in merge_segments(segments, gap=0.5)]
-    assert merged == [("A", 0, 2), ("B", 0.5, 2), ("A", 4, 5)]
-
-
 def test_gss_overlapped_only_takes_lone_segments_from_the_speakers_audio(monkeypatch):
-    import meetsep.separate as separate_module
-    from meetsep.attribute import Diarization, overlapping_parts
+    import meetsep.gss as gss_module
     from meetsep.audio import load_recording
+    from meetsep.beams import SpeakerAudio
     from meetsep.config import SeparateConfig
-    from meetsep.separate import GuidedSeparator, SpeakerAudio
+    from meetsep.gss import GuidedSeparator
+    from meetsep.intervals import overlapping_parts
+    from meetsep.types import Diarization
 
     rate = 16000
     audio = np.random.default_rng(0).standard_normal((3, rate * 10)).astype(np.float32) * 0.01
@@ -68,45 +58,15 @@ def test_gss_overlapped_only_takes_lone_segments_from_the_speakers_audio(monkeyp
     diarization = Diarization(segments, [], overlapping_parts(segments))
     called = []
     monkeypatch.setattr(
-        separate_module,
+        gss_module,
         "enhance_segment",
         lambda piece, rate, start, segments, target, settings: called.append(target) or piece[0],
     )
     mixture = audio.mean(axis=0)
-    streams = GuidedSeparator(SeparateConfig(kind="gss", gss_overlapped_only=True))(
-        load_recording(audio, sample_rate=rate, layout="array"),
-        SpeakerAudio(mixture),
-        diarization,
-        merge_segments(segments, 0.5),
-    )
+    recording = load_recording(audio, sample_rate=rate, layout="array")
+    job = SeparationJob(recording, SpeakerAudio(mixture), diarization, merge_segments(segments, 0.5))
+    streams = GuidedSeparator(SeparateConfig(kind="gss", gss_overlapped_only=True))(job)
     assert called == ["A", "B"]  # the two overlapping segments; A's lone one at 7-9 s is not separated
     lone = next(s for s in streams if s.regions == [(7.0, 9.0)])
     assert lone.name.startswith("beam-A") and lone.offset == 6.0
     np.testing.assert_array_equal(lone.audio, mixture[6 * rate : 10 * rate])
-
-
-@pytest.mark.parametrize("fft_size, hop", [(1024, 256), (400, 160), (512, 512)])
-def test_stft_equals_scipys_short_time_fft_bit_for_bit(fft_size, hop):
-    """meetsep's STFT frames a chunk at a time and transforms it in one call; the values are
-    scipy ShortTimeFFT's, exactly, for any length, channel count and chunk boundary."""
-    from scipy.signal import ShortTimeFFT
-    from scipy.signal.windows import hann
-
-    import meetsep.gss as gss
-
-    settings = GssSettings(fft_size=fft_size, hop=hop)
-    reference = ShortTimeFFT(hann(fft_size, sym=False), hop=hop, fs=1.0, scale_to="magnitude")
-    rng = np.random.default_rng(7)
-    for shape in [
-        (fft_size,),
-        (3, 5 * fft_size + 13),
-        (2, gss.STFT_FRAMES * hop + 1),
-        (4, 3 * gss.STFT_FRAMES * hop - 5),
-    ]:
-        audio = rng.standard_normal(shape).astype(np.float32)
-        expected = np.moveaxis(reference.stft(audio, axis=-1), -1, -2).astype(np.complex64)
-        ours = stft(audio, settings)
-        assert ours.shape == expected.shape and ours.dtype == np.complex64
-        np.testing.assert_array_equal(ours, expected)
-    with pytest.raises(ValueError, match="needs at least"):
-        stft(np.zeros((2, fft_size // 4), np.float32), settings)

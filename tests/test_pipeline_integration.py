@@ -9,7 +9,7 @@ import pytest
 
 import meetsep
 from meetsep.evaluate import score_session
-from meetsep.formats import to_json
+from meetsep.formats import seglst_entries, to_json
 from meetsep.hooks import TimingHook
 
 pytestmark = pytest.mark.integration
@@ -22,11 +22,7 @@ def test_two_speakers_with_overlap(two_speaker_mix):
     transcript = meetsep.transcribe(two_speaker_mix.path, overrides=FAST, hook=timing)
     assert set(timing.seconds) == {"beamform", "segment", "asr", "attribute"}
     assert transcript.layout is meetsep.ChannelLayout.MONO and len(transcript.speakers) == 2
-    hypothesis = [
-        dict(session_id="mix", speaker=t.speaker, start_time=t.start, end_time=t.end, words=t.text)
-        for t in transcript.turns
-    ]
-    scores = score_session(two_speaker_mix.reference, hypothesis)
+    scores = score_session(two_speaker_mix.reference, seglst_entries(transcript))
     assert scores.cpwer <= 0.2, scores
     # the real overlap is turn 2's first second; it must be found and its words flagged
     first_end = two_speaker_mix.reference[0]["end_time"]
@@ -53,13 +49,7 @@ def test_call_center_stereo_attributes_by_channel_without_duplicates(call_center
     config = meetsep.load_config(["call_center_stereo"], FAST)
     transcript = meetsep.Pipeline(config)(call_center.path)
     assert transcript.speakers == ["agent", "customer"]
-    scores = score_session(
-        call_center.reference,
-        [
-            dict(session_id="call", speaker=t.speaker, start_time=t.start, end_time=t.end, words=t.text)
-            for t in transcript.turns
-        ],
-    )
+    scores = score_session(call_center.reference, seglst_entries(transcript))
     # crosstalk at -25 dB is audible on the other channel: transcribing it twice would add insertions
     assert scores.cpwer <= 0.1, scores
 
@@ -116,13 +106,3 @@ def test_example_through_the_cli_finds_three_speakers(tmp_path):
         json.loads((tmp_path / "mix.seglst.json").read_text()),
     )
     assert scores.cpwer < 0.3, scores  # measured 13.7 % with GSS (54.0 % without separation)
-
-
-def test_target_batches_cover_every_target_once_in_order():
-    from meetsep.pipeline import target_batches
-    from meetsep.types import SpeakerSegment
-
-    targets = [SpeakerSegment(speaker="A", start=start, end=start + 5) for start in (0, 100, 299, 300, 650, 651)]
-    batches = target_batches(targets, 300.0)
-    assert [[t.start for t in batch] for batch in batches] == [[0, 100, 299], [300], [650, 651]]
-    assert target_batches([], 300.0) == []

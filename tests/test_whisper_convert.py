@@ -10,11 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from meetsep.whisper_convert import (
-    convert_ctranslate2_to_openai_whisper,
-    load_openai_whisper,
-    read_ctranslate2_variables,
-)
+from meetsep.ctranslate2_file import read_ctranslate2_variables
+from meetsep.whisper_convert import convert_ctranslate2_to_openai_whisper, load_openai_whisper
 
 # dtype ids of CTranslate2's DataType enum.
 _TYPE_IDS = {"float32": 0, "int8": 1, "int16": 2, "int32": 3, "float16": 4, "bfloat16": 5}

@@ -1,4 +1,4 @@
-"""Neural separation in the pipeline: outputs go to the right speakers, joins are smooth, levels fit."""
+"""Separation: neural outputs go to the right speakers, joins are smooth, levels fit; separating a file."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 import meetsep.separate as separate_module
-from meetsep.attribute import Diarization, SpeakerEmbedder
+from meetsep.beams import SpeakerAudio
 from meetsep.config import AttributeConfig, RuntimeConfig, SeparateConfig
-from meetsep.separate import NeuralSeparator, SpeakerAudio, crossfade_into, fit_to_mixture, merge_segments
-from meetsep.types import SpeakerSegment
+from meetsep.embedding import SpeakerEmbedder
+from meetsep.intervals import merge_segments
+from meetsep.separate import NeuralSeparator, crossfade_into, fit_to_mixture
+from meetsep.types import Diarization, SeparationJob, SpeakerSegment
 
 RATE = 16000
 
@@ -65,9 +67,8 @@ def test_separated_outputs_replace_the_overlap_in_the_right_speakers_stream(scen
     monkeypatch.setattr(separate_module, "resolve_model", lambda *args, **kwargs: None)
     monkeypatch.setattr(separate_module, "load_separation", lambda resolved: OracleModel(sources, mixture))
     embedder = SpeakerEmbedder(AttributeConfig(), RuntimeConfig())
-    streams = NeuralSeparator(SeparateConfig(kind="convtasnet"), RuntimeConfig(), embedder)(
-        None, SpeakerAudio(mixture), diarization, merge_segments(diarization.segments, 0.5)
-    )
+    job = SeparationJob(None, SpeakerAudio(mixture), diarization, merge_segments(diarization.segments, 0.5))
+    streams = NeuralSeparator(SeparateConfig(kind="convtasnet"), RuntimeConfig(), embedder)(job)
     by_speaker = {s.speaker: s for s in streams}
     assert sorted(by_speaker) == ["A", "B"] and all(s.name.startswith("sep-") for s in streams)
     start, end = diarization.overlap[0]
@@ -102,3 +103,40 @@ def test_crossfade_is_continuous_and_exact_inside():
     assert np.all(piece[int(0.5 * RATE) : int(1.0 * RATE)] == 3.0)
     assert piece[0] == 1.0 and piece[-1] == 1.0
     assert np.max(np.abs(np.diff(piece))) < 2.0 / (0.05 * RATE) * np.pi  # a ramp, not a step
+
+
+class SwappingModel:
+    """Returns the true sources of each window, in an order that flips from call to call."""
+
+    num_sources, sample_rate = 2, 16000
+
+    def __init__(self, sources: np.ndarray) -> None:
+        self.sources, self.calls = sources, 0
+
+    def separate(self, window: np.ndarray, rate: int) -> np.ndarray:
+        mixture = self.sources.sum(axis=0)
+        first = next(i for i in range(len(mixture)) if np.allclose(mixture[i : i + 64], window[:64], atol=1e-4))
+        part = self.sources[:, first : first + len(window)]
+        self.calls += 1
+        return part[::-1] if self.calls % 2 else part
+
+
+def test_separate_file_keeps_each_speaker_in_one_file_across_chunks(tmp_path):
+    import soundfile as sf
+
+    from meetsep.audio import load_recording
+    from meetsep.separate import separate_file
+
+    rng = np.random.default_rng(1)
+    sources = (rng.standard_normal((2, 16000 * 11)) * [[0.05], [0.1]]).astype(np.float32)
+    sources = np.round(sources * 32767) / 32767  # what PCM_16 stores, so the stub finds its windows
+    sf.write(str(tmp_path / "talk.wav"), sources.sum(axis=0), 16000, subtype="FLOAT")
+    written = separate_file(
+        load_recording(tmp_path / "talk.wav"), SwappingModel(sources), tmp_path / "out", chunk=4.0, overlap=1.0
+    )
+    assert [p.name for p in written] == ["talk.s1.wav", "talk.s2.wav"]
+    streams = np.stack([sf.read(str(p), dtype="float32")[0] for p in written])
+    assert streams.shape == sources.shape
+    order = [0, 1] if abs(np.corrcoef(streams[0], sources[0])[0, 1]) > 0.5 else [1, 0]
+    np.testing.assert_allclose(streams, sources[order], atol=2e-4)  # 16-bit output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["talk.s1.wav", "talk.s2.wav"]  # no temporaries left

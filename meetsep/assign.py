@@ -1,0 +1,91 @@
+r"""Words to speakers: each recognized word gets the speaker the diarization has at its time.
+
+Stage "assign" of the chain: takes the recognized words (from the mixture, or from speaker streams
+that already carry their speaker) and the diarization, and returns
+:class:`~meetsep.types.AttributedWord`\ s. A word of the mixture goes to the speaker most active
+during it in the *exclusive* diarization (one speaker per frame); words inside regions where two
+diarized speakers are active are marked ``overlap``. Speaker streams leak, so the same word can
+come out of two of them: :func:`drop_cross_stream_duplicates` keeps one.
+"""
+
+from __future__ import annotations
+
+from meetsep.intervals import overlap_seconds
+from meetsep.types import AttributedWord, Diarization, Interval, RecognizedWord
+
+
+class WordAssigner:
+    """Recognized words + diarization → attributed words (see the module docstring)."""
+
+    def __call__(
+        self, words: list[RecognizedWord], diarization: Diarization, separated: bool = False
+    ) -> list[AttributedWord]:
+        """``separated``: the words come from per-speaker streams (duplicates across them are dropped)."""
+        attributed = assign_words(words, diarization)
+        return drop_cross_stream_duplicates(attributed, diarization) if separated else attributed
+
+
+def _exclusive_spans(diarization: Diarization) -> dict[str, list[Interval]]:
+    """Each speaker's intervals in the exclusive diarization (the full one if there is none)."""
+    spans: dict[str, list[Interval]] = {}
+    for segment in diarization.exclusive or diarization.segments:
+        spans.setdefault(segment.speaker, []).append((segment.start, segment.end))
+    return spans
+
+
+def assign_words(words: list[RecognizedWord], diarization: Diarization) -> list[AttributedWord]:
+    """Each word to the speaker most active during it (exclusive diarization); nearest speaker if none."""
+    by_speaker = _exclusive_spans(diarization)
+    result = []
+    for word in words:
+        speaker = word.speaker
+        if speaker is None:
+            if not by_speaker:
+                speaker = "SPEAKER_00"
+            else:
+                scores = {name: overlap_seconds(word.start, word.end, spans) for name, spans in by_speaker.items()}
+                best = max(sorted(scores), key=lambda name: scores[name])
+                if scores[best] <= 0.0:
+                    middle = (word.start + word.end) / 2
+                    best = min(
+                        sorted(by_speaker),
+                        key=lambda name: min(min(abs(middle - a), abs(middle - b)) for a, b in by_speaker[name]),
+                    )
+                speaker = best
+        overlap = overlap_seconds(word.start, word.end, diarization.overlap) > 0.0
+        result.append(AttributedWord(word, speaker, overlap))
+    return result
+
+
+def drop_cross_stream_duplicates(words: list[AttributedWord], diarization: Diarization) -> list[AttributedWord]:
+    """Remove a word that another speaker's stream also recognized at the same time.
+
+    Separated streams leak: where the diarization wrongly gives one person's speech to two speakers,
+    or separation is imperfect, the same word comes out of two streams. Two people rarely say the
+    same word at the same moment, so of two equal words (case and punctuation ignored) overlapping by
+    at least half of the shorter one, only the one whose speaker is more active then (exclusive
+    diarization; then the higher probability) is kept.
+    """
+    spans = _exclusive_spans(diarization)
+
+    def key(item: AttributedWord) -> str:
+        return "".join(ch for ch in item.word.text.lower() if ch.isalnum())
+
+    def strength(item: AttributedWord) -> tuple[float, float]:
+        return (overlap_seconds(item.word.start, item.word.end, spans.get(item.speaker, [])), item.word.probability)
+
+    ordered = sorted(range(len(words)), key=lambda i: (words[i].word.start, words[i].word.end))
+    dropped: set[int] = set()
+    for position, first in enumerate(ordered):
+        a = words[first]
+        for second in ordered[position + 1 :]:
+            b = words[second]
+            if b.word.start >= a.word.end:
+                break
+            if a.speaker == b.speaker or first in dropped or second in dropped or key(a) != key(b) or not key(a):
+                continue
+            shared = min(a.word.end, b.word.end) - max(a.word.start, b.word.start)
+            shorter = min(a.word.end - a.word.start, b.word.end - b.word.start)
+            if shorter > 0 and shared >= 0.5 * shorter:
+                dropped.add(second if strength(a) >= strength(b) else first)
+    return [item for index, item in enumerate(words) if index not in dropped]

@@ -1,0 +1,212 @@
+"""Speaker embeddings: what a stretch of speech sounds like (CAM++), and where it comes from (array).
+
+Stage "embed" of the chain: takes the segmented mixture and the units of speech that diarization
+clusters (each window's local speakers cut into runs, see :mod:`meetsep.diarize`), and returns one
+vector per unit. :class:`SpeakerEmbedder` is the voice model (also used by the separation network
+to match its outputs to speakers); :class:`SpatialFeatures` describes where a unit's speech comes
+from on a microphone array; :class:`UnitEmbedder` cuts each unit's single-speaker speech out of
+its window and embeds it, joined by its spatial feature when asked.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from meetsep.audio import read_window, resample
+from meetsep.config import AttributeConfig, RuntimeConfig
+from meetsep.dsp import StftSettings, stft
+from meetsep.hooks import StageReporter
+from meetsep.models import load_embedding_model, resolve_model
+from meetsep.parallel import map_single_threaded
+from meetsep.types import Recording, Signal, SpeechUnits
+
+MIN_EMBEDDING_SECONDS = 0.4
+MIN_CLEAN_SECONDS = 1.0  # clean speech a unit needs to help form the clusters
+EMBED_BLOCK = 64  # units cut out and embedded at a time (bounded memory, all workers busy)
+SPATIAL_BAND = (200.0, 4000.0)  # Hz used for spatial features: speech energy, and phase differences below aliasing
+
+
+class SpeakerEmbedder:
+    """CAM++ embeddings of 16 kHz audio (80-bin Kaldi fbank, dither 0, mean-normalized over time).
+
+    CAM++ runs with oneDNN (mkldnn) off: the units it embeds have a new length nearly every call,
+    oneDNN builds its kernels per input shape, and PyTorch's own convolutions are then about 1.6x
+    faster on a CPU (attribution of a 10-minute meeting 74 → 44 s) and hold less memory. Inputs
+    are not padded into batches: padding changes CAM++'s output, and the clustering is sensitive
+    to that (DER on the dev meetings 15.6 → 17.8 % with inputs repeated up to a whole 0.5 s).
+    Several units are embedded at once instead, one per core on a single PyTorch thread each
+    (:func:`meetsep.parallel.map_single_threaded`): the same embeddings, 1.9x faster on 2 cores for
+    300 units alone; the attribution stage of a 10-minute meeting went from 39.7 to 31.3 s (what
+    remains, beside clustering, is Python work in CAM++'s many small modules, which one thread at a
+    time can do).
+    """
+
+    sample_rate = 16000
+    dimension = 192
+
+    def __init__(self, config: AttributeConfig, runtime: RuntimeConfig) -> None:
+        self.resolved = resolve_model(
+            config.model or "campplus", "embedding", model_dir=runtime.model_dir, allow_download=runtime.allow_download
+        )
+        self.workers = runtime.threads or os.cpu_count() or 1
+
+    def embed_many(self, audios: list[np.ndarray]) -> list[np.ndarray]:
+        """``[self(audio) for audio in audios]``, ``self.workers`` at a time."""
+        import torch
+
+        # oneDNN's switch is global to the process: set once here, never inside the workers
+        with torch.backends.mkldnn.flags(enabled=False):
+            return map_single_threaded(self._embed, audios, self.workers)
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        """``(samples,)`` float32 → ``(192,)`` unit-norm embedding; NaN when too short to embed."""
+        import torch
+
+        with torch.backends.mkldnn.flags(enabled=False):
+            return self._embed(audio)
+
+    def _embed(self, audio: np.ndarray) -> np.ndarray:
+        import torch
+        from torchaudio.compliance.kaldi import fbank
+
+        if len(audio) < MIN_EMBEDDING_SECONDS * self.sample_rate:
+            return np.full(self.dimension, np.nan, dtype=np.float32)
+        model = load_embedding_model(self.resolved)
+        with torch.inference_mode():
+            features = fbank(
+                torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None] * 32768.0,
+                num_mel_bins=80,
+                sample_frequency=self.sample_rate,
+                dither=0.0,
+            )
+            features = features - features.mean(dim=0, keepdim=True)
+            embedding = model(features[None]).squeeze(0).numpy()
+        return (embedding / (np.linalg.norm(embedding) + 1e-12)).astype(np.float32)
+
+
+class SpatialFeatures:
+    """Where a stretch of speech comes from, as the microphone array hears it (no geometry needed).
+
+    The feature of a set of frames is, per frequency bin between ``SPATIAL_BAND`` Hz, the principal
+    eigenvector of their spatial covariance (the source's relative transfer function, up to scale),
+    phase-aligned to microphone 0, stacked as real numbers and normalized: two stretches from the same
+    place in the room have a dot product near 1, from places apart much less. People in a meeting
+    stay in their seats, so this tells apart voices that speaker embeddings confuse.
+    """
+
+    rate = 16000
+    fft_size = 512
+    hop = 256
+
+    def __init__(self, recording: Recording) -> None:
+        self.recording = recording
+        self.settings = StftSettings(fft_size=self.fft_size, hop=self.hop)
+        frequencies = np.fft.rfftfreq(self.fft_size, 1.0 / self.rate)
+        self.band = (frequencies >= SPATIAL_BAND[0]) & (frequencies <= SPATIAL_BAND[1])
+        self.dimension = int(self.band.sum()) * recording.num_channels * 2
+
+    def window(self, start: float, duration: float) -> np.ndarray:
+        """The array's STFT of ``[start, start + duration)`` s: ``(channels, frames, band bins)``, frames every ``hop``."""
+        piece = resample(
+            read_window(self.recording, max(0.0, start), start + duration), self.recording.sample_rate, self.rate
+        )
+        if start < 0:
+            piece = np.pad(piece, ((0, 0), (int(round(-start * self.rate)), 0)))
+        return stft(piece, self.settings)[:, :, self.band]
+
+    def __call__(self, spectrum: np.ndarray, frames: np.ndarray) -> np.ndarray:
+        """Feature ``(dimension,)`` of the selected ``frames`` (bool over the spectrum's frames); NaN if none."""
+        if frames.sum() < 2:
+            return np.full(self.dimension, np.nan, dtype=np.float32)
+        chosen = np.ascontiguousarray(np.transpose(spectrum[:, frames, :], (2, 0, 1)))  # (F, C, T)
+        covariance = np.matmul(chosen, np.conj(np.swapaxes(chosen, 1, 2)))
+        _, vectors = np.linalg.eigh(covariance)
+        principal = vectors[..., -1]  # (F, C), unit norm
+        phase = principal[:, :1] / (np.abs(principal[:, :1]) + 1e-12)
+        aligned = principal / phase
+        feature = np.concatenate([aligned.real.ravel(), aligned.imag.ravel()])
+        return (feature / (np.linalg.norm(feature) + 1e-12)).astype(np.float32)
+
+
+class UnitEmbedder:
+    """Embeddings of units of speech: each unit's clean (single-speaker) speech in its window.
+
+    Args:
+        embedder: the voice model.
+        config: ``exclude_overlap`` and ``spatial_weight``.
+        spatial: where each unit's speech comes from (array input), joined to its voice embedding.
+    """
+
+    def __init__(
+        self, embedder: SpeakerEmbedder, config: AttributeConfig, spatial: SpatialFeatures | None = None
+    ) -> None:
+        self.embedder, self.config, self.spatial = embedder, config, spatial
+        self.min_clean_seconds = MIN_CLEAN_SECONDS
+        self.dimension = embedder.dimension + (spatial.dimension if spatial is not None else 0)
+
+    def __call__(
+        self,
+        audio: Signal,
+        speech: SpeechUnits,
+        selected: np.ndarray | None = None,
+        reporter: StageReporter | None = None,
+    ) -> np.ndarray:
+        """``(num_windows, units, dimension)`` embeddings of each unit's clean (single-speaker) speech.
+
+        Args:
+            audio: ``(samples,)`` float32 at 16 kHz, the signal that was segmented.
+            speech: the units (see :meth:`meetsep.diarize.Diarizer.units`).
+            selected: ``(num_windows, units)`` bool, embed only these units (the others stay NaN).
+
+        A unit with less than 1 s of clean speech falls back to its local speaker's clean speech in
+        the window, then to its own speech including overlap; NaN when nothing usable remains.
+        """
+        units, origin, local = speech.activity, speech.origin, speech.local
+        spatial = self.spatial
+        rate = self.embedder.sample_rate
+        num_windows, num_frames, width = units.data.shape
+        frame_seconds = local.sliding_window.duration / num_frames
+        window_samples = int(round(local.sliding_window.duration * rate))
+        frame_of_sample = np.minimum((np.arange(window_samples) * num_frames) // window_samples, num_frames - 1)
+        result = np.full((num_windows, width, self.dimension), np.nan, dtype=np.float32)
+        jobs: list[tuple[int, int, np.ndarray, np.ndarray | None]] = []  # window, unit, speech, spatial part
+
+        def embed_jobs() -> None:
+            for (index, unit, _, place), embedding in zip(jobs, self.embedder.embed_many([job[2] for job in jobs])):
+                if place is not None:  # both parts unit-norm: cosine similarity = weighted mean of the two
+                    weight = self.config.spatial_weight
+                    embedding = np.concatenate([embedding, weight * place]) / np.sqrt(1 + weight**2)
+                result[index, unit] = embedding
+            jobs.clear()
+
+        for index, ((window, masks), speakers) in enumerate(zip(units, np.nan_to_num(local.data, nan=0.0) > 0.5)):
+            if selected is not None and not selected[index].any():
+                continue
+            start = int(round(window.start * rate))
+            chunk = np.zeros(window_samples, dtype=np.float32)
+            piece = audio[start : start + window_samples]
+            chunk[: len(piece)] = piece
+            single = speakers.sum(axis=1) == 1 if self.config.exclude_overlap else np.ones(num_frames, dtype=bool)
+            if spatial is not None:
+                spectrum = spatial.window(window.start, local.sliding_window.duration)
+                frame_of_stft = np.minimum(
+                    (np.arange(spectrum.shape[1]) * spatial.hop / spatial.rate / frame_seconds).astype(int),
+                    num_frames - 1,
+                )
+            for unit in range(width):
+                if origin[index, unit] < 0 or (selected is not None and not selected[index, unit]):
+                    continue
+                own = masks[:, unit] > 0.5
+                candidates = (own & single, speakers[:, origin[index, unit]] & single, own)
+                mask = next((m for m in candidates if m.sum() * frame_seconds >= self.min_clean_seconds), own)
+                if mask.any():
+                    place = spatial(spectrum, mask[frame_of_stft]) if spatial is not None else None
+                    jobs.append((index, unit, chunk[mask[frame_of_sample]], place))
+            if len(jobs) >= EMBED_BLOCK:
+                embed_jobs()
+            if reporter is not None:
+                reporter.progress(index + 1, num_windows)
+        embed_jobs()
+        return result

@@ -1,0 +1,24 @@
+"""Words to speakers: each recognized word gets the speaker the diarization has at its time."""
+
+from __future__ import annotations
+
+from meetsep.assign import assign_words
+from meetsep.intervals import overlapping_parts
+from meetsep.types import Diarization, RecognizedWord, SpeakerSegment
+
+
+def seg(speaker, start, end):
+    return SpeakerSegment(speaker=speaker, start=start, end=end)
+
+
+def rw(text, start, end, speaker=None):
+    return RecognizedWord(text=text, start=start, end=end, probability=1.0, stream="mix", speaker=speaker)
+
+
+def test_assign_words_by_exclusive_activity_and_nearest():
+    full = [seg("A", 0, 5), seg("B", 4, 8)]
+    exclusive = [seg("A", 0, 4.5), seg("B", 4.5, 8)]
+    diarization = Diarization(full, exclusive, overlapping_parts(full))
+    words = [rw("a", 1, 1.5), rw("b", 4.1, 4.3), rw("c", 4.6, 4.9), rw("d", 9, 9.2)]
+    result = [(x.word.text, x.speaker, x.overlap) for x in assign_words(words, diarization)]
+    assert result == [("a", "A", False), ("b", "A", True), ("c", "B", True), ("d", "B", False)]
