@@ -21,7 +21,6 @@ conditioning on previous text. Two backends run the same shipped weights:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +28,7 @@ import numpy as np
 
 from meetsep.config import AsrConfig, RuntimeConfig
 from meetsep.hooks import StageReporter
+from meetsep.logs import logger
 from meetsep.models import (
     load_faster_whisper,
     load_openai_whisper_model,
@@ -36,7 +36,7 @@ from meetsep.models import (
     resolve_model,
 )
 from meetsep.parallel import imap_single_threaded
-from meetsep.types import AsrResult, Interval, RecognizedWord, Stream
+from meetsep.types import AsrResult, Interval, LanguageChoice, RecognizedWord, SpeakerSegment, Stream
 
 
 @dataclass(frozen=True)
@@ -156,22 +156,82 @@ class Recognizer:
             return load_faster_whisper(self.resolved, self.config.compute_type, self.worker_threads, self.workers)
         return load_openai_whisper_model(openai_whisper_checkpoint(self.resolved, self.runtime.model_dir))
 
+    @property
+    def identifies_language(self) -> bool:
+        """Whether the language is identified from the speech (not pinned by the config or the model)."""
+        return not (self.english_only or self.config.language)
+
+    def identify_language(self, streams: list[Stream]) -> LanguageChoice:
+        """The language to decode ``streams`` in: pinned (``asr.language``, English-only models), or
+        identified by Whisper on up to ``asr.language_packs`` packs of speech spread over the
+        speakers and the recording: each pack's language probabilities, weighted by its seconds of
+        speech, are summed, and the language with the largest share wins if that share reaches
+        ``asr.language_min_probability``, else ``asr.language_fallback`` is used (one accented
+        sentence, or a first speaker Whisper mistakes, does not decide for the whole recording).
+        With ``asr.language_per_speaker``, each speaker's own packs vote for that speaker."""
+        config = self.config
+        if self.english_only or config.language:
+            return LanguageChoice("en" if self.english_only else str(config.language), 1.0)
+        packs = pack_pieces(streams, config.max_window, config.merge_gap, config.padding, config.pack_gap)
+        by_key: dict[str, list[list[Piece]]] = {}
+        for pack in packs:
+            by_key.setdefault(_pack_key(pack), []).append(pack)
+        share = max(1, round(config.language_packs / max(len(by_key), 1)))
+        chosen = [
+            (key, group[int(index)])
+            for key, group in sorted(by_key.items())
+            for index in np.unique(np.linspace(0, len(group) - 1, min(share, len(group))).round())
+        ]
+        if not chosen:
+            return LanguageChoice(config.language_fallback, 0.0, fallback=True)
+        model = self._model()
+        detected = imap_single_threaded(
+            lambda item: self._language_probabilities(model, pack_audio(item[1])), chosen, self.workers
+        )
+        votes = [(key, _speech_seconds(pack), probabilities) for (key, pack), probabilities in zip(chosen, detected)]
+        code, probability = _vote(votes)
+        fallback = probability < config.language_min_probability
+        if fallback:
+            logger.info(
+                "language: %s won only %.2f of the vote; decoding in %s", code, probability, config.language_fallback
+            )
+            code = config.language_fallback
+        speakers = {}
+        if config.language_per_speaker:
+            for key in by_key:
+                own, own_probability = _vote([vote for vote in votes if vote[0] == key])
+                speakers[key] = own if own_probability >= config.language_min_probability else code
+        return LanguageChoice(code, round(probability, 4), speakers, fallback)
+
+    def _language_probabilities(self, model: Any, audio: np.ndarray) -> dict[str, float]:
+        """Whisper's probability of each language for ``audio`` (its first 30 s)."""
+        if self.config.kind == "faster-whisper":
+            return dict(model.detect_language(audio=audio)[2])
+        import torch
+        import whisper
+
+        mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(torch.from_numpy(audio)), n_mels=model.dims.n_mels)
+        return dict(model.detect_language(mel)[1])
+
     def __call__(
-        self, streams: list[Stream], reporter: StageReporter | None = None, language: str | None = None
+        self, streams: list[Stream], reporter: StageReporter | None = None, language: LanguageChoice | None = None
     ) -> AsrResult:
         """Transcribe the speech regions of each stream; words come back in recording time.
 
-        ``language``: the language found by an earlier call on the same recording (else the
-        configured one, or detected on the first window).
+        ``language``: as chosen by :meth:`identify_language` for the whole recording (by default,
+        identified on these streams).
         """
         model = self._model()
-        language = "en" if self.english_only else (self.config.language or language)
+        language = language or self.identify_language(streams)
         config = self.config
         packs = pack_pieces(streams, config.max_window, config.merge_gap, config.padding, config.pack_gap)
         words: list[RecognizedWord] = []
-        detected = language
-        for index, (pack, found, pack_language) in enumerate(self._decode(model, packs, language)):
-            detected = pack_language
+        decoded = imap_single_threaded(
+            lambda pack: self._transcribe(model, pack_audio(pack), language.for_speaker(_pack_key(pack))),
+            packs,
+            self.workers,
+        )
+        for index, (pack, found) in enumerate(zip(packs, decoded)):
             for text, word_start, word_end, probability in found:
                 if not text:
                     continue
@@ -189,31 +249,10 @@ class Recognizer:
             if reporter is not None:
                 reporter.progress(index + 1, len(packs))
         words.sort(key=lambda word: (word.start, word.end, word.stream))
-        return AsrResult(words=words, language=detected)
+        return AsrResult(words=words, language=language)
 
-    def _decode(
-        self, model: Any, packs: list[list[Piece]], language: str | None
-    ) -> Iterator[tuple[list[Piece], list, str | None]]:
-        """``(pack, words, language)`` for each pack, in order; ``self.workers`` packs decoded at once.
-
-        Without a language, the first pack is decoded alone and its detected language used for the
-        rest (as a one-at-a-time loop would), so the words do not depend on the number of workers.
-        """
-        rest = packs
-        if language is None and packs:
-            found, language = self._transcribe(model, pack_audio(packs[0]), None)
-            yield packs[0], found, language
-            rest = packs[1:]
-        decoded = imap_single_threaded(
-            lambda pack: self._transcribe(model, pack_audio(pack), language)[0], rest, self.workers
-        )
-        for pack, found in zip(rest, decoded):
-            yield pack, found, language
-
-    def _transcribe(
-        self, model: Any, audio: np.ndarray, language: str | None
-    ) -> tuple[list[tuple[str, float, float, float]], str | None]:
-        """Returns ``[(text, start, end, probability)]`` relative to ``audio`` and the language.
+    def _transcribe(self, model: Any, audio: np.ndarray, language: str) -> list[tuple[str, float, float, float]]:
+        """Returns ``[(text, start, end, probability)]`` relative to ``audio``, decoded in ``language``.
 
         Without the sampling fallback, Whisper's own checks are applied here, deterministically: a
         segment that looks like silence (no-speech probability > 0.6 with mean log-probability < -1)
@@ -228,7 +267,7 @@ class Recognizer:
             word_timestamps=True,
         )
         if self.config.kind == "faster-whisper":
-            segments, info = model.transcribe(audio, vad_filter=False, **options)
+            segments, _ = model.transcribe(audio, vad_filter=False, **options)
             segments = list(segments)
             if any(s.compression_ratio > MAX_COMPRESSION_RATIO for s in segments):
                 segments = list(
@@ -242,7 +281,7 @@ class Recognizer:
                 if _plausible(s.compression_ratio, s.no_speech_prob, s.avg_logprob)
                 for w in (s.words or [])
             ]
-            return found, info.language
+            return found
         if options["beam_size"] == 1:
             options["beam_size"] = None  # greedy in openai-whisper
         result = model.transcribe(
@@ -260,7 +299,7 @@ class Recognizer:
             if _plausible(float(s["compression_ratio"]), float(s["no_speech_prob"]), float(s["avg_logprob"]))
             for w in s.get("words", [])
         ]
-        return found, result.get("language")
+        return found
 
 
 MAX_COMPRESSION_RATIO = 2.4  # Whisper's own threshold for looping output
@@ -272,3 +311,40 @@ def _plausible(compression_ratio: float, no_speech_prob: float, avg_logprob: flo
     """Whisper's own tests for a decoded segment: not looping, and not speech invented in silence."""
     silence = no_speech_prob > NO_SPEECH_PROBABILITY and avg_logprob < MIN_AVERAGE_LOGPROB
     return compression_ratio <= MAX_COMPRESSION_RATIO and not silence
+
+
+def language_sample(segments: list[SpeakerSegment], packs: int) -> list[SpeakerSegment]:
+    """Speaker segments for the language vote: about ``packs`` in all, each speaker's spread evenly
+    over the recording (sorted by start)."""
+    by_speaker: dict[str, list[SpeakerSegment]] = {}
+    for segment in sorted(segments, key=lambda s: (s.start, s.end)):
+        by_speaker.setdefault(segment.speaker, []).append(segment)
+    share = max(1, round(packs / max(len(by_speaker), 1)))
+    chosen = [
+        own[int(index)]
+        for own in by_speaker.values()
+        for index in np.unique(np.linspace(0, len(own) - 1, min(share, len(own))).round())
+    ]
+    return sorted(chosen, key=lambda s: (s.start, s.end, s.speaker))
+
+
+def _pack_key(pack: list[Piece]) -> str:
+    """Whose speech a pack holds: the speaker of its streams, else the stream's name."""
+    stream = pack[0].stream
+    return stream.speaker or stream.name
+
+
+def _speech_seconds(pack: list[Piece]) -> float:
+    return sum(piece.end - piece.start for piece in pack)
+
+
+def _vote(votes: list[tuple[str, float, dict[str, float]]]) -> tuple[str, float]:
+    """``(language, share)``: the language with the largest sum of probabilities weighted by seconds
+    of speech, and its share of the total."""
+    totals: dict[str, float] = {}
+    weight = sum(seconds for _, seconds, _ in votes) or 1.0
+    for _, seconds, probabilities in votes:
+        for code, probability in probabilities.items():
+            totals[code] = totals.get(code, 0.0) + seconds * probability / weight
+    best = max(sorted(totals), key=lambda code: totals[code])
+    return best, totals[best]

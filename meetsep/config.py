@@ -120,6 +120,11 @@ class SegmentConfig(_Strict):
     model: str | None = Field(default=None, description="Local path or hub id; default: shipped weights.")
     step: float = Field(default=2.0, gt=0.0, le=10.0, description="Sliding window step in seconds (window 10 s).")
     batch_size: int = Field(default=16, ge=1)
+    input_rate: Literal[8000, 16000] = Field(
+        default=8000,
+        description="Rate the model hears: 8000 band-limits its input to 4 kHz, as telephone speech is (speech "
+        "through a phone or codec is then not mistaken for noise); 16000: full band.",
+    )
     min_duration_off: float = Field(default=0.0, ge=0.0, description="Fill speaker gaps shorter than this (s).")
 
 
@@ -129,7 +134,22 @@ class AsrConfig(_Strict):
     kind: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
     model: str = Field(default="base", description="tiny.en, base, or a local model folder / checkpoint.")
     language: str | None = Field(
-        default=None, description="None: detected once per stream (forced 'en' for .en models)."
+        default=None,
+        description="Pin the language (e.g. en, de). None: identified by Whisper on speech spread over the "
+        "recording and its speakers (English-only models: en).",
+    )
+    language_fallback: str = Field(
+        default="en", description="Used when the identified language wins less than language_min_probability."
+    )
+    language_min_probability: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Share of Whisper's language probability the winner needs."
+    )
+    language_packs: int = Field(
+        default=6, ge=1, description="Packs of speech (up to 30 s each) the language vote hears."
+    )
+    language_per_speaker: bool = Field(
+        default=False,
+        description="Identify each speaker's language (a speaker not confidently identified keeps the recording's).",
     )
     beam_size: int = Field(default=5, ge=1)
     compute_type: Literal["int8", "float32", "int8_float32", "float16"] = "int8"
@@ -151,6 +171,10 @@ class AttributeConfig(_Strict):
     num_speakers: int | None = Field(default=None, ge=1)
     min_speakers: int | None = Field(default=None, ge=1)
     max_speakers: int | None = Field(default=None, ge=1)
+    clustering: Literal["ahc", "spectral"] = Field(
+        default="ahc",
+        description="ahc: agglomerative with a cosine-distance threshold; spectral: NME-SC, speakers counted by eigengap.",
+    )
     threshold: float = Field(
         default=0.75, gt=0.0, lt=2.0, description="Agglomerative clustering cosine-distance threshold."
     )

@@ -19,11 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from meetsep.clustering import MAX_UNITS, nme_spectral
 from meetsep.config import AttributeConfig
 from meetsep.hooks import StageReporter
 from meetsep.intervals import overlapping_parts
 from meetsep.types import Diarization, SegmentationResult, Signal, SpeakerSegment, SpeechUnits, UnitEmbedder
 
+MAX_SPEAKERS = 10  # spectral clustering: most speakers counted when no bound is given
 RUN_GAP_SECONDS = 0.2  # a local speaker's pauses shorter than this do not split it into two units
 MAX_UNIT_SECONDS = 3.0  # longest stretch of one local speaker embedded as one unit
 
@@ -100,19 +102,16 @@ class Diarizer:
         # windows; only every `embed_every`-th window is embedded, the others are stitched to it below.
         embedded = np.arange(units.data.shape[0]) % self.config.embed_every == 0
         embeddings = embed(audio, speech, np.repeat(embedded[:, None], origin.shape[1], axis=1), reporter)
-        clustering = _unit_clustering_class(embed.min_clean_seconds)(metric="cosine")
-        threshold = self.config.spatial_threshold if embed.spatial is not None else self.config.threshold
-        clustering.instantiate(
-            {"method": "centroid", "min_cluster_size": self.config.min_cluster_size, "threshold": threshold}
-        )
         config = self.config
+        threshold = config.spatial_threshold if embed.spatial is not None else config.threshold
+        clustering = _clustering(config.clustering, embed.min_clean_seconds, threshold, config.min_cluster_size)
         try:
             hard_clusters, _, centroids = clustering(
                 embeddings=embeddings,
                 segmentations=units,
                 num_clusters=config.num_speakers,
                 min_clusters=config.min_speakers,
-                max_clusters=config.max_speakers,
+                max_clusters=config.max_speakers or (MAX_SPEAKERS if config.clustering == "spectral" else None),
             )
         except ValueError:
             # too few clean embeddings to cluster (very short input): one speaker
@@ -131,7 +130,8 @@ class Diarizer:
         names = _names_by_first_appearance(full)
         full = [SpeakerSegment(speaker=names[s], start=a, end=b) for s, a, b in full]
         exclusive = [SpeakerSegment(speaker=names[s], start=a, end=b) for s, a, b in exclusive if s in names]
-        return Diarization(full, exclusive, overlapping_parts(full))
+        confidence = getattr(clustering, "confidence", None) if config.num_speakers is None else None
+        return Diarization(full, exclusive, overlapping_parts(full), confidence)
 
     def _stitch(
         self,
@@ -186,19 +186,45 @@ class Diarizer:
                         hard_clusters[window, unit] = int(np.argmax(similarity))
 
 
-def _unit_clustering_class(min_clean_seconds: float) -> Any:
-    from pyannote.audio.pipelines.clustering import AgglomerativeClustering
+def _clustering(method: str, min_clean_seconds: float, threshold: float, min_cluster_size: int) -> Any:
+    """pyannote's clustering of the units (``ahc``: agglomerative with a cosine ``threshold``; ``spectral``:
+    NME-SC, :mod:`meetsep.clustering`), with units (≤ 3 s) allowed to form clusters from
+    ``min_clean_seconds`` of single-speaker speech. Units that do not form clusters join the nearest
+    centroid."""
+    from pyannote.audio.pipelines.clustering import AgglomerativeClustering, BaseClustering
 
-    class UnitClustering(AgglomerativeClustering):
-        """pyannote's clustering, with units (≤ 3 s) allowed to form clusters from 1 s of clean speech."""
+    def filter_embeddings(
+        self: Any, embeddings: np.ndarray, segmentations: Any = None, min_active_ratio: float = 0.2
+    ) -> Any:
+        ratio = min_clean_seconds / segmentations.sliding_window.duration
+        return BaseClustering.filter_embeddings(self, embeddings, segmentations, min_active_ratio=ratio)
 
-        def filter_embeddings(
-            self, embeddings: np.ndarray, segmentations: Any = None, min_active_ratio: float = 0.2
-        ) -> Any:
-            ratio = min_clean_seconds / segmentations.sliding_window.duration
-            return super().filter_embeddings(embeddings, segmentations, min_active_ratio=ratio)
+    if method == "ahc":
+        ahc = type("UnitAgglomerativeClustering", (AgglomerativeClustering,), {"filter_embeddings": filter_embeddings})
+        clustering = ahc(metric="cosine")
+        clustering.instantiate({"method": "centroid", "min_cluster_size": min_cluster_size, "threshold": threshold})
+        return clustering
 
-    return UnitClustering
+    def cluster(
+        self: Any, embeddings: np.ndarray, min_clusters: int, max_clusters: int, num_clusters: int | None = None
+    ) -> np.ndarray:
+        # the spectral analysis runs on at most MAX_UNITS units spread over the recording; the others
+        # take the nearest of their centroids
+        chosen = np.unique(np.linspace(0, len(embeddings) - 1, min(len(embeddings), MAX_UNITS)).round().astype(int))
+        result = nme_spectral(embeddings[chosen], min_clusters, max_clusters, num_clusters)
+        self.confidence = result.confidence
+        centroids = np.stack([embeddings[chosen][result.labels == k].mean(axis=0) for k in range(result.num_clusters)])
+        unit = embeddings / (np.linalg.norm(embeddings, axis=1, keepdims=True) + 1e-12)
+        labels = np.argmax(unit @ centroids.T, axis=1)
+        labels[chosen] = result.labels
+        return labels
+
+    spectral = type(
+        "UnitSpectralClustering",
+        (BaseClustering,),
+        {"filter_embeddings": filter_embeddings, "cluster": cluster, "confidence": None},
+    )
+    return spectral(metric="cosine")
 
 
 def _reconstruct(local: Any, hard_clusters: np.ndarray, count: Any) -> Any:

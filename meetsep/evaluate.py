@@ -46,6 +46,7 @@ class Scores:
 
     Attributes:
         cpwer / tcpwer: concatenated minimum-permutation WER (tcpWER with a 5 s collar).
+        orcwer: optimal reference combination WER: the words, whoever they are given to (speaker-agnostic).
         der / jer: diarization and Jaccard error rates (no collar, overlap scored).
         speaker_count_error: hypothesis speakers minus reference speakers.
     """
@@ -62,6 +63,8 @@ class Scores:
     cp_errors: int
     tcp_errors: int
     reference_speech: float = 0.0
+    orcwer: float = 0.0
+    orc_errors: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -139,6 +142,7 @@ def score_session(
         hyp = meeteval.io.SegLST([])
     cp = meeteval.wer.cpwer(ref, hyp)[sid] if reference else None
     tcp = meeteval.wer.tcpwer(ref, hyp, collar=COLLAR_TCP)[sid] if reference else None
+    orc = meeteval.wer.orcwer(ref, hyp)[sid] if reference and hypothesis else None
     ref_annotation = _annotation(reference, sid)
     hyp_annotation = _annotation(hypothesis_diarization if hypothesis_diarization is not None else hypothesis, sid)
     der = (
@@ -164,6 +168,8 @@ def score_session(
         cp_errors=int(cp.errors) if cp else 0,
         tcp_errors=int(tcp.errors) if tcp else 0,
         reference_speech=float(ref_annotation.get_timeline().support().duration()),
+        orcwer=float(orc.error_rate) if orc and orc.length else (1.0 if reference else 0.0),
+        orc_errors=int(orc.errors) if orc else (int(cp.length) if cp else 0),
     )
 
 
@@ -196,6 +202,8 @@ def total(scores: list[Scores]) -> Scores:
         cp_errors=cp,
         tcp_errors=tcp,
         reference_speech=sum(speech),
+        orcwer=sum(s.orc_errors for s in scores) / words if words else 0.0,
+        orc_errors=sum(s.orc_errors for s in scores),
     )
 
 

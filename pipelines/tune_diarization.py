@@ -1,0 +1,166 @@
+"""Diarization variants side by side on simulated meetings: DER and speaker count, no ASR.
+
+Segmentation and every unit's embeddings (voice and, for array input, where the speech comes
+from) are computed once per meeting and cached under ``--cache``; each variant then only clusters
+and reconstructs, so dozens of variants compare in minutes. Variants are ``NAME:key=value,...``
+with keys of the ``attribute`` config section (``clustering``, ``threshold``, ``spatial_weight``,
+``embed_every``, ...).
+
+Leave-family-out: choose defaults with ``--split dev`` (meetings of the dev voice families) and
+report them with ``--split heldout`` only once they are chosen.
+
+    python pipelines/tune_diarization.py --split dev \\
+        --variant ahc:clustering=ahc --variant spectral:clustering=spectral \\
+        --variant spectral_space:clustering=spectral,spatial_weight=0.5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import benchmark  # noqa: E402  (the corpus plans)
+
+
+class CachedUnits:
+    """A :class:`meetsep.types.UnitEmbedder` that returns embeddings computed once for every unit.
+
+    Voice (192) and spatial parts are kept apart, so any ``spatial_weight`` joins them as
+    :class:`meetsep.embedding.UnitEmbedder` would: ``[voice, w · place] / sqrt(1 + w²)``.
+    """
+
+    def __init__(self, voice: np.ndarray, place: np.ndarray | None, weight: float, min_clean_seconds: float) -> None:
+        self.min_clean_seconds = min_clean_seconds
+        self.spatial = object() if (place is not None and weight > 0) else None
+        if self.spatial is None:
+            self.table = voice
+        else:
+            self.table = np.concatenate([voice, weight * place], axis=-1) / np.sqrt(1 + weight**2)
+        self.dimension = self.table.shape[-1]
+
+    def __call__(self, audio: Any, speech: Any, selected: np.ndarray | None = None, reporter: Any = None) -> np.ndarray:
+        out = self.table.copy()
+        if selected is not None:
+            out[~selected] = np.nan
+        return out
+
+
+def prepare(session: Path, cache: Path) -> dict[str, Any]:
+    """Mixture length, segmentation and all unit embeddings of one meeting (cached)."""
+    target = cache / f"{session.name}.pkl"
+    if target.is_file():
+        return pickle.loads(target.read_bytes())
+    from meetsep.audio import load_recording, resample
+    from meetsep.beamform import Beamformer
+    from meetsep.config import AttributeConfig, BeamformConfig, RuntimeConfig, SegmentConfig
+    from meetsep.diarize import Diarizer
+    from meetsep.embedding import SpatialFeatures, SpeakerEmbedder, UnitEmbedder
+    from meetsep.segment import Segmenter
+
+    recording = load_recording(session / "mix.flac", layout="array")
+    mixture = resample(Beamformer(BeamformConfig(kind="average"))(recording), recording.sample_rate, 16000)
+    segmentation = Segmenter(SegmentConfig(), RuntimeConfig())(mixture)
+    speech = Diarizer(AttributeConfig()).units(segmentation)
+    embedder = SpeakerEmbedder(AttributeConfig(), RuntimeConfig())
+    joined = UnitEmbedder(embedder, AttributeConfig(spatial_weight=1.0), SpatialFeatures(recording))(mixture, speech)
+    data = dict(
+        samples=len(mixture),
+        segmentation=segmentation,
+        voice=joined[..., : embedder.dimension] * np.sqrt(2.0),
+        place=joined[..., embedder.dimension :] * np.sqrt(2.0),
+    )
+    cache.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(pickle.dumps(data))
+    return data
+
+
+def run_variant(data: dict[str, Any], overrides: dict[str, Any]) -> tuple[list[Any], float | None]:
+    from meetsep.config import AttributeConfig
+    from meetsep.diarize import Diarizer
+    from meetsep.embedding import MIN_CLEAN_SECONDS
+
+    config = AttributeConfig(**overrides)
+    embed = CachedUnits(data["voice"], data["place"], config.spatial_weight, MIN_CLEAN_SECONDS)
+    diarization = Diarizer(config)(np.zeros(data["samples"], np.float32), data["segmentation"], embed)
+    return diarization.segments, getattr(diarization, "count_confidence", None)
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
+    import yaml
+
+    name, _, settings = text.partition(":")
+    overrides = {}
+    for item in filter(None, settings.split(",")):
+        key, _, value = item.partition("=")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return name, overrides
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", default="generalization")
+    parser.add_argument("--split", default="dev", help="session id prefix: dev or heldout (all: every session)")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME:key=value,...")
+    parser.add_argument("--cache", type=Path, default=Path("build/tune"))
+    parser.add_argument("--per-session", action="store_true", help="print one line per session and variant")
+    parser.add_argument("--unit-seconds", type=float, default=None, help="longest unit (default: meetsep's)")
+    args = parser.parse_args()
+    import meetsep.diarize
+
+    if args.unit_seconds:
+        meetsep.diarize.MAX_UNIT_SECONDS = args.unit_seconds
+        args.cache = args.cache / f"units{args.unit_seconds:g}"
+    from meetsep.evaluate import score_session
+
+    corpus_dir = Path("build/corpus") / args.corpus
+    sessions = [
+        s
+        for s in benchmark.make_corpus(args.corpus, corpus_dir)
+        if args.split == "all" or s.name.startswith(args.split)
+    ]
+    variants = [parse_variant(v) for v in args.variant] or [("defaults", {})]
+    began = time.perf_counter()
+    prepared = {s.name: prepare(s, args.cache / args.corpus) for s in sessions}
+    print(f"{len(sessions)} meetings prepared in {time.perf_counter() - began:.0f} s", flush=True)
+    print(f"{'variant':<24} {'DER':>6} {'count exact':>12} {'|count err|':>12}  by family (DER / exact)")
+    for name, overrides in variants:
+        rows = []
+        for session in sessions:
+            reference = json.loads((session / "reference.seglst.json").read_text())
+            segments, _ = run_variant(prepared[session.name], overrides)
+            hypothesis = [dict(speaker=s.speaker, start_time=s.start, end_time=s.end) for s in segments]
+            # no words: only the diarization is scored (the WER columns are meaningless here)
+            scores = score_session(
+                reference, [dict(h, words="") for h in hypothesis], hypothesis, session_id=session.name
+            )
+            family = session.name.split("_")[1]
+            rows.append((family, scores))
+            if args.per_session:
+                print(
+                    f"  {name:<22} {session.name:<20} DER {100 * scores.der:5.1f}%  speakers {scores.hypothesis_speakers} (ref {scores.reference_speakers})"
+                )
+        speech = sum(s.reference_speech for _, s in rows)
+        der = sum(s.der * s.reference_speech for _, s in rows) / speech
+        exact = np.mean([s.speaker_count_error == 0 for _, s in rows])
+        error = np.mean([abs(s.speaker_count_error) for _, s in rows])
+        families = []
+        for family in sorted({f for f, _ in rows}):
+            group = [s for f, s in rows if f == family]
+            family_der = sum(s.der * s.reference_speech for s in group) / sum(s.reference_speech for s in group)
+            families.append(
+                f"{family} {100 * family_der:.1f}% / {np.mean([s.speaker_count_error == 0 for s in group]):.2f}"
+            )
+        print(f"{name:<24} {100 * der:5.1f}% {exact:12.2f} {error:12.2f}  {'; '.join(families)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
