@@ -13,6 +13,8 @@ from __future__ import annotations
 from meetsep.intervals import overlap_seconds
 from meetsep.types import AttributedWord, Diarization, Interval, RecognizedWord
 
+STREAM_TOLERANCE = 0.25  # s: a stream word this close to its speaker's diarized activity stays theirs
+
 
 class WordAssigner:
     """Recognized words + diarization → attributed words (see the module docstring)."""
@@ -34,27 +36,41 @@ def _exclusive_spans(diarization: Diarization) -> dict[str, list[Interval]]:
 
 
 def assign_words(words: list[RecognizedWord], diarization: Diarization) -> list[AttributedWord]:
-    """Each word to the speaker most active during it (exclusive diarization); nearest speaker if none."""
+    """Each word to the speaker the diarization has at the word's own time.
+
+    A word of the mixture goes to the speaker most active during it (exclusive diarization), else to
+    the nearest speaker. A word of a speaker's own stream keeps that speaker while the diarization
+    has them active then (within ``STREAM_TOLERANCE`` s): in overlap both speakers' streams keep
+    their words. A stream word outside its speaker's activity (in the padding around a segment,
+    where another person talks and leaked into the beam) goes to the speaker active at its time.
+    """
     by_speaker = _exclusive_spans(diarization)
+    full: dict[str, list[Interval]] = {}
+    for segment in diarization.segments:
+        full.setdefault(segment.speaker, []).append((segment.start - STREAM_TOLERANCE, segment.end + STREAM_TOLERANCE))
     result = []
     for word in words:
         speaker = word.speaker
-        if speaker is None:
-            if not by_speaker:
-                speaker = "SPEAKER_00"
-            else:
-                scores = {name: overlap_seconds(word.start, word.end, spans) for name, spans in by_speaker.items()}
-                best = max(sorted(scores), key=lambda name: scores[name])
-                if scores[best] <= 0.0:
-                    middle = (word.start + word.end) / 2
-                    best = min(
-                        sorted(by_speaker),
-                        key=lambda name: min(min(abs(middle - a), abs(middle - b)) for a, b in by_speaker[name]),
-                    )
-                speaker = best
+        outside = speaker is not None and overlap_seconds(word.start, word.end, full.get(speaker, [])) <= 0.0
+        if speaker is None or (outside and by_speaker):
+            speaker = _speaker_at(word, by_speaker) or speaker or "SPEAKER_00"
         overlap = overlap_seconds(word.start, word.end, diarization.overlap) > 0.0
         result.append(AttributedWord(word, speaker, overlap))
     return result
+
+
+def _speaker_at(word: RecognizedWord, by_speaker: dict[str, list[Interval]]) -> str | None:
+    """The speaker most active during the word, else the nearest one (None without speakers)."""
+    if not by_speaker:
+        return None
+    scores = {name: overlap_seconds(word.start, word.end, spans) for name, spans in by_speaker.items()}
+    best = max(sorted(scores), key=lambda name: scores[name])
+    if scores[best] > 0.0:
+        return best
+    middle = (word.start + word.end) / 2
+    return min(
+        sorted(by_speaker), key=lambda name: min(min(abs(middle - a), abs(middle - b)) for a, b in by_speaker[name])
+    )
 
 
 def drop_cross_stream_duplicates(words: list[AttributedWord], diarization: Diarization) -> list[AttributedWord]:

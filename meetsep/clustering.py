@@ -111,6 +111,30 @@ def nme_spectral(
     return SpectralResult(_by_first_appearance(labels), count, confidence)
 
 
+def merge_similar(embeddings: np.ndarray, labels: np.ndarray, threshold: float, min_clusters: int = 1) -> np.ndarray:
+    """Merge clusters whose centroids (means of unit-norm embeddings) have a cosine similarity of at
+    least ``threshold``, most similar first, while more than ``min_clusters`` remain.
+
+    Spectral clustering finds the clearest structure in a recording whatever its scale: one person
+    heard through different channels (a phone, a codec, a far microphone) forms groups too. Their
+    centroids stay far more alike than two people's, which this test catches.
+    """
+    unit = embeddings / (np.linalg.norm(embeddings, axis=1, keepdims=True) + 1e-12)
+    labels = labels.copy()
+    while True:
+        clusters = np.unique(labels)
+        if len(clusters) <= max(min_clusters, 1):
+            return _by_first_appearance(labels)
+        centroids = np.stack([unit[labels == k].mean(axis=0) for k in clusters])
+        centroids /= np.linalg.norm(centroids, axis=1, keepdims=True) + 1e-12
+        similarity = centroids @ centroids.T
+        np.fill_diagonal(similarity, -np.inf)
+        a, b = np.unravel_index(int(np.argmax(similarity)), similarity.shape)
+        if similarity[a, b] < threshold:
+            return _by_first_appearance(labels)
+        labels[labels == clusters[b]] = clusters[a]
+
+
 def _by_first_appearance(labels: np.ndarray) -> np.ndarray:
     """Relabel clusters 0, 1, ... in the order they first appear (deterministic names)."""
     mapping: dict[int, int] = {}

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from meetsep.clustering import MAX_UNITS, nme_spectral
+from meetsep.clustering import MAX_UNITS, merge_similar, nme_spectral
 from meetsep.config import AttributeConfig
 from meetsep.hooks import StageReporter
 from meetsep.intervals import overlapping_parts
@@ -104,7 +104,9 @@ class Diarizer:
         embeddings = embed(audio, speech, np.repeat(embedded[:, None], origin.shape[1], axis=1), reporter)
         config = self.config
         threshold = config.spatial_threshold if embed.spatial is not None else config.threshold
-        clustering = _clustering(config.clustering, embed.min_clean_seconds, threshold, config.min_cluster_size)
+        clustering = _clustering(
+            config.clustering, embed.min_clean_seconds, threshold, config.min_cluster_size, config.merge_threshold
+        )
         try:
             hard_clusters, _, centroids = clustering(
                 embeddings=embeddings,
@@ -186,7 +188,9 @@ class Diarizer:
                         hard_clusters[window, unit] = int(np.argmax(similarity))
 
 
-def _clustering(method: str, min_clean_seconds: float, threshold: float, min_cluster_size: int) -> Any:
+def _clustering(
+    method: str, min_clean_seconds: float, threshold: float, min_cluster_size: int, merge_threshold: float | None = None
+) -> Any:
     """pyannote's clustering of the units (``ahc``: agglomerative with a cosine ``threshold``; ``spectral``:
     NME-SC, :mod:`meetsep.clustering`), with units (≤ 3 s) allowed to form clusters from
     ``min_clean_seconds`` of single-speaker speech. Units that do not form clusters join the nearest
@@ -213,10 +217,13 @@ def _clustering(method: str, min_clean_seconds: float, threshold: float, min_clu
         chosen = np.unique(np.linspace(0, len(embeddings) - 1, min(len(embeddings), MAX_UNITS)).round().astype(int))
         result = nme_spectral(embeddings[chosen], min_clusters, max_clusters, num_clusters)
         self.confidence = result.confidence
-        centroids = np.stack([embeddings[chosen][result.labels == k].mean(axis=0) for k in range(result.num_clusters)])
+        found = result.labels
+        if num_clusters is None and merge_threshold is not None:
+            found = merge_similar(embeddings[chosen], found, merge_threshold, min_clusters)
+        centroids = np.stack([embeddings[chosen][found == k].mean(axis=0) for k in range(int(found.max()) + 1)])
         unit = embeddings / (np.linalg.norm(embeddings, axis=1, keepdims=True) + 1e-12)
         labels = np.argmax(unit @ centroids.T, axis=1)
-        labels[chosen] = result.labels
+        labels[chosen] = found
         return labels
 
     spectral = type(

@@ -188,6 +188,8 @@ class UnitEmbedder:
             chunk = np.zeros(window_samples, dtype=np.float32)
             piece = audio[start : start + window_samples]
             chunk[: len(piece)] = piece
+            if self.config.embedding_rate < rate:  # the voice as a telephone would carry it (see AttributeConfig)
+                chunk = resample(resample(chunk, rate, self.config.embedding_rate), self.config.embedding_rate, rate)
             single = speakers.sum(axis=1) == 1 if self.config.exclude_overlap else np.ones(num_frames, dtype=bool)
             if spatial is not None:
                 spectrum = spatial.window(window.start, local.sliding_window.duration)

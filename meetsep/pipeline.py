@@ -30,7 +30,7 @@ from meetsep.diarize import Diarizer
 from meetsep.embedding import SpatialFeatures, SpeakerEmbedder, UnitEmbedder
 from meetsep.gss import GuidedSeparator
 from meetsep.hooks import Hook, no_hook, stage
-from meetsep.intervals import merge_segments
+from meetsep.intervals import merge_segments, subtract_intervals
 from meetsep.logs import logger
 from meetsep.segment import Segmenter
 from meetsep.separate import BeamStreams, NeuralSeparator, separate_file
@@ -53,6 +53,7 @@ __all__ = ["Pipeline", "separate_file", "transcribe"]
 
 SAMPLE_RATE = 16000
 BATCH_SECONDS = 300.0  # separated streams are made and transcribed this much recording at a time
+MIN_UNCOVERED_SECONDS = 0.3  # speech no speaker covers, decoded from the mixture when at least this long
 
 
 class Pipeline:
@@ -168,6 +169,18 @@ class Pipeline:
                 asr = self.recognizer(streams, report, language)
             recognized += asr.words
             language = asr.language
+        # speech the segmentation found but no diarized speaker covers is decoded from the mixture,
+        # so that no word is lost to a unit the clustering left out
+        uncovered = [
+            (start, end)
+            for start, end in subtract_intervals(segmentation.speech, [(s.start, s.end) for s in diarization.segments])
+            if end - start >= MIN_UNCOVERED_SECONDS
+        ]
+        if uncovered:
+            with stage(hook, "asr", sid) as report:
+                recognized += self.recognizer(
+                    [Stream(mixture, SAMPLE_RATE, "mix", regions=uncovered)], report, language
+                ).words
         asr = AsrResult(words=sorted(recognized, key=lambda w: (w.start, w.end, w.stream)), language=language)
         words = self.assigner(asr.words, diarization, separated=True)
         return self._transcript(recording, asr.language, diarization, words)

@@ -37,6 +37,7 @@ from meetsep.errors import AudioInputError
 from meetsep.files import atomic_paths
 from meetsep.hooks import StageReporter
 from meetsep.intervals import subtract_intervals
+from meetsep.logs import logger
 from meetsep.models import load_separation, resolve_model
 from meetsep.types import Diarization, Embedder, Recording, SeparationJob, SpeakerSegment, SpeakerSource, Stream
 
@@ -45,7 +46,14 @@ REFERENCE_SECONDS = 12.0  # single-speaker speech embedded as a speaker's refere
 
 
 class BeamStreams:
-    """Each speaker segment from that speaker's beam (``beamform.kind=mvdr`` without separation)."""
+    """Each speaker segment from that speaker's beam (``beamform.kind=mvdr`` without separation).
+
+    A beam keeps the speech that comes from where its speaker was heard alone and suppresses what
+    comes from elsewhere. Where the diarization gave one label to people in different places (a
+    speaker count found or forced too low), the beam suppresses the others, and their words would
+    be lost: a segment whose beam, over the time its speaker talks alone, carries less than
+    ``separate.beam_guard_db`` dB below the mixture's power comes from the mixture instead.
+    """
 
     sample_rate = 16000
 
@@ -55,10 +63,35 @@ class BeamStreams:
     def __call__(self, job: SeparationJob, reporter: StageReporter | None = None) -> list[Stream]:
         streams = []
         for index, target in enumerate(job.targets):
-            streams.append(speaker_stream(job.source, target, self.config.pad))
+            stream = speaker_stream(job.source, target, self.config.pad)
+            if job.source.per_speaker and self.config.beam_guard_db is not None:
+                stream = self._guarded(job, target, stream)
+            streams.append(stream)
             if reporter is not None:
                 reporter.progress(index + 1, len(job.targets))
         return streams
+
+    def _guarded(self, job: SeparationJob, target: SpeakerSegment, stream: Stream) -> Stream:
+        """``stream``, or the mixture over the same span when the beam lost its speaker's speech."""
+        rate = stream.sample_rate
+        first = int(round(stream.offset * rate))
+        mixture = job.source(None, first, first + len(stream.audio))
+        own = [(s.start, s.end) for s in job.diarization.segments if s.speaker == target.speaker]
+        alone = subtract_intervals(own, job.diarization.overlap)
+        beam_power = mixture_power = 0.0
+        for start, end in alone:
+            a, b = max(0, int(start * rate) - first), min(len(stream.audio), int(end * rate) - first)
+            if b > a:
+                beam_power += float(np.sum(stream.audio[a:b].astype(np.float64) ** 2))
+                mixture_power += float(np.sum(mixture[a:b].astype(np.float64) ** 2))
+        if mixture_power <= 0.0:
+            return stream
+        ratio = 10 * np.log10(max(beam_power, 1e-12) / mixture_power)
+        logger.debug("%s %.2f-%.2f: beam %.1f dB against the mixture", target.speaker, target.start, target.end, ratio)
+        if ratio >= -self.config.beam_guard_db:
+            return stream
+        name = f"mix-{target.speaker}-{target.start:.2f}"
+        return Stream(in_range(mixture), rate, name, target.speaker, stream.regions, stream.offset)
 
 
 class NeuralSeparator:

@@ -30,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import benchmark  # noqa: E402  (the corpus plans)
 
+EMBEDDING_RATE = 16000
+
 
 class CachedUnits:
     """A :class:`meetsep.types.UnitEmbedder` that returns embeddings computed once for every unit.
@@ -71,7 +73,8 @@ def prepare(session: Path, cache: Path) -> dict[str, Any]:
     segmentation = Segmenter(SegmentConfig(), RuntimeConfig())(mixture)
     speech = Diarizer(AttributeConfig()).units(segmentation)
     embedder = SpeakerEmbedder(AttributeConfig(), RuntimeConfig())
-    joined = UnitEmbedder(embedder, AttributeConfig(spatial_weight=1.0), SpatialFeatures(recording))(mixture, speech)
+    config = AttributeConfig(spatial_weight=1.0, embedding_rate=EMBEDDING_RATE)
+    joined = UnitEmbedder(embedder, config, SpatialFeatures(recording))(mixture, speech)
     data = dict(
         samples=len(mixture),
         segmentation=segmentation,
@@ -113,12 +116,17 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("build/tune"))
     parser.add_argument("--per-session", action="store_true", help="print one line per session and variant")
     parser.add_argument("--unit-seconds", type=float, default=None, help="longest unit (default: meetsep's)")
+    parser.add_argument("--embedding-rate", type=int, default=16000, help="attribute.embedding_rate of the cached embeddings")
     args = parser.parse_args()
     import meetsep.diarize
 
     if args.unit_seconds:
         meetsep.diarize.MAX_UNIT_SECONDS = args.unit_seconds
         args.cache = args.cache / f"units{args.unit_seconds:g}"
+    if args.embedding_rate != 16000:
+        args.cache = args.cache / f"embedding{args.embedding_rate}"
+    global EMBEDDING_RATE
+    EMBEDDING_RATE = args.embedding_rate
     from meetsep.evaluate import score_session
 
     corpus_dir = Path("build/corpus") / args.corpus

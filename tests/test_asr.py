@@ -58,7 +58,7 @@ def test_words_map_back_to_their_piece_and_stay_inside_it():
 @pytest.mark.integration
 def test_packs_decoded_at_once_give_the_words_of_one_at_a_time(tts):
     """Several faster-whisper workers (the default on a multi-core machine): same words, same
-    language (detected on the first pack), same order as one pack at a time."""
+    language (identified by the vote), same order as one pack at a time."""
     from meetsep.asr import Recognizer, decoder_layout
     from meetsep.config import AsrConfig, RuntimeConfig
 
@@ -83,7 +83,7 @@ def test_packs_decoded_at_once_give_the_words_of_one_at_a_time(tts):
         workers: Recognizer(config, RuntimeConfig(threads=2, asr_workers=workers))(streams) for workers in (1, 2)
     }
     assert decoder_layout(2) == (2, 1) and decoder_layout(8) == (4, 2) and decoder_layout(2, 1) == (1, 2)
-    assert results[1].language == results[2].language == "en"
+    assert results[1].language.code == results[2].language.code == "en"
     assert results[1].words == results[2].words
     spoken = " ".join(word.text.lower() for word in results[2].words)
     assert "morning" in spoken and "tuesday" in spoken
@@ -94,3 +94,49 @@ def test_speech_windows_merge_and_cap():
     regions = [(0, 5), (6, 10), (13, 20), (20.5, 45), (46, 47), (50, 51)]
     assert speech_windows(regions, max_window=30, merge_gap=2) == [(0, 10), (13, 20), (20.5, 47), (50, 51)]
     assert speech_windows([(0, 50)], max_window=30, merge_gap=2) == [(0, 50)]
+
+
+class FakeDetector:
+    """A Recognizer whose Whisper is replaced by fixed language probabilities per pack (by its first sample)."""
+
+    def __init__(self, recognizer, by_start):
+        recognizer._model = lambda: None
+        recognizer._language_probabilities = lambda model, audio: by_start[round(float(audio[0]))]
+
+
+def language_recognizer(**asr):
+    from meetsep.asr import Recognizer
+    from meetsep.config import AsrConfig, RuntimeConfig
+
+    return Recognizer(AsrConfig(model="base", **asr), RuntimeConfig(threads=1))
+
+
+def test_the_language_vote_ignores_a_wrong_first_pack():
+    """One accented sentence at the start (Whisper: Welsh) does not decide for the whole recording."""
+    recognizer = language_recognizer(language_packs=6)
+    # six speakers' worth of packs: the value of each pack's audio is its start time (ramp streams)
+    streams = [ramp_stream(f"s{i}", f"S{i}", 40.0 * i, 30.0, [(40.0 * i + 1, 40.0 * i + 11)]) for i in range(6)]
+    probabilities = {round(40.0 * i + 0.8): {"en": 0.8, "cy": 0.2} for i in range(6)}
+    probabilities[1] = {"cy": 0.9, "en": 0.1}  # the first pack
+    FakeDetector(recognizer, probabilities)
+    choice = recognizer.identify_language(streams)
+    assert (choice.code, choice.fallback) == ("en", False)
+    assert choice.probability == pytest.approx((5 * 0.8 + 0.1) / 6, abs=1e-4)
+
+
+def test_an_unconfident_vote_falls_back_and_a_pinned_language_is_not_identified():
+    recognizer = language_recognizer(language_min_probability=0.5, language_fallback="en")
+    streams = [ramp_stream("a", "A", 0.0, 30.0, [(1.0, 11.0)])]
+    FakeDetector(recognizer, {1: {"cy": 0.4, "ga": 0.35, "en": 0.25}})
+    choice = recognizer.identify_language(streams)
+    assert (choice.code, choice.fallback, choice.probability) == ("en", True, 0.4)
+    pinned = language_recognizer(language="de")
+    assert not pinned.identifies_language and pinned.identify_language(streams).code == "de"
+
+
+def test_each_speaker_may_keep_their_own_language():
+    recognizer = language_recognizer(language_per_speaker=True, language_packs=2)
+    streams = [ramp_stream("a", "A", 0.0, 30.0, [(1.0, 11.0)]), ramp_stream("b", "B", 40.0, 30.0, [(41.0, 51.0)])]
+    FakeDetector(recognizer, {1: {"en": 0.9, "de": 0.1}, 41: {"de": 0.8, "en": 0.2}})
+    choice = recognizer.identify_language(streams)
+    assert choice.speakers == {"A": "en", "B": "de"} and choice.for_speaker("B") == "de"

@@ -71,3 +71,77 @@ def test_speech_no_embedded_window_saw_is_embedded_like_the_clustered_units_and_
     Diarizer(AttributeConfig())._stitch(None, speech, embed, embedded, hard_clusters, np.eye(2, dtype=np.float32))
     assert hard_clusters[:, 0].tolist() == [0, 1, 1]
     assert seen == [([1], embed)]
+
+
+def _speakers_found(audio: np.ndarray) -> int:
+    """Speakers the default diarization finds in a mono 16 kHz signal."""
+    from meetsep.config import AttributeConfig, RuntimeConfig, SegmentConfig
+    from meetsep.diarize import Diarizer
+    from meetsep.embedding import SpeakerEmbedder, UnitEmbedder
+    from meetsep.segment import Segmenter
+
+    config = AttributeConfig()
+    segmentation = Segmenter(SegmentConfig(), RuntimeConfig())(audio)
+    embed = UnitEmbedder(SpeakerEmbedder(config, RuntimeConfig()), config)
+    return len(Diarizer(config)(audio, segmentation, embed).speakers)
+
+
+def _reverberant(audio: np.ndarray, rt60: float, seed: int) -> np.ndarray:
+    import pyroomacoustics as pra
+
+    pra.constants.set("num_threads", 1)
+    absorption, order = pra.inverse_sabine(rt60, [6.0, 5.0, 3.0])
+    room = pra.ShoeBox([6.0, 5.0, 3.0], fs=16000, materials=pra.Material(absorption), max_order=order)
+    room.add_microphone([3.0, 2.5, 1.2])
+    rng = np.random.default_rng(seed)
+    room.add_source([3.0 + rng.uniform(0.8, 1.8), 2.5 + rng.uniform(-1.0, 1.0), 1.5], signal=audio)
+    room.simulate()
+    return room.mic_array.signals[0, : len(audio)].astype(np.float32)
+
+
+@pytest.mark.integration
+def test_one_voice_under_six_degradations_for_two_minutes_is_one_speaker():
+    """A person's voice varies (channel, codec, loudness, pace, noise, room) far more than a TTS voice:
+    none of that makes the diarization split them."""
+    from meetsep.degrade import apply_channel
+    from meetsep.tts import SENTENCES, speak
+
+    rng = np.random.default_rng(7)
+    pieces, seconds, index = [], 0.0, 0
+    while seconds < 120.0:
+        text = SENTENCES[index % len(SENTENCES)]
+        kind = ("telephone", "codec", "level", "speed", "noise", "room")[index % 6]
+        speed = (0.9, 1.1)[index // 6 % 2]
+        clip = speak(text, "flite", "rms", 16000, ["tempo", "-s", f"{speed:.2f}"] if kind == "speed" else [])
+        clip = clip / np.sqrt(np.mean(clip**2)) * 0.05
+        if kind == "telephone":
+            clip = apply_channel(clip, "telephone")
+        elif kind == "codec":
+            clip = apply_channel(clip, ("mp3", "opus")[index // 6 % 2])
+        elif kind == "level":
+            clip = clip * 10 ** ((-10.0, 10.0)[index // 6 % 2] / 20)
+        elif kind == "noise":
+            clip = clip + np.sqrt(np.mean(clip**2) / 10) * rng.standard_normal(len(clip)).astype(np.float32)
+        else:
+            clip = _reverberant(clip, 0.5, index)
+        pieces += [clip.astype(np.float32), np.zeros(int(rng.uniform(0.3, 1.0) * 16000), np.float32)]
+        seconds += (len(clip) + len(pieces[-1])) / 16000
+        index += 1
+    audio = np.concatenate(pieces) * 0.5 / max(float(np.abs(np.concatenate(pieces)).max()), 1e-9)
+    assert _speakers_found(audio.astype(np.float32)) == 1
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("voices", [("en-us+m1", "en-gb+m3"), ("en-us+f3", "en-gb+f4")], ids=["male", "female"])
+def test_two_voices_of_the_same_family_are_two_speakers(voices):
+    """Two espeak-ng variants (one synthesizer: formants differ, timbre alike), turns of a minute."""
+    from meetsep.tts import SENTENCES, speak
+
+    rng = np.random.default_rng(3)
+    pieces = []
+    for index, text in enumerate(SENTENCES[:18]):
+        clip = speak(text, "espeak-ng", voices[index % 2], 16000)
+        pieces += [clip / np.sqrt(np.mean(clip**2)) * 0.05, np.zeros(int(rng.uniform(0.2, 0.8) * 16000))]
+    audio = np.concatenate(pieces).astype(np.float32)
+    assert len(audio) / 16000 > 60.0
+    assert _speakers_found(audio) == 2
