@@ -147,7 +147,9 @@ def _positive_int(value: Any, where: str, key: str) -> int:
     if isinstance(value, float) and not math.isfinite(value):
         result = 0
     if not 1 <= result <= MAX_SPEAKERS or str(value).strip() != str(result):
-        raise ConfigError(f"{where}: {key} must be an integer from 1 to {MAX_SPEAKERS}, got {str(value)[:40]!r}")
+        raise ConfigError(
+            f"{where}: {key} must be a positive integer (at most {MAX_SPEAKERS}), got {str(value)[:40]!r}"
+        )
     return result
 
 
