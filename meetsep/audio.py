@@ -240,6 +240,9 @@ def iter_blocks(recording: Recording, block_seconds: float = BLOCK_SECONDS) -> I
         with quiet_decoder(mpeg):
             stream = sf.SoundFile(str(recording.path))
         try:
+            if stream.seekable():
+                with quiet_decoder(mpeg):
+                    stream.seek(0)  # as soundfile's blocks() does: libmpg123's samples differ without it
             while read < recording.num_samples:  # as far as the header says, as soundfile's blocks() reads
                 with quiet_decoder(mpeg):  # only around the decoder's own work, never across a yield
                     block = stream.read(min(size, recording.num_samples - read), dtype="float32", always_2d=True)
