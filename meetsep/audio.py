@@ -23,6 +23,7 @@ from meetsep.types import ChannelLayout, Recording, SpeakerSegment, SpeakerSourc
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3")
 MIN_SAMPLE_RATE = 8000
+MAX_SAMPLE_RATE = 384000  # a header beyond this is broken or hostile: resampling it would need a giant filter
 MAX_CHANNELS = 64
 BLOCK_SECONDS = 60.0
 
@@ -163,6 +164,8 @@ def resolve_layout(requested: str | ChannelLayout, num_channels: int, source: st
 def _check_rate_and_channels(sample_rate: int, channels: int, source: str) -> None:
     if int(sample_rate) < MIN_SAMPLE_RATE:
         raise AudioInputError(source, f"sample rate {sample_rate} Hz is too low (need at least {MIN_SAMPLE_RATE} Hz)")
+    if int(sample_rate) > MAX_SAMPLE_RATE:
+        raise AudioInputError(source, f"sample rate {sample_rate} Hz is too high (at most {MAX_SAMPLE_RATE} Hz)")
     if channels > MAX_CHANNELS:
         raise AudioInputError(source, f"{channels} channels; expected (channels, samples) — pass the transpose?")
 

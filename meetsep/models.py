@@ -280,10 +280,15 @@ def openai_whisper_checkpoint(resolved: ResolvedModel, model_dir: str | None = N
 
 
 def load_openai_whisper_model(checkpoint: Path) -> Any:
+    """openai-whisper from a checkpoint read with ``weights_only=True`` into the network built here."""
+
     def build() -> Any:
         from meetsep.whisper_convert import load_openai_whisper
 
-        return load_openai_whisper(checkpoint)
+        try:
+            return load_openai_whisper(checkpoint)
+        except Exception as error:  # refused pickle, not a checkpoint, dims or weights that do not fit
+            raise ModelFileError(f"{checkpoint}: not a usable openai-whisper checkpoint ({_one_line(error)})") from None
 
     return _cached(("openai-whisper", str(checkpoint)), build)
 

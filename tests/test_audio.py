@@ -112,6 +112,8 @@ def test_bad_arrays():
         load_recording(np.zeros(100, dtype=np.float32))
     with pytest.raises(AudioInputError, match="too low"):
         load_recording(np.zeros(100, dtype=np.float32), sample_rate=4000)
+    with pytest.raises(AudioInputError, match="too high"):  # a broken header's rate would need a giant filter
+        load_recording(np.zeros(100, dtype=np.float32), sample_rate=4_000_000_000)
     with pytest.raises(AudioInputError, match="transpose"):
         load_recording(np.zeros((16000, 2), dtype=np.float32), sample_rate=16000)
     with pytest.raises(AudioInputError, match="stereo-speakers needs 2 channels"):

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from meetsep.audio import AUDIO_EXTENSIONS, iter_blocks, load_recording, read_window
@@ -40,23 +40,16 @@ FUZZ = settings(
 @pytest.fixture(autouse=True, scope="module")
 def lazy_modules_without_file():
     """Hypothesis reads ``__file__`` of every module in ``sys.modules`` (to collect constants of local code).
-    SpeechBrain's lazy modules, imported by other tests of this process, import their target on that read
-    and fail for extras that are not installed (k2). Such a module gets ``__file__ = None`` for these
-    tests, which hypothesis skips; it is taken away after."""
-    import sys
+    SpeechBrain's lazy modules (imported by the pipeline, or by other tests of this process) import their
+    target on that read and fail for extras that are not installed (k2). For these tests their class
+    answers ``__file__ = None``, which hypothesis skips; the class is put back after."""
+    from speechbrain.utils.importutils import LazyModule
 
-    lazy = [
-        module
-        for module in list(sys.modules.values())
-        if type(module).__name__ in ("LazyModule", "DeprecatedModuleRedirect")
-        and type(module).__module__ == "speechbrain.utils.importutils"
-        and "__file__" not in vars(module)
-    ]
-    for module in lazy:
-        vars(module)["__file__"] = None
+    had = "__file__" in vars(LazyModule)
+    LazyModule.__file__ = None  # type: ignore[attr-defined]
     yield
-    for module in lazy:
-        vars(module).pop("__file__", None)
+    if not had:
+        del LazyModule.__file__
 
 
 def one_line(error: MeetsepError) -> None:
@@ -119,6 +112,55 @@ def test_the_audio_reader_ends_in_samples_or_one_clear_line(capfd, case):
         shutil.rmtree(folder)
     captured = capfd.readouterr()
     assert captured.err == "", f"a decoder printed on stderr: {captured.err[:300]!r}"
+
+
+@pytest.fixture
+def cli_state():
+    """``meetsep.cli.main`` in this process configures logging and warnings: put them back after."""
+    import logging
+    import warnings
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, warnings.showwarning, warnings.filters[:])
+    yield
+    root.handlers[:], level, warnings.showwarning, warnings.filters[:] = saved
+    root.setLevel(level)
+
+
+TRANSCRIBE_FORMATS = ["json", "rttm", "txt"]
+
+
+@pytest.mark.integration
+@settings(FUZZ, max_examples=15)
+@given(audio_bytes())
+@example((".wav", SEEDS[".wav"]))  # decodable cases too (call-center stereo), so both outcomes are checked
+@example((".ogg", SEEDS[".ogg"]))
+def test_transcribe_writes_every_format_or_none_and_one_line_on_failure(cli_state, capsys, case):
+    """The whole command on fuzzed audio (the real pipeline, Whisper tiny.en): exit 0 with every
+    format, or exit 1 with one error line and nothing in --out."""
+    from meetsep.cli import main
+
+    extension, data = case
+    folder = Path(tempfile.mkdtemp())
+    try:
+        path = folder / f"input{extension}"
+        path.write_bytes(data)
+        out = folder / "out"
+        arguments = ["transcribe", str(path), "--out", str(out), "--format", ",".join(TRANSCRIBE_FORMATS)]
+        try:
+            main([*arguments, "--set", "asr.model=tiny.en", "--set", "asr.beam_size=1"])
+            code = 0
+        except SystemExit as exited:  # main exits only on failure
+            code = exited.code
+        err = capsys.readouterr().err
+        written = sorted(p.name for p in out.iterdir())
+        if code == 0:
+            assert written == sorted(f"input.{fmt}" for fmt in TRANSCRIBE_FORMATS), written
+        else:
+            errors = [line for line in err.splitlines() if line.startswith("meetsep: error:")]
+            assert code == 1 and len(errors) == 1 and written == [], (code, err, written)
+    finally:
+        shutil.rmtree(folder)
 
 
 JSON_VALUES = st.recursive(
