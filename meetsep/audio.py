@@ -2,13 +2,13 @@
 
 Files are read with soundfile (libsndfile: WAV, FLAC, OGG/Vorbis/Opus, MP3) in blocks, so a long
 multichannel recording is never held whole in memory. Every problem with an input becomes an
-:class:`~meetsep.errors.AudioInputError` naming the file and the problem.
+:class:`~meetsep.errors.AudioInputError` naming the file and the problem; what the MP3 decoder
+prints on its own is kept off the terminal (:mod:`meetsep.decoding`).
 """
 
 from __future__ import annotations
 
 import os
-import struct
 import tempfile
 from collections.abc import Iterable, Iterator
 from math import gcd
@@ -17,11 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from meetsep.chunking import spans
+from meetsep.decoding import is_mpeg, quiet_decoder, wav_missing_bytes
 from meetsep.errors import AudioInputError
 from meetsep.types import ChannelLayout, Recording, SpeakerSegment, SpeakerSource, Stream
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3")
 MIN_SAMPLE_RATE = 8000
+MAX_SAMPLE_RATE = 384000  # a header beyond this is broken or hostile: resampling it would need a giant filter
 MAX_CHANNELS = 64
 BLOCK_SECONDS = 60.0
 
@@ -162,6 +164,8 @@ def resolve_layout(requested: str | ChannelLayout, num_channels: int, source: st
 def _check_rate_and_channels(sample_rate: int, channels: int, source: str) -> None:
     if int(sample_rate) < MIN_SAMPLE_RATE:
         raise AudioInputError(source, f"sample rate {sample_rate} Hz is too low (need at least {MIN_SAMPLE_RATE} Hz)")
+    if int(sample_rate) > MAX_SAMPLE_RATE:
+        raise AudioInputError(source, f"sample rate {sample_rate} Hz is too high (at most {MAX_SAMPLE_RATE} Hz)")
     if channels > MAX_CHANNELS:
         raise AudioInputError(source, f"{channels} channels; expected (channels, samples) — pass the transpose?")
 
@@ -198,14 +202,18 @@ def _open_info(path: Path) -> tuple[int, int, int]:
         raise AudioInputError(path, "file not found")
     if path.is_dir():
         raise AudioInputError(path, "is a directory, not an audio file")
+    mpeg = is_mpeg(path)
     try:
-        info = sf.info(str(path))
+        with quiet_decoder(mpeg):
+            info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+        if mpeg:  # libsndfile's message for an MP3 it cannot decode speaks of pipes
+            raise AudioInputError(path, "corrupt MP3: no MPEG audio frames could be decoded") from None
         raise AudioInputError(path, f"unreadable or unsupported audio ({_first_line(error)})") from None
     _check_rate_and_channels(info.samplerate, info.channels, str(path))
     if info.frames == 0:
         raise AudioInputError(path, "no audio samples (empty)")
-    missing = _wav_missing_bytes(path)
+    missing = wav_missing_bytes(path)
     if missing:
         raise AudioInputError(path, f"truncated audio: the WAV data chunk lacks {missing} bytes its header declares")
     return int(info.samplerate), int(info.channels), int(info.frames)
@@ -229,15 +237,33 @@ def iter_blocks(recording: Recording, block_seconds: float = BLOCK_SECONDS) -> I
     import soundfile as sf
 
     assert recording.path is not None
+    mpeg = is_mpeg(recording.path)
     read = 0
     try:
-        for block in sf.blocks(str(recording.path), blocksize=size, dtype="float32", always_2d=True):
-            read += block.shape[0]
-            block = np.ascontiguousarray(block.T)
-            _check_finite(block, recording.source)
-            yield block.mean(axis=0, keepdims=True) if downmix else block
+        with quiet_decoder(mpeg):
+            stream = sf.SoundFile(str(recording.path))
+        try:
+            if stream.seekable():
+                with quiet_decoder(mpeg):
+                    stream.seek(0)  # as soundfile's blocks() does: libmpg123's samples differ without it
+            while read < recording.num_samples:  # as far as the header says, as soundfile's blocks() reads
+                with quiet_decoder(mpeg):  # only around the decoder's own work, never across a yield
+                    block = stream.read(min(size, recording.num_samples - read), dtype="float32", always_2d=True)
+                if not len(block):
+                    break
+                read += block.shape[0]
+                block = np.ascontiguousarray(block.T)
+                _check_finite(block, recording.source)
+                yield block.mean(axis=0, keepdims=True) if downmix else block
+        finally:
+            stream.close()
     except (sf.LibsndfileError, RuntimeError) as error:
         raise AudioInputError(recording.path, f"corrupt or truncated audio ({_first_line(error)})") from None
+    if read < recording.num_samples and mpeg:
+        raise AudioInputError(
+            recording.path,
+            f"corrupt or truncated MP3: its header declares {recording.num_samples} samples, only {read} could be decoded",
+        )
     if read < recording.num_samples:
         raise AudioInputError(
             recording.path, f"truncated audio: header says {recording.num_samples} samples, only {read} could be read"
@@ -253,11 +279,39 @@ def read_window(recording: Recording, start: float, end: float) -> np.ndarray:
     import soundfile as sf
 
     try:
-        block = sf.read(str(recording.path), start=first, stop=last, dtype="float32", always_2d=True)[0].T
+        with quiet_decoder(is_mpeg(recording.path)):
+            block = sf.read(str(recording.path), start=first, stop=last, dtype="float32", always_2d=True)[0].T
     except (sf.LibsndfileError, RuntimeError) as error:
         raise AudioInputError(recording.source, f"corrupt or truncated audio ({_first_line(error)})") from None
     _check_finite(block, recording.source)
     return np.ascontiguousarray(block)
+
+
+def channel_signals(recording: Recording, rate: int) -> list[SignalFile]:
+    """Each channel of the recording at ``rate``, as a :class:`SignalFile` made block by block.
+
+    One pass over the file (memory of a block, whatever the length); a channel that needs resampling
+    is kept at its own rate first, then resampled block by block (:func:`resample_blocks`: the same
+    samples as resampling the whole channel at once). The caller closes the files.
+    """
+    stored = [SignalFile() for _ in range(recording.num_channels)]
+    made: list[SignalFile] = []
+    try:
+        for block in iter_blocks(recording):
+            for signal, samples in zip(stored, block):
+                signal.append(samples)
+        if recording.sample_rate == rate:
+            return stored
+        size = max(1, int(BLOCK_SECONDS * recording.sample_rate))
+        for signal in stored:
+            pieces = (signal[start:stop] for start, stop in spans(0, len(signal), size))
+            made.append(SignalFile(resample_blocks(pieces, recording.sample_rate, rate)))
+            signal.close()
+        return made
+    except BaseException:
+        for signal in stored + made:
+            signal.close()
+        raise
 
 
 def read_all(recording: Recording) -> np.ndarray:
@@ -307,29 +361,6 @@ def load_recording(
                 where, f"mic_positions has shape {positions.shape}, expected 3 coordinates per channel ({channels})"
             )
     return Recording(rate, channels, frames, resolved, name, where, path, samples, positions)
-
-
-def _wav_missing_bytes(path: Path) -> int:
-    """Bytes a RIFF/WAVE header declares for its data chunk beyond the end of the file (0 if whole).
-
-    libsndfile reads a cut WAV silently, shortening it; the header still tells the original size.
-    Sizes 0 and 0xFFFFFFFF mean "unknown" (streamed writers) and are not checked.
-    """
-    size = path.stat().st_size
-    with open(path, "rb") as stream:
-        header = stream.read(12)
-        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
-            return 0
-        position = 12
-        while position + 8 <= size:
-            stream.seek(position)
-            chunk_id, chunk_size = struct.unpack("<4sI", stream.read(8))
-            if chunk_id == b"data":
-                if chunk_size in (0, 0xFFFFFFFF):
-                    return 0
-                return max(0, position + 8 + chunk_size - size)
-            position += 8 + chunk_size + (chunk_size & 1)
-    return 0
 
 
 def _first_line(error: BaseException) -> str:

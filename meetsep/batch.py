@@ -7,6 +7,9 @@
   ends with outputs identical to an uninterrupted run.
 - Every result (ok, failed, timeout, skipped) is appended to ``OUT/batch_report.jsonl`` with the
   error, processing seconds and audio seconds; a bad file never stops the run.
+- An item's id names its outputs, ``OUT/<id>.<ext>``: it is normalized (:func:`meetsep.files.normalized_name`)
+  and its outputs and state record must resolve inside ``OUT``; both are checked before anything is
+  transcribed or written.
 
 Items come from :mod:`meetsep.manifest`; the engines that run them from :mod:`meetsep.engines`.
 """
@@ -22,11 +25,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from meetsep.config import PipelineConfig
-from meetsep.errors import ConfigError, MeetsepError
-from meetsep.files import atomic_write_text
+from meetsep.errors import ConfigError, MeetsepError, OutputError
+from meetsep.files import atomic_write_text, confined, normalized_name
 from meetsep.manifest import BatchItem
 
 STATE_DIR = ".meetsep/state"
+LOCK_NAME = ".meetsep/lock"
 REPORT_NAME = "batch_report.jsonl"
 Status = Literal["ok", "failed", "timeout", "skipped"]
 
@@ -62,7 +66,8 @@ def item_config(config: PipelineConfig, item: BatchItem) -> PipelineConfig:
     try:
         return PipelineConfig.model_validate(data)
     except ValueError as error:
-        raise ConfigError(f"{item.path}: invalid manifest options {item.options} ({error})") from None
+        problem = " ".join(str(error).split())[:200]
+        raise ConfigError(f"{item.path}: invalid manifest options {item.options} ({problem})") from None
 
 
 def item_key(content_digest: str, config: PipelineConfig, formats: list[str], metadata: dict[str, Any]) -> str:
@@ -71,16 +76,33 @@ def item_key(content_digest: str, config: PipelineConfig, formats: list[str], me
 
 
 def _state_path(out_dir: Path, item_id: str) -> Path:
-    return out_dir / STATE_DIR / f"{item_id}.json"
+    return confined(out_dir, f"{STATE_DIR}/{item_id}.json")
+
+
+def item_targets(out_dir: Path, item_id: str) -> tuple[str, Path, str]:
+    """``(normalized id, folder of the outputs, their file stem)``, checked to stay in ``out_dir`` (state record too).
+
+    Raises:
+        OutputError: an id that is not a safe relative name, or a path that resolves outside ``out_dir``.
+    """
+    try:
+        name = normalized_name(item_id)
+    except ValueError as problem:
+        raise OutputError(f"{out_dir}: id {item_id!r} {problem}; refused") from None
+    confined(out_dir, name)
+    _state_path(out_dir, name)
+    return name, (out_dir / name).parent, name.rsplit("/", 1)[-1]
 
 
 def is_done(out_dir: Path, item_id: str, key: str) -> bool:
-    path = _state_path(out_dir, item_id)
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        state = json.loads(_state_path(out_dir, item_id).read_text(encoding="utf-8"))
+    except (OSError, ValueError, MeetsepError):
         return False
-    return state.get("key") == key and all((out_dir / name).is_file() for name in state.get("outputs", []))
+    outputs = state.get("outputs", []) if isinstance(state, dict) else None
+    if not isinstance(outputs, list) or not all(isinstance(name, str) for name in outputs):
+        return False
+    return state.get("key") == key and all((out_dir / name).is_file() for name in outputs)
 
 
 def process_item(
@@ -93,20 +115,20 @@ def process_item(
     started = time.perf_counter()
     result = ItemResult(id=item.id, path=str(item.path), status="failed")
     try:
+        name, target, stem = item_targets(out_dir, item.id)  # before any work: an unsafe id writes nothing
         effective = item_config(config, item)
         if not item.path.is_file():
             raise MeetsepError(f"{item.path}: file not found")
         result.key = key = item_key(file_digest(item.path), effective, formats, item.metadata)
-        if not overwrite and is_done(out_dir, item.id, key):
+        if not overwrite and is_done(out_dir, name, key):
             result.status = "skipped"
             return result
         transcript = transcribe(item.path, config=effective)
-        transcript = transcript.model_copy(update={"session_id": Path(item.id).name, "metadata": item.metadata})
-        target = out_dir / Path(item.id).parent
+        transcript = transcript.model_copy(update={"session_id": stem, "metadata": item.metadata})
         written = write_transcript(transcript, target, formats)
         result.outputs = [p.relative_to(out_dir).as_posix() for p in written]
         atomic_write_text(
-            _state_path(out_dir, item.id), json.dumps({"key": key, "outputs": result.outputs}, sort_keys=True) + "\n"
+            _state_path(out_dir, name), json.dumps({"key": key, "outputs": result.outputs}, sort_keys=True) + "\n"
         )
         result.status = "ok"
         result.audio_seconds = transcript.duration

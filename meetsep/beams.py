@@ -126,6 +126,8 @@ class SpeakerBeams:
                 recording.source, "beamform.steering=doa needs the array geometry (audio.mic_positions)"
             )
         speakers = diarization.speakers
+        if not speakers:  # nobody to beamform toward: the recording is not read at all
+            return {}
         rate, hop = recording.sample_rate, self.settings.hop
         bins, channels = self.settings.fft_size // 2 + 1, recording.num_channels
         solo = np.zeros((len(speakers), bins, channels, channels), dtype=np.complex128)
@@ -150,11 +152,7 @@ class SpeakerBeams:
             offset, block = item
             spectrum = stft(block, self.settings)
             times = (offset + _frame_times(spectrum.shape[1], hop)) / rate
-            active = (
-                np.stack([inside(times, spans[name]) for name in speakers])
-                if speakers
-                else np.zeros((0, len(times)), bool)
-            )
+            active = np.stack([inside(times, spans[name]) for name in speakers])
             patterns, which = np.unique(active.T, axis=0, return_inverse=True)
             covariances = []
             for code, pattern in enumerate(patterns):

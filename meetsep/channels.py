@@ -5,12 +5,15 @@ other channel is louder by more than ``attribute.crosstalk_margin_db`` at that t
 in attenuated): :meth:`CallChannels.streams` gives one stream per channel with its own speech
 regions; after ASR, :meth:`CallChannels.attribute` gives the diarization (each channel's own speech)
 and drops a word recognized on a channel where it is crosstalk, so no word is transcribed twice.
+The channels may be arrays or :class:`~meetsep.types.Signal` files read block by block, so a long
+call is never held in memory.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from meetsep.chunking import spans
 from meetsep.config import AttributeConfig
 from meetsep.intervals import overlap_seconds, overlapping_parts
 from meetsep.types import (
@@ -19,11 +22,13 @@ from meetsep.types import (
     Interval,
     RecognizedWord,
     SegmentationResult,
+    Signal,
     SpeakerSegment,
     Stream,
 )
 
 FRAME_SECONDS = 0.02
+BLOCK_FRAMES = 3000  # frames of level measured per block read (60 s at 20 ms)
 
 
 class CallChannels:
@@ -35,17 +40,21 @@ class CallChannels:
         self.margin = config.crosstalk_margin_db
         self.names = names
 
-    def dominance(self, channels: np.ndarray) -> dict[str, np.ndarray]:
+    def dominance(self, channels: np.ndarray | list[Signal]) -> dict[str, np.ndarray]:
         """Per speaker, ``(frames,)`` own level minus the other channel's level (dB), every 20 ms.
 
         Args:
-            channels: ``(2, samples)`` float32 at 16 kHz.
+            channels: ``(2, samples)`` float32 at 16 kHz, or two such ``(samples,)`` signals
+                (read a block at a time).
         """
         levels = frame_levels_db(channels, self.sample_rate)
         return {self.names[0]: levels[0] - levels[1], self.names[1]: levels[1] - levels[0]}
 
     def streams(
-        self, channels: np.ndarray, segmentations: list[SegmentationResult], dominance: dict[str, np.ndarray]
+        self,
+        channels: np.ndarray | list[Signal],
+        segmentations: list[SegmentationResult],
+        dominance: dict[str, np.ndarray],
     ) -> list[Stream]:
         """One stream per channel, its regions the channel's own speech (not crosstalk)."""
         return [
@@ -69,14 +78,25 @@ class CallChannels:
 
 
 def frame_levels_db(
-    audio: np.ndarray, sample_rate: int, frame_seconds: float = FRAME_SECONDS, smooth_seconds: float = 0.2
+    audio: np.ndarray | list[Signal],
+    sample_rate: int,
+    frame_seconds: float = FRAME_SECONDS,
+    smooth_seconds: float = 0.2,
 ) -> np.ndarray:
-    """Smoothed frame energy in dB for each channel: ``(channels, samples)`` → ``(channels, frames)``."""
+    """Smoothed frame energy in dB for each channel: ``(channels, samples)`` → ``(channels, frames)``.
+
+    ``audio`` may also be a list of ``(samples,)`` signals of one length, read ``BLOCK_FRAMES`` frames
+    at a time (the same values: each frame's power depends on its own samples only).
+    """
     from scipy.ndimage import uniform_filter1d
 
     hop = max(1, int(frame_seconds * sample_rate))
-    frames = audio.shape[1] // hop
-    power = (audio[:, : frames * hop].astype(np.float64) ** 2).reshape(audio.shape[0], frames, hop).mean(axis=2)
+    frames = len(audio[0]) // hop
+    power = np.zeros((len(audio), frames), dtype=np.float64)
+    for first, last in spans(0, frames, BLOCK_FRAMES):
+        for row, channel in enumerate(audio):
+            samples = np.asarray(channel[first * hop : last * hop], dtype=np.float64)
+            power[row, first:last] = (samples**2).reshape(last - first, hop).mean(axis=1)
     power = uniform_filter1d(power, size=max(1, int(smooth_seconds / frame_seconds)), axis=1, mode="nearest")
     return 10.0 * np.log10(power + 1e-10)
 

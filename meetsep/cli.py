@@ -79,7 +79,8 @@ def transcribe(
 ) -> None:
     """Transcribe INPUT files into OUT/<input stem>.<ext>; keeps going past a bad file."""
     from meetsep.config import load_config, option_overrides
-    from meetsep.formats import write_transcript
+    from meetsep.files import check_writable_folder
+    from meetsep.formats import output_path
 
     chosen = chosen_formats(formats)
     chosen_options = option_overrides(**options)  # --layout, --num-speakers, ...: the same names as the API
@@ -91,15 +92,36 @@ def transcribe(
         raise click.UsageError(
             f"inputs share the output name {duplicates[0]!r}; transcribe them into different --out folders"
         )
-    from meetsep.pipeline import Pipeline
+    check_writable_folder(out_dir)  # before any model loads: an unusable --out is found at once
+    failed = 0
+    usable = []
+    for path in inputs:
+        try:
+            for fmt in chosen:  # an unsafe output name fails before the work
+                output_path(out_dir, path.stem, fmt)
+        except MeetsepError as error:
+            fail(f"{path}: {error}")
+            failed += 1
+            continue
+        usable.append(path)
+    if usable:
+        from meetsep.pipeline import Pipeline
 
-    pipeline = Pipeline(config)
-    hook = ProgressHook(show_progress(progress))
+        failed += _transcribe_each(Pipeline(config), usable, out_dir, chosen, ProgressHook(show_progress(progress)))
+    if failed:
+        click.echo(f"meetsep: {failed} of {len(inputs)} input(s) failed", err=True)
+        sys.exit(EXIT_INPUT_ERROR)
+
+
+def _transcribe_each(pipeline: Any, inputs: list[Path], out_dir: Path, formats: list[str], hook: Any) -> int:
+    """Transcribe and write each input, reporting each result or error on one line; returns the failures."""
+    from meetsep.formats import write_transcript
+
     failed = 0
     for path in inputs:
         try:
             transcript = pipeline(path, hook=hook)
-            written = write_transcript(transcript, out_dir, chosen)
+            written = write_transcript(transcript, out_dir, formats)
         except MeetsepError as error:
             fail(str(error))
             failed += 1
@@ -113,9 +135,7 @@ def transcribe(
         say(
             f"{path}: {len(transcript.turns)} turns, {speakers} speaker{'s' * (speakers != 1)} -> {', '.join(str(p) for p in written)}"
         )
-    if failed:
-        click.echo(f"meetsep: {failed} of {len(inputs)} input(s) failed", err=True)
-        sys.exit(EXIT_INPUT_ERROR)
+    return failed
 
 
 @cli.group(invoke_without_command=True)
@@ -191,6 +211,12 @@ def models_convert_whisper(model_dir: str | None, model_name: str, out_path: Pat
 )
 @click.option("--model-dir", default=None, help="Model folder searched first (also MEETSEP_MODEL_DIR).")
 @click.option("--allow-download", is_flag=True, help="Fetch a hub id that is not found locally.")
+@click.option(
+    "--trust-model-code",
+    is_flag=True,
+    help="Load the model with SpeechBrain's own HyperPyYAML loader, which runs any code the file names "
+    "(only for files you trust; runtime.trust_model_code).",
+)
 @click.option("--start", type=click.FloatRange(min=0.0), default=0.0, show_default=True, help="Start of the range (s).")
 @click.option("--end", type=click.FloatRange(min=0.0), default=None, help="End of the range (s; default: the end).")
 @click.option(
@@ -203,6 +229,7 @@ def separate(
     model: str,
     model_dir: str | None,
     allow_download: bool,
+    trust_model_code: bool,
     start: float,
     end: float | None,
     chunk: float,
@@ -210,14 +237,16 @@ def separate(
 ) -> None:
     """Separate SOURCE (or --start/--end of it) into one 16 kHz WAV per speaker: OUT/<stem>.s1.wav, ..."""
     from meetsep.audio import load_recording
+    from meetsep.files import check_writable_folder
     from meetsep.hooks import stage
     from meetsep.models import load_separation, resolve_model
     from meetsep.pipeline import separate_file
 
     try:
+        check_writable_folder(out_dir)
         recording = load_recording(source)
         separator = load_separation(
-            resolve_model(model, "separation", model_dir=model_dir, allow_download=allow_download)
+            resolve_model(model, "separation", model_dir=model_dir, allow_download=allow_download), trust_model_code
         )
         hook = ProgressHook(show_progress(progress))
         with stage(hook, "separate", recording.session_id) as reporter:

@@ -47,7 +47,7 @@ def batch(
     """Transcribe a folder (recursive) or a JSONL/CSV manifest; resumable, parallel, local or on Ray.
 
     Finished files are skipped on a re-run; every result goes to OUT/batch_report.jsonl; the exit
-    code is 0 only when every file succeeded.
+    code is 0 only when every file succeeded. One run per OUT at a time (a second is refused).
     """
     from meetsep.config import load_config
     from meetsep.engines import BatchSettings, default_jobs, run_batch
@@ -77,8 +77,10 @@ def batch(
         if result.error:
             fail(result.error)
 
-    summary = run_batch(items, settings, report)
-    bar.close()
+    try:
+        summary = run_batch(items, settings, report)  # refuses an unwritable or busy folder before any model loads
+    finally:
+        bar.close()
     say(summary.line())
     if not summary.success:
         sys.exit(EXIT_INPUT_ERROR)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -242,6 +243,11 @@ class RuntimeConfig(_Strict):
         default=None, description="Folder searched first for models (also MEETSEP_MODEL_DIR)."
     )
     allow_download: bool = Field(default=False, description="Allow hub downloads for models not found locally.")
+    trust_model_code: bool = Field(
+        default=False,
+        description="Load model files with their own loaders (HyperPyYAML, pickle), which run any code they hold; "
+        "only for files you trust. Off: model files are read as data.",
+    )
 
 
 class PipelineConfig(_Strict):
@@ -259,11 +265,11 @@ class PipelineConfig(_Strict):
         """Short stable hash of every value that can change results (output provenance, batch keys).
 
         ``runtime.threads`` and ``runtime.asr_workers`` are left out: they change speed, not results,
-        and batch workers set them.
+        and batch workers set them; so is ``runtime.trust_model_code``, which decides whether a model
+        file may be loaded at all, not what a loaded model computes.
         """
-        blob = json.dumps(
-            self.model_dump(mode="json", exclude={"runtime": {"threads", "asr_workers"}}), sort_keys=True
-        ).encode()
+        excluded = {"runtime": {"threads", "asr_workers", "trust_model_code"}}
+        blob = json.dumps(self.model_dump(mode="json", exclude=excluded), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -283,14 +289,29 @@ def option_overrides(**options: Any) -> dict[str, Any]:
     return {OPTION_FIELDS[name]: value for name, value in options.items() if value is not None}
 
 
+class _ValueLoader(yaml.SafeLoader):
+    """YAML's safe loader without aliases: an override is one value, not a graph that could expand."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise ConfigError("YAML aliases (*name) are not accepted in an override value")
+        return super().compose_node(parent, index)
+
+
 def _parse_value(text: str) -> Any:
+    """An override's value as a YAML scalar or structure (``1``, ``true``, ``null``, ``[1, 2]``), else the text."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_ValueLoader)  # a SafeLoader subclass: data only
     except yaml.YAMLError:
         return text
 
 
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
 def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    if not isinstance(dotted, str) or not _KEY.fullmatch(dotted):
+        raise ConfigError(f"cannot set {str(dotted)[:80]!r}: expected section.key, e.g. asr.beam_size")
     keys = dotted.split(".")
     node = data
     for key in keys[:-1]:
@@ -326,9 +347,11 @@ def load_config(
     for file in files:
         path = _resolve_preset(file)
         try:
-            loaded = yaml.safe_load(path.read_text()) or {}
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as error:
             raise ConfigError(f"{path}: invalid YAML ({str(error).splitlines()[0]})") from None
+        except (OSError, UnicodeDecodeError, RecursionError) as error:
+            raise ConfigError(f"{path}: unreadable config ({_one_line(error)})") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: a config file must hold a mapping of sections")
         _merge(data, loaded)
@@ -339,15 +362,32 @@ def load_config(
         return PipelineConfig.model_validate(data)
     except ValidationError as error:
         first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"config: {where}: {first['msg']}") from None
+        where = ".".join(str(p) for p in first["loc"]) or "config"
+        raise ConfigError(f"config: {where[:200]}: {_one_line(first['msg'])}") from None
+    except RecursionError:
+        raise ConfigError("config: a value is nested too deeply") from None
+
+
+def _one_line(error: BaseException | str) -> str:
+    text = " ".join(str(error).split())
+    return (text[:297] + "...") if len(text) > 300 else text or type(error).__name__
 
 
 def _split_override(text: str) -> tuple[str, Any]:
+    """``"asr.beam_size=1"`` → ``("asr.beam_size", 1)``.
+
+    Raises:
+        ConfigError: no ``=``, or a value nested too deeply to read.
+    """
     if "=" not in text:
-        raise ConfigError(f"override {text!r} is not key=value")
+        raise ConfigError(f"override {text[:80]!r} is not key=value")
     key, value = text.split("=", 1)
-    return key.strip(), _parse_value(value)
+    try:
+        return key.strip(), _parse_value(value)
+    except RecursionError:
+        raise ConfigError(f"override {key.strip()[:80]!r}: value nested too deeply") from None
+    except ConfigError as error:
+        raise ConfigError(f"override {key.strip()[:80]!r}: {error}") from None
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> None:

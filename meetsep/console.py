@@ -17,7 +17,15 @@ EXIT_USAGE = 2
 
 
 def fail(message: str) -> None:
-    click.echo(f"meetsep: error: {message}", err=True)
+    """``meetsep: error: <message>`` on stderr, always one line (control characters in file names escaped)."""
+    click.echo(f"meetsep: error: {printable(message)}", err=True)
+
+
+def printable(text: str) -> str:
+    """``text`` with characters that are not printable (newlines, lone surrogates of odd file names) escaped."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def verbosity() -> int:

@@ -6,12 +6,16 @@
   cluster, none starts a local runtime. Files must be reachable at the same path from every Ray
   node (shared storage).
 
-:func:`run_batch` runs the chosen engine and records every result (:mod:`meetsep.batch`).
+:func:`run_batch` runs the chosen engine and records every result (:mod:`meetsep.batch`). It holds
+``OUT/.meetsep/lock`` for the whole run: a second batch run into the same folder is refused with
+one line instead of transcribing the same files again (the lock goes with the process, even on
+SIGKILL, so a killed run never blocks the next). Each run has a unique id in the report.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import time
 from collections import deque
@@ -20,9 +24,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from meetsep.batch import BatchSummary, ItemResult, append_report, process_item
+from meetsep.batch import LOCK_NAME, BatchSummary, ItemResult, append_report, process_item
 from meetsep.config import PipelineConfig
 from meetsep.errors import MeetsepError
+from meetsep.files import check_writable_folder, folder_lock
 from meetsep.formats import parse_formats
 from meetsep.manifest import BatchItem
 
@@ -249,21 +254,27 @@ def run_batch(
     settings: BatchSettings,
     progress: Callable[[ItemResult, BatchSummary], None] | None = None,
 ) -> BatchSummary:
-    """Transcribe ``items`` into ``settings.out_dir``; returns counts. Never stops for a bad file."""
+    """Transcribe ``items`` into ``settings.out_dir``; returns counts. Never stops for a bad file.
+
+    Raises:
+        OutputError: the folder cannot be written, or another batch run holds it.
+    """
     parse_formats(settings.formats)
-    summary = BatchSummary(total=len(items))
-    run_id = time.strftime("%Y-%m-%dT%H:%M:%S")
-    started = time.perf_counter()
+    check_writable_folder(settings.out_dir)
+    with folder_lock(settings.out_dir, LOCK_NAME, "another meetsep batch run"):
+        summary = BatchSummary(total=len(items))
+        run_id = f"{time.strftime('%Y-%m-%dT%H:%M:%S')}-{secrets.token_hex(4)}"
+        started = time.perf_counter()
 
-    def on_result(result: ItemResult) -> None:
-        summary.add(result)
+        def on_result(result: ItemResult) -> None:
+            summary.add(result)
+            summary.wall_seconds = time.perf_counter() - started
+            append_report(settings.out_dir, {"run": run_id, **asdict(result)})
+            if progress is not None:
+                progress(result, summary)
+
+        engine = run_ray if settings.engine == "ray" else run_local
+        if items:
+            engine(items, settings, on_result)
         summary.wall_seconds = time.perf_counter() - started
-        append_report(settings.out_dir, {"run": run_id, **asdict(result)})
-        if progress is not None:
-            progress(result, summary)
-
-    engine = run_ray if settings.engine == "ray" else run_local
-    if items:
-        engine(items, settings, on_result)
-    summary.wall_seconds = time.perf_counter() - started
     return summary

@@ -3,6 +3,12 @@
 Text normalization, applied identically to reference and hypothesis before WER: Whisper's
 ``EnglishTextNormalizer`` (lower case, punctuation removed, spelling standardized, numbers written
 as digits, e.g. "twenty" and "20" both become "20"), then whitespace collapsed.
+
+Files or folders are matched by session id. When a reference and a hypothesis folder share no id
+and each holds one session (``meetsep simulate`` names its session ``meeting``, ``meetsep
+transcribe`` names the transcript after the file, ``mix``), those two are scored together; when
+nothing can be matched, one line says which hypothesis file to pass. A reference session without a
+hypothesis scores as an empty transcript (every word deleted).
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from meetsep.errors import MeetsepError
 
 COLLAR_TCP = 5.0
 
@@ -77,8 +85,22 @@ def normalize_text(text: str) -> str:
 
 
 def load_segments(path: str | Path) -> list[dict[str, Any]]:
-    """SegLST entries from a SegLST file, a meetsep transcript JSON, or an RTTM (no words)."""
+    """SegLST entries from a SegLST file, a meetsep transcript JSON, or an RTTM (no words).
+
+    Raises:
+        MeetsepError: the file is none of these; one line naming it.
+    """
     path = Path(path)
+    try:
+        return _read_segments(path)
+    except MeetsepError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
+        detail = " ".join(str(error).split())[:150] or type(error).__name__
+        raise MeetsepError(f"{path}: not a SegLST, RTTM or meetsep transcript file ({detail})") from None
+
+
+def _read_segments(path: Path) -> list[dict[str, Any]]:
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".rttm":
         from meeteval.io import RTTM
@@ -96,6 +118,8 @@ def load_segments(path: str | Path) -> list[dict[str, Any]]:
             )
             for t in data["turns"]
         ]
+    if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
+        raise ValueError("expected a list of segments or a transcript")
     return [dict(e) for e in data]
 
 
@@ -138,8 +162,8 @@ def score_session(
         )
 
     ref, hyp = prepared(reference), prepared(hypothesis)
-    if not hypothesis:
-        hyp = meeteval.io.SegLST([])
+    if not hypothesis:  # an empty transcript: one empty segment, so meeteval sees the session (all words deleted)
+        hyp = meeteval.io.SegLST([dict(session_id=sid, speaker="<none>", start_time=0.0, end_time=0.0, words="")])
     cp = meeteval.wer.cpwer(ref, hyp)[sid] if reference else None
     tcp = meeteval.wer.tcpwer(ref, hyp, collar=COLLAR_TCP)[sid] if reference else None
     orc = meeteval.wer.orcwer(ref, hyp)[sid] if reference and hypothesis else None
@@ -231,10 +255,26 @@ def _sessions(path: Path, reference: bool) -> dict[str, Path]:
 
 
 def score_paths(reference: str | Path, hypothesis: str | Path) -> list[Scores]:
-    """Score files or folders: one row per reference session (a missing hypothesis scores as empty)."""
-    references, hypotheses = _sessions(Path(reference), True), _sessions(Path(hypothesis), False)
+    """Score files or folders: one row per reference session (a missing hypothesis scores as empty).
+
+    Raises:
+        MeetsepError: a file that cannot be read, or a hypothesis folder none of whose sessions
+            matches a reference session (the message says which file to pass).
+    """
     if Path(reference).is_file() and Path(hypothesis).is_file():
         return [score_files(reference, hypothesis)]
+    references, hypotheses = _sessions(Path(reference), True), _sessions(Path(hypothesis), False)
+    if references and hypotheses and not set(references) & set(hypotheses):
+        if len(references) == 1 and len(hypotheses) == 1:  # e.g. simulate's "meeting" and transcribe's "mix"
+            (sid,), (hyp_file,) = references, hypotheses.values()
+            hypotheses = {sid: hyp_file}
+        else:
+            example = next(iter(hypotheses.values()))
+            raise MeetsepError(
+                f"{hypothesis}: no hypothesis session matches a reference session "
+                f"(reference: {', '.join(sorted(references)[:3])}; hypothesis: {', '.join(sorted(hypotheses)[:3])}); "
+                f"pass files one by one, e.g. meetsep evaluate REFERENCE_FILE {example}"
+            )
     rows = []
     for sid, ref_file in sorted(references.items()):
         hyp_file = hypotheses.get(sid)

@@ -1,16 +1,23 @@
 """Transcript writers: JSON, SegLST (meeteval), RTTM, SRT, VTT and plain text.
 
-Every file is written atomically: to a temporary file in the same folder, then renamed, so a crash
-or a bad input never leaves a partial output. Output is a pure function of the transcript (no dates,
-no timings), so the same input and config give byte-identical files.
+The formats of one transcript are written all or none: every file goes to a temporary name in the
+output folder and the set is renamed into place only when all were written, so a crash, a full disk
+or a bad input never leaves a partial output. The output name (the session id) must be one plain
+file name whose path stays inside the output folder; this is checked before anything is written.
+Output is a pure function of the transcript (no dates, no timings), so the same input and config
+give byte-identical files. In RTTM, whose fields are separated by spaces, white space inside the
+session id or a speaker name is written as ``_``.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
-from meetsep.files import atomic_write_text
+from meetsep.errors import OutputError
+from meetsep.files import atomic_paths, confined
 from meetsep.types import Transcript, Turn, Word
 
 FORMATS = ("json", "seglst", "rttm", "srt", "vtt", "txt")
@@ -46,10 +53,16 @@ def to_seglst(transcript: Transcript) -> str:
     return SegLST(seglst_entries(transcript)).dumps() + "\n"
 
 
+def rttm_field(text: str) -> str:
+    """``text`` as one RTTM field: white space (which separates fields) becomes ``_``; empty is ``<NA>``."""
+    return re.sub(r"\s+", "_", text) or "<NA>"
+
+
 def to_rttm(transcript: Transcript) -> str:
     """Diarization (who speaks when, overlaps included) as NIST RTTM, one SPEAKER line per segment."""
+    file_id = rttm_field(transcript.session_id)
     return "".join(
-        f"SPEAKER {transcript.session_id} 1 {s.start:.3f} {s.end - s.start:.3f} <NA> <NA> {s.speaker} <NA> <NA>\n"
+        f"SPEAKER {file_id} 1 {s.start:.3f} {s.end - s.start:.3f} <NA> <NA> {rttm_field(s.speaker)} <NA> <NA>\n"
         for s in transcript.diarization
     )
 
@@ -130,13 +143,38 @@ def parse_formats(text: str | list[str]) -> list[str]:
 
 
 def output_path(out_dir: Path, session_id: str, fmt: str) -> Path:
-    return out_dir / f"{session_id}.{EXTENSIONS[fmt]}"
+    """``out_dir/<session_id>.<ext>``, checked: one plain file name, resolving inside ``out_dir``.
+
+    Raises:
+        OutputError: a session id with a path separator, a NUL or control character, or one that
+            lands outside ``out_dir``.
+    """
+    if not session_id or "/" in session_id or "\0" in session_id or (os.altsep and os.altsep in session_id):
+        raise OutputError(f"{session_id!r}: not a plain file name for outputs in {out_dir}")
+    if any(ord(char) < 32 for char in session_id):
+        raise OutputError(f"{session_id!r}: control characters in an output name")
+    return confined(out_dir, f"{session_id}.{EXTENSIONS[fmt]}")
 
 
 def write_transcript(transcript: Transcript, out_dir: Path, formats: list[str]) -> list[Path]:
-    """Write ``out_dir/<session_id>.<ext>`` for each format; returns the paths."""
-    rendered = {fmt: WRITERS[fmt](transcript) for fmt in formats}  # render all before writing any
-    return [atomic_write_text(output_path(out_dir, transcript.session_id, fmt), text) for fmt, text in rendered.items()]
+    """Write ``out_dir/<session_id>.<ext>`` for each format, all or none; returns the paths.
+
+    Raises:
+        OutputError: an unsafe output name, or a file that could not be written (then none is).
+    """
+    finals = [output_path(out_dir, transcript.session_id, fmt) for fmt in formats]  # checked before any write
+    rendered = [WRITERS[fmt](transcript).encode("utf-8") for fmt in formats]  # render all before writing any
+    try:
+        with atomic_paths(finals) as temporaries:
+            for temporary, data in zip(temporaries, rendered):
+                with open(temporary, "wb") as stream:
+                    stream.write(data)
+                    stream.flush()
+                    os.fsync(stream.fileno())
+    except OSError as error:
+        reason = error.strerror or str(error) or type(error).__name__
+        raise OutputError(f"{error.filename or out_dir}: cannot write outputs ({reason})") from None
+    return finals
 
 
 def read_transcript(path: Path) -> Transcript:

@@ -3,12 +3,19 @@
 Items come from a folder (recursive, by audio extension) or a manifest (JSONL or CSV with a ``path``
 column and optional ``id``, ``layout``, ``num_speakers``, ``min_speakers``, ``max_speakers``; other
 columns are metadata passed through to the JSON output). ``--shard I/N`` keeps every N-th item.
+
+An id names the item's outputs (``OUT/<id>.<ext>``), so it is normalized and checked here, before
+anything runs (:func:`meetsep.files.normalized_name`: no absolute paths, no ``..``, no hidden
+parts such as ``.meetsep``); ``x`` and ``./x`` are one id, and two items with one id are an error.
+A folder's hidden files and folders (``.name``) are not items. Every problem with a manifest is one
+line naming the file and the line.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +23,11 @@ from typing import Any
 
 from meetsep.audio import AUDIO_EXTENSIONS
 from meetsep.errors import ConfigError
+from meetsep.files import normalized_name
 
 ITEM_OPTIONS = ("layout", "num_speakers", "min_speakers", "max_speakers")
+LAYOUTS = ("auto", "mono", "array", "stereo-speakers")
+MAX_SPEAKERS = 1000
 
 
 @dataclass(frozen=True)
@@ -38,10 +48,21 @@ def discover(source: str | Path) -> list[BatchItem]:
     """
     source = Path(source)
     if source.is_dir():
-        files = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
-        items = [BatchItem(p.relative_to(source).with_suffix("").as_posix(), p) for p in files]
+        files = sorted(
+            p
+            for p in source.rglob("*")
+            if p.is_file()
+            and p.suffix.lower() in AUDIO_EXTENSIONS
+            and not any(part.startswith(".") for part in p.relative_to(source).parts)
+        )
+        items = [BatchItem(_checked_id(p.relative_to(source).with_suffix("").as_posix(), str(p)), p) for p in files]
     elif source.suffix.lower() in (".jsonl", ".csv") and source.is_file():
-        items = [_item_from_row(row, source, number) for number, row in _manifest_rows(source)]
+        try:
+            items = [_item_from_row(row, source, number) for number, row in _manifest_rows(source)]
+        except UnicodeDecodeError:
+            raise ConfigError(f"{source}: not UTF-8 text") from None
+        except (OSError, csv.Error) as error:
+            raise ConfigError(f"{source}: unreadable manifest ({' '.join(str(error).split())[:200]})") from None
     else:
         raise ConfigError(f"{source}: not a folder or a .jsonl / .csv manifest")
     seen: dict[str, Path] = {}
@@ -54,45 +75,81 @@ def discover(source: str | Path) -> list[BatchItem]:
     return sorted(items, key=lambda item: item.id)
 
 
+def _checked_id(text: str, where: str) -> str:
+    try:
+        return normalized_name(text)
+    except ValueError as problem:
+        raise ConfigError(f"{where}: id {text[:100]!r} {problem}") from None
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
 def _manifest_rows(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
     with open(path, newline="", encoding="utf-8") as stream:
         if path.suffix.lower() == ".csv":
-            for number, row in enumerate(csv.DictReader(stream), 2):
+            reader = csv.DictReader(stream)
+            for row in reader:
+                number = reader.line_num
+                if None in row:
+                    raise ConfigError(f"{path}:{number}: more fields than the header names")
                 yield number, {k: v for k, v in row.items() if v not in (None, "")}
             return
         for number, line in enumerate(stream, 1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = json.loads(line, parse_constant=_refuse_constant)
             except json.JSONDecodeError as error:
                 raise ConfigError(f"{path}:{number}: invalid JSON ({error.msg})") from None
+            except (ValueError, RecursionError) as error:
+                raise ConfigError(f"{path}:{number}: invalid JSON ({' '.join(str(error).split())[:100]})") from None
             if not isinstance(row, dict):
                 raise ConfigError(f"{path}:{number}: each line must be a JSON object")
             yield number, row
 
 
 def _item_from_row(row: dict[str, Any], manifest: Path, number: int) -> BatchItem:
-    if "path" not in row:
-        raise ConfigError(f"{manifest}:{number}: no 'path'")
-    path = Path(str(row["path"])).expanduser()
+    where = f"{manifest}:{number}"
+    given = row.get("path")
+    if not isinstance(given, str) or not given.strip():
+        raise ConfigError(f"{where}: no 'path'" if given is None else f"{where}: 'path' must be a non-empty text")
+    if "\0" in given:
+        raise ConfigError(f"{where}: 'path' contains a NUL character")
+    path = Path(given).expanduser()
     if not path.is_absolute():
         path = manifest.parent / path
     options: dict[str, Any] = {}
     for key in ITEM_OPTIONS:
         if key in row:
-            options[key] = row[key] if key == "layout" else _positive_int(row[key], manifest, number, key)
+            options[key] = _layout(row[key], where) if key == "layout" else _positive_int(row[key], where, key)
     metadata = {k: v for k, v in row.items() if k not in ("path", "id", *ITEM_OPTIONS)}
-    return BatchItem(str(row.get("id") or path.stem), path, options, metadata)
+    given_id = row.get("id")
+    if given_id in (None, ""):
+        given_id = path.stem
+    elif isinstance(given_id, bool) or not isinstance(given_id, (str, int)):
+        raise ConfigError(f"{where}: 'id' must be a text or an integer")
+    return BatchItem(_checked_id(str(given_id), where), path, options, metadata)
 
 
-def _positive_int(value: Any, manifest: Path, number: int, key: str) -> int:
+def _layout(value: Any, where: str) -> str:
+    if value not in LAYOUTS:
+        raise ConfigError(f"{where}: layout must be one of {', '.join(LAYOUTS)}, got {str(value)[:40]!r}")
+    return str(value)
+
+
+def _positive_int(value: Any, where: str, key: str) -> int:
     try:
         result = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         result = 0
-    if result < 1 or str(value).strip() != str(result):
-        raise ConfigError(f"{manifest}:{number}: {key} must be a positive integer, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        result = 0
+    if not 1 <= result <= MAX_SPEAKERS or str(value).strip() != str(result):
+        raise ConfigError(
+            f"{where}: {key} must be a positive integer (at most {MAX_SPEAKERS}), got {str(value)[:40]!r}"
+        )
     return result
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from meetsep.errors import ModelNotFoundError
+from meetsep.errors import ModelFileError, ModelNotFoundError
 from meetsep.files import atomic_directory
 from meetsep.model_catalog import CT2_FILES, SPECS, WHISPER_ALIASES, ModelKind, ModelSpec
 
@@ -204,10 +204,17 @@ def _cached(key: tuple[Any, ...], build: Any) -> Any:
         return _LOADED[key]
 
 
-def load_segmentation_model(resolved: ResolvedModel) -> Any:
-    """pyannote ``Model`` in eval mode."""
+def load_segmentation_model(resolved: ResolvedModel, trust_model_code: bool = False) -> Any:
+    """pyannote ``Model`` in eval mode, built from the checkpoint's data (:mod:`meetsep.segmentation_checkpoint`).
+
+    ``trust_model_code``: pyannote's own loader instead, which unpickles the file (runs any code in it).
+    """
 
     def build() -> Any:
+        if not trust_model_code:
+            from meetsep.segmentation_checkpoint import load_pyannote_segmentation
+
+            return load_pyannote_segmentation(resolved.path)
         from pyannote.audio import Model
 
         model = Model.from_pretrained(str(resolved.path))
@@ -215,22 +222,33 @@ def load_segmentation_model(resolved: ResolvedModel) -> Any:
             raise ModelNotFoundError(f"segmentation model {resolved.path}: could not be loaded")
         return model.eval()
 
-    return _cached(("segmentation", str(resolved.path)), build)
+    return _cached(("segmentation", str(resolved.path), trust_model_code), build)
 
 
 def load_embedding_model(resolved: ResolvedModel) -> Any:
-    """CAM++ speaker embedding network (3D-Speaker architecture) in eval mode."""
+    """CAM++ speaker embedding network (3D-Speaker architecture) in eval mode; the file is read with
+    ``weights_only=True`` into the network built here."""
 
     def build() -> Any:
         import torch
         from speakerlab.models.campplus.DTDNN import CAMPPlus
 
         model = CAMPPlus(feat_dim=80, embedding_size=192)
-        state = torch.load(str(resolved.path), map_location="cpu", weights_only=True)
-        model.load_state_dict(state, strict=True)
+        try:
+            state = torch.load(str(resolved.path), map_location="cpu", weights_only=True)
+        except Exception as error:  # pickled code refused by weights_only, not a torch file, truncated, ...
+            raise ModelFileError(f"{resolved.path}: not a safe state dict ({_one_line(error)})") from None
+        try:
+            model.load_state_dict(state, strict=True)
+        except Exception as error:  # wrong keys or shapes, or not a mapping of tensors
+            raise ModelFileError(f"{resolved.path}: not a CAM++ state dict ({_one_line(error)})") from None
         return model.eval()
 
     return _cached(("embedding", str(resolved.path)), build)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())[:200] or type(error).__name__
 
 
 def load_faster_whisper(resolved: ResolvedModel, compute_type: str, threads: int, workers: int = 1) -> Any:
@@ -262,26 +280,32 @@ def openai_whisper_checkpoint(resolved: ResolvedModel, model_dir: str | None = N
 
 
 def load_openai_whisper_model(checkpoint: Path) -> Any:
+    """openai-whisper from a checkpoint read with ``weights_only=True`` into the network built here."""
+
     def build() -> Any:
         from meetsep.whisper_convert import load_openai_whisper
 
-        return load_openai_whisper(checkpoint)
+        try:
+            return load_openai_whisper(checkpoint)
+        except Exception as error:  # refused pickle, not a checkpoint, dims or weights that do not fit
+            raise ModelFileError(f"{checkpoint}: not a usable openai-whisper checkpoint ({_one_line(error)})") from None
 
     return _cached(("openai-whisper", str(checkpoint)), build)
 
 
-def load_separation(resolved: ResolvedModel) -> Any:
-    """A :class:`meetsep.sepmodels.SeparationModel` (SpeechBrain folder or asteroid ConvTasNet file)."""
+def load_separation(resolved: ResolvedModel, trust_model_code: bool = False) -> Any:
+    """A :class:`meetsep.sepmodels.SeparationModel` (SpeechBrain folder or asteroid ConvTasNet file).
+
+    Raises:
+        ModelFileError: the file is refused (it would run code) or malformed; one line naming it.
+    """
 
     def build() -> Any:
         from meetsep.sepmodels import load_separation_model
 
-        try:
-            return load_separation_model(resolved.path)
-        except ValueError as error:
-            raise ModelNotFoundError(f"separation model {error}") from None
+        return load_separation_model(resolved.path, trust_model_code=trust_model_code)
 
-    return _cached(("separation", str(resolved.path)), build)
+    return _cached(("separation", str(resolved.path), trust_model_code), build)
 
 
 def list_models(model_dir: str | None = None) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ import numpy as np
 
 from meetsep.asr import Recognizer, language_sample
 from meetsep.assign import WordAssigner
-from meetsep.audio import SignalFile, load_recording, read_all, resample, resample_blocks
+from meetsep.audio import SignalFile, channel_signals, load_recording, resample_blocks
 from meetsep.beamform import Beamformer
 from meetsep.beams import SpeakerAudio, SpeakerBeams
 from meetsep.channels import CallChannels
@@ -194,16 +194,22 @@ class Pipeline:
     def _call_center(self, recording: Recording, hook: Hook) -> Transcript:
         sid = recording.session_id
         channels = CallChannels(self.config.attribute, self.config.audio.channel_speakers or ["channel-0", "channel-1"])
-        with stage(hook, "beamform", sid):
-            audio = resample(read_all(recording), recording.sample_rate, SAMPLE_RATE)
-            dominance = channels.dominance(audio)
-        with stage(hook, "segment", sid) as report:
-            segmentations = [self.segmenter(channel, report) for channel in audio]
-            streams = channels.streams(audio, segmentations, dominance)
-        with stage(hook, "asr", sid) as report:
-            asr = self.recognizer(streams, report)
-        with stage(hook, "attribute", sid):
-            diarization, words = channels.attribute(asr.words, streams, dominance)
+        audio: list[SignalFile] = []
+        try:
+            with stage(hook, "beamform", sid):
+                # each channel at 16 kHz in a temporary file, made block by block: a long call is never in memory
+                audio = channel_signals(recording, SAMPLE_RATE)
+                dominance = channels.dominance(audio)
+            with stage(hook, "segment", sid) as report:
+                segmentations = [self.segmenter(channel, report) for channel in audio]
+                streams = channels.streams(audio, segmentations, dominance)
+            with stage(hook, "asr", sid) as report:
+                asr = self.recognizer(streams, report)
+            with stage(hook, "attribute", sid):
+                diarization, words = channels.attribute(asr.words, streams, dominance)
+        finally:
+            for signal in audio:
+                signal.close()
         return self._transcript(recording, asr.language, diarization, words)
 
     def _transcript(

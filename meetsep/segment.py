@@ -42,13 +42,14 @@ class Segmenter:
             model_dir=runtime.model_dir,
             allow_download=runtime.allow_download,
         )
+        self.trust_model_code = runtime.trust_model_code
         self._inference: Any = None
 
     def _get_inference(self) -> Any:
         if self._inference is None:
             from pyannote.audio import Inference
 
-            model = load_segmentation_model(self.resolved)
+            model = load_segmentation_model(self.resolved, self.trust_model_code)
             self._inference = Inference(
                 model,
                 duration=self.window,

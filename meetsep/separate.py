@@ -34,7 +34,7 @@ from meetsep.audio import in_range, read_window, resample, speaker_stream
 from meetsep.chunking import crossfade, spans
 from meetsep.config import RuntimeConfig, SeparateConfig
 from meetsep.errors import AudioInputError
-from meetsep.files import atomic_paths
+from meetsep.files import atomic_paths, confined
 from meetsep.hooks import StageReporter
 from meetsep.intervals import subtract_intervals
 from meetsep.logs import logger
@@ -106,12 +106,13 @@ class NeuralSeparator:
         self.resolved = resolve_model(
             name, "separation", model_dir=runtime.model_dir, allow_download=runtime.allow_download
         )
+        self.trust_model_code = runtime.trust_model_code
         self._references: tuple[Any, dict[str, np.ndarray]] = (None, {})
 
     def __call__(self, job: SeparationJob, reporter: StageReporter | None = None) -> list[Stream]:
         """With per-speaker beams, each speaker's own beam is separated and the output that matches it kept."""
         source, diarization, targets = job.source, job.diarization, job.targets
-        model = load_separation(self.resolved)
+        model = load_separation(self.resolved, self.trust_model_code)
         rate, pad = self.sample_rate, self.config.pad
         key = (id(source), id(diarization))
         if self._references[0] != key:  # once per recording, not per batch of targets
@@ -268,7 +269,7 @@ def separate_file(
     if overlap >= chunk:
         raise ValueError("overlap must be shorter than chunk")
     stem = Path(recording.source).stem
-    finals = [out_dir / f"{stem}.s{i + 1}.wav" for i in range(model.num_sources)]
+    finals = [confined(out_dir, f"{stem}.s{i + 1}.wav") for i in range(model.num_sources)]
     shared = int(overlap * rate)
     chunks = spans(start, end, chunk, overlap)
     with atomic_paths(finals) as temporaries:

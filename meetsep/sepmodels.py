@@ -6,10 +6,11 @@ folder or file:
 
 - **SpeechBrain pretrained folders** (``speechbrain/sepformer-*``, Conv-TasNet recipes, and the
   checkpoint meetsep ships): ``hyperparams.yaml`` defining ``modules`` (encoder, masknet, decoder)
-  plus ``encoder.ckpt``, ``masknet.ckpt``, ``decoder.ckpt``. The YAML is HyperPyYAML, which can
-  instantiate any Python object; before loading it, every ``!new:`` / ``!name:`` / ``!apply:`` tag
-  is checked against the SpeechBrain separation classes, so an untrusted folder cannot run code.
-  The ``.ckpt`` state dicts are read with ``torch.load(weights_only=True)``.
+  plus ``encoder.ckpt``, ``masknet.ckpt``, ``decoder.ckpt``. The YAML is read as data by
+  :mod:`meetsep.speechbrain_yaml` (two tags, an allow-list of SpeechBrain separation classes and
+  their arguments; meetsep builds the modules itself), never by HyperPyYAML, so a folder cannot run
+  code. The ``.ckpt`` state dicts are read with ``torch.load(weights_only=True)``. Only with
+  ``trust_model_code`` (``runtime.trust_model_code``) does HyperPyYAML load the file, as SpeechBrain would.
 - **asteroid ConvTasNet files** (``model_args`` + ``state_dict``): see
   :mod:`meetsep.asteroid_convtasnet`; asteroid itself is not needed.
 
@@ -19,38 +20,15 @@ SpeechBrain's own ``SepformerSeparation.from_hparams(source=folder)`` loads it t
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from meetsep.errors import ModelFileError
 from meetsep.files import atomic_paths
-
-MODULES = ("encoder", "masknet", "decoder")
-
-# Classes a separation hyperparams.yaml may instantiate or reference.
-ALLOWED_TAGS = {
-    "speechbrain.lobes.models.dual_path.Encoder",
-    "speechbrain.lobes.models.dual_path.Decoder",
-    "speechbrain.lobes.models.dual_path.Dual_Path_Model",
-    "speechbrain.lobes.models.dual_path.SBTransformerBlock",
-    "speechbrain.lobes.models.dual_path.SBRNNBlock",
-    "speechbrain.lobes.models.conv_tasnet.MaskNet",
-    "speechbrain.utils.parameter_transfer.Pretrainer",
-    "torch.nn.ModuleDict",
-}
-_TAG = re.compile(r"!(new|name|apply):([\w.]+)")
-
-
-def checked_hyperparams(path: Path) -> str:
-    """Return the YAML text of ``path`` after refusing any object tag outside :data:`ALLOWED_TAGS`."""
-    text = path.read_text()
-    for _, target in _TAG.findall(text):
-        if target not in ALLOWED_TAGS:
-            raise ValueError(f"{path}: refuses to instantiate {target!r} (not a SpeechBrain separation class)")
-    return text
+from meetsep.speechbrain_yaml import MODULES, build_separation_modules, read_hyperparams
 
 
 def convtasnet_hparams(
@@ -114,8 +92,19 @@ def convtasnet_yaml(hparams: dict[str, Any]) -> str:
     return _CONVTASNET_YAML.format(**hparams, stride=hparams["kernel_size"] // 2)
 
 
-def build_modules(yaml_text: str) -> tuple[dict[str, Any], Any]:
-    """Instantiate a (checked) hyperparams YAML → (hparams, ``torch.nn.ModuleDict`` of the three modules)."""
+def build_modules(
+    yaml_text: str, source: str | Path = "hyperparams.yaml", *, trust_model_code: bool = False
+) -> tuple[dict[str, Any], Any]:
+    """Hyperparams YAML → (``{"sample_rate", "num_spks"}``, ``torch.nn.ModuleDict`` of the three modules).
+
+    Safe by default (:mod:`meetsep.speechbrain_yaml`); ``trust_model_code`` hands the text to
+    HyperPyYAML, which runs whatever the file names.
+
+    Raises:
+        ModelFileError: a refused or malformed file, naming ``source``.
+    """
+    if not trust_model_code:
+        return build_separation_modules(read_hyperparams(yaml_text, source), source)
     import torch
     from hyperpyyaml import load_hyperpyyaml
 
@@ -123,8 +112,9 @@ def build_modules(yaml_text: str) -> tuple[dict[str, Any], Any]:
     modules = hparams.get("modules") or {}
     missing = [m for m in MODULES if m not in modules]
     if missing:
-        raise ValueError(f"hyperparams.yaml defines no module(s) {missing} under 'modules'")
-    return hparams, torch.nn.ModuleDict({m: modules[m] for m in MODULES})
+        raise ModelFileError(f"{source}: 'modules' lacks {', '.join(missing)}")
+    settings = {"sample_rate": int(hparams.get("sample_rate", 8000)), "num_spks": int(hparams.get("num_spks", 2))}
+    return settings, torch.nn.ModuleDict({m: modules[m] for m in MODULES})
 
 
 class SeparationNet:
@@ -172,32 +162,42 @@ class SeparationModel:
         return out[:, :length].astype(np.float32)
 
 
-def load_speechbrain_folder(folder: Path) -> SeparationModel:
-    """Load a SpeechBrain pretrained separation folder safely (see the module docstring)."""
+def load_speechbrain_folder(folder: Path, *, trust_model_code: bool = False) -> SeparationModel:
+    """Load a SpeechBrain pretrained separation folder safely (see the module docstring).
+
+    Raises:
+        ModelFileError: naming the file and the problem (refused tag, missing or unsafe checkpoint, ...).
+    """
     import torch
 
     folder = Path(folder)
     yaml_path = folder / "hyperparams.yaml"
     if not yaml_path.is_file():
-        raise ValueError(f"{folder}: no hyperparams.yaml (not a SpeechBrain pretrained folder)")
-    hparams, modules = build_modules(checked_hyperparams(yaml_path))
+        raise ModelFileError(f"{folder}: no hyperparams.yaml (not a SpeechBrain pretrained folder)")
+    try:
+        text = yaml_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ModelFileError(f"{yaml_path}: unreadable ({str(error).splitlines()[0]})") from None
+    hparams, modules = build_modules(text, yaml_path, trust_model_code=trust_model_code)
     for name in MODULES:
         ckpt = folder / f"{name}.ckpt"
         if not ckpt.is_file():
-            raise ValueError(f"{folder}: {name}.ckpt is missing")
+            raise ModelFileError(f"{folder}: {name}.ckpt is missing")
         try:
             state = torch.load(ckpt, map_location="cpu", weights_only=True)
         except Exception as error:  # pickle refused by weights_only, truncated file, ...
-            raise ValueError(f"{ckpt}: not a safe state dict ({str(error).splitlines()[0]})") from None
+            raise ModelFileError(f"{ckpt}: not a safe state dict ({_first_line(error)})") from None
         try:
             modules[name].load_state_dict(state, strict=True)
-        except RuntimeError as error:
-            raise ValueError(f"{ckpt}: does not fit hyperparams.yaml ({str(error).splitlines()[0]})") from None
+        except Exception as error:  # wrong keys or shapes, or not a mapping of tensors at all
+            raise ModelFileError(f"{ckpt}: does not fit hyperparams.yaml ({_first_line(error)})") from None
     modules.eval()
-    num_spks = int(hparams.get("num_spks", 2))
-    return SeparationModel(
-        SeparationNet(modules, num_spks), int(hparams.get("sample_rate", 8000)), num_spks, str(folder)
-    )
+    num_spks = hparams["num_spks"]
+    return SeparationModel(SeparationNet(modules, num_spks), hparams["sample_rate"], num_spks, str(folder))
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def save_speechbrain_folder(folder: Path, yaml_text: str, modules: Any) -> Path:
@@ -213,14 +213,23 @@ def save_speechbrain_folder(folder: Path, yaml_text: str, modules: Any) -> Path:
     return folder
 
 
-def load_separation_model(path: str | Path) -> SeparationModel:
-    """A SpeechBrain folder or an asteroid ConvTasNet file (``.pth``/``.ckpt``/``.bin``)."""
+def load_separation_model(path: str | Path, *, trust_model_code: bool = False) -> SeparationModel:
+    """A SpeechBrain folder or an asteroid ConvTasNet file (``.pth``/``.ckpt``/``.bin``).
+
+    Raises:
+        ModelFileError: naming the file and the problem.
+    """
     path = Path(path)
     if path.is_dir():
-        return load_speechbrain_folder(path)
+        return load_speechbrain_folder(path, trust_model_code=trust_model_code)
     if path.is_file():
         from meetsep.asteroid_convtasnet import load_asteroid_convtasnet
 
-        module, rate, sources = load_asteroid_convtasnet(path)
+        try:
+            module, rate, sources = load_asteroid_convtasnet(path)
+        except ModelFileError:
+            raise
+        except ValueError as error:
+            raise ModelFileError(str(error)) from None
         return SeparationModel(module, rate, sources, str(path))
-    raise ValueError(f"{path}: no such separation model folder or file")
+    raise ModelFileError(f"{path}: no such separation model folder or file")

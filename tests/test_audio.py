@@ -112,6 +112,8 @@ def test_bad_arrays():
         load_recording(np.zeros(100, dtype=np.float32))
     with pytest.raises(AudioInputError, match="too low"):
         load_recording(np.zeros(100, dtype=np.float32), sample_rate=4000)
+    with pytest.raises(AudioInputError, match="too high"):  # a broken header's rate would need a giant filter
+        load_recording(np.zeros(100, dtype=np.float32), sample_rate=4_000_000_000)
     with pytest.raises(AudioInputError, match="transpose"):
         load_recording(np.zeros((16000, 2), dtype=np.float32), sample_rate=16000)
     with pytest.raises(AudioInputError, match="stereo-speakers needs 2 channels"):
@@ -136,3 +138,48 @@ def test_resampling_block_by_block_equals_resampling_the_whole_signal_bit_for_bi
         ours = np.concatenate(list(resample_blocks(blocks, source_rate, 16000)))
         assert ours.dtype == np.float32
         np.testing.assert_array_equal(ours, expected)
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 44100])
+def test_channels_made_block_by_block_equal_the_whole_recording_resampled(tmp_path, monkeypatch, rate):
+    """Call-center input: each channel at 16 kHz from a temporary file, the same samples as resampling
+    the whole recording in memory (what the pipeline did before), bit for bit."""
+    import meetsep.audio as audio_module
+    from meetsep.audio import channel_signals
+
+    monkeypatch.setattr(audio_module, "BLOCK_SECONDS", 0.7)  # many blocks, none aligned with anything
+    stereo = np.random.default_rng(rate).standard_normal((2, int(3.3 * rate))).astype(np.float32) * 0.1
+    path = tmp_path / "call.wav"
+    sf.write(str(path), stereo.T, rate, subtype="FLOAT")
+    recording = load_recording(path)
+    signals = channel_signals(recording, 16000)
+    whole = resample(read_all(recording), rate, 16000)
+    assert [len(s) for s in signals] == [whole.shape[1]] * 2
+    for signal, channel in zip(signals, whole):
+        assert np.array_equal(signal[0 : len(signal)], channel)
+        signal.close()
+
+
+def test_a_corrupt_mp3_is_named_as_such_and_the_decoder_stays_quiet(tmp_path, capfd):
+    good = tmp_path / "good.mp3"
+    sf.write(str(good), tone(2.0, 16000)[0], 16000)
+    data = good.read_bytes()
+    junk = tmp_path / "junk.mp3"
+    junk.write_bytes(b"ID3\x03\x00" + bytes(range(256)) * 8)
+    with pytest.raises(AudioInputError, match="junk.mp3: corrupt MP3: no MPEG audio frames could be decoded"):
+        load_recording(junk)
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(AudioInputError, match="cut.mp3: corrupt or truncated MP3: its header declares 32000 samples"):
+        list(iter_blocks(load_recording(cut)))
+    assert capfd.readouterr().err == ""  # libmpg123's notes went to the debug log, not the terminal
+
+
+def test_mp3_blocks_are_the_samples_soundfiles_blocks_give(tmp_path):
+    """Blocks are read as soundfile's ``blocks()`` reads them (after a seek to the start): libmpg123's
+    samples differ by a rounding step with the read pattern, and outputs must stay byte-identical."""
+    path = tmp_path / "talk.mp3"
+    sf.write(str(path), np.random.default_rng(0).standard_normal(16000 * 3).astype(np.float32) * 0.1, 16000)
+    theirs = np.concatenate(list(sf.blocks(str(path), blocksize=11200, dtype="float32", always_2d=True))).T
+    ours = np.concatenate(list(iter_blocks(load_recording(path), block_seconds=0.7)), axis=1)
+    assert np.array_equal(ours, theirs)

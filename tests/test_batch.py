@@ -81,6 +81,34 @@ def test_discover_folder_and_manifests(tmp_path, archive):
         discover(duplicate)
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("extra.csv", "path,id\na.wav,x,surplus\n", "extra.csv:2: more fields than the header names"),
+        ("layout.jsonl", '{"path": "a.wav", "layout": ["mono"]}\n', "layout.jsonl:1: layout must be one of"),
+        ("count.jsonl", '{"path": "a.wav", "num_speakers": 1e400}\n', "count.jsonl:1: num_speakers must be"),
+        ("nan.jsonl", '{"path": "a.wav", "x": NaN}\n', "nan.jsonl:1: invalid JSON"),
+        ("path.jsonl", '{"path": ["a.wav"]}\n', "path.jsonl:1: 'path' must be a non-empty text"),
+        ("id.jsonl", '{"path": "a.wav", "id": {"a": 1}}\n', "id.jsonl:1: 'id' must be a text or an integer"),
+        ("deep.jsonl", '{"path": "a.wav", "x": ' + "[" * 100000 + "]" * 100000 + "}\n", "deep.jsonl:1: invalid JSON"),
+        ("latin1.csv", "path,who\na.wav,Jos\xe9\n", "latin1.csv: not UTF-8 text"),
+    ],
+)
+def test_manifest_problems_are_one_line_naming_the_row(tmp_path, name, content, problem):
+    manifest = tmp_path / name
+    manifest.write_bytes(content.encode("latin-1") if name.startswith("latin1") else content.encode())
+    with pytest.raises(ConfigError) as error:
+        discover(manifest)
+    assert str(error.value).startswith(f"{tmp_path}/{problem}") and "\n" not in str(error.value), str(error.value)
+
+
+def test_hidden_files_and_folders_are_not_items(tmp_path):
+    for relative in ("a.wav", ".b.wav", ".meetsep/state/c.wav", "d/._e.wav", "d/f.flac"):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_bytes(b"")
+    assert [item.id for item in discover(tmp_path)] == ["a", "d/f"]
+
+
 def test_shards_partition_the_items(archive):
     items = discover(archive)
     shards = [select_shard(items, *parse_shard(f"{i}/3")) for i in range(3)]

@@ -129,3 +129,14 @@ def test_blocks_fitted_side_by_side_equal_one_at_a_time(meeting, meeting_diariza
     for one, many in zip(streams[1], streams[3]):
         assert (one.name, one.speaker, one.offset, one.regions) == (many.name, many.speaker, many.offset, many.regions)
         np.testing.assert_array_equal(one.audio, many.audio)
+
+
+def test_nobody_diarized_means_the_recording_is_not_read(meeting, monkeypatch):
+    import meetsep.beams as beams_module
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the recording was read although nobody was diarized")
+
+    monkeypatch.setattr(beams_module, "iter_blocks", no_reading)
+    recording = load_recording(meeting.audio, sample_rate=meeting.sample_rate, layout="array")
+    assert SpeakerBeams(BeamformConfig(kind="mvdr")).fit(recording, Diarization([], [], [])) == {}

@@ -32,3 +32,15 @@ def test_crosstalk_is_not_anyones_own_speech_and_words_are_dropped():
     diarization, kept = attribute_channels(words, {"agent": agent_own, "customer": customer_own}, dominance, 10.0)
     assert [(k.word.text, k.speaker) for k in kept] == [("hello", "agent"), ("bye", "customer")]
     assert diarization.speakers == ["agent", "customer"]
+
+
+def test_levels_of_signals_read_block_by_block_equal_the_levels_of_the_array(monkeypatch):
+    import meetsep.channels as channels_module
+    from meetsep.audio import SignalFile
+
+    monkeypatch.setattr(channels_module, "BLOCK_FRAMES", 7)
+    stereo = np.random.default_rng(0).standard_normal((2, 16000 * 3 + 123)).astype(np.float32)
+    files = [SignalFile([channel]) for channel in stereo]
+    assert np.array_equal(frame_levels_db(files, 16000), frame_levels_db(stereo, 16000))
+    for signal in files:
+        signal.close()

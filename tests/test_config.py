@@ -38,6 +38,11 @@ def test_overrides_are_typed_and_later_files_win(tmp_path):
         (["asr.kind=whisperx"], "asr.kind"),
         (["attribute.min_speakers=5", "attribute.max_speakers=2"], "min_speakers"),
         (["asr"], "key=value"),
+        (["asr..model=x"], "expected section.key"),
+        (["=1"], "expected section.key"),
+        (["asr.model=" + "[" * 3000 + "]" * 3000], "nested too deeply"),
+        (["asr.model=[&a [1, 2], *a]"], "aliases"),
+        (["asr.model.x=1"], "asr.model"),
     ],
 )
 def test_bad_values_give_one_line_errors(overrides, message):
@@ -53,6 +58,21 @@ def test_unknown_preset_names_the_known_ones():
 
 def test_threads_do_not_change_the_hash():
     assert load_config([], ["runtime.threads=1"]).config_hash() == load_config([], ["runtime.threads=2"]).config_hash()
+
+
+def test_trusting_model_code_does_not_change_the_hash():
+    """It decides whether a model file may load at all, not what a loaded model computes (outputs keep their hash)."""
+    trusted = load_config([], ["runtime.trust_model_code=true"])
+    assert trusted.runtime.trust_model_code and not PipelineConfig().runtime.trust_model_code
+    assert trusted.config_hash() == PipelineConfig().config_hash()
+
+
+def test_an_unreadable_config_file_is_one_line(tmp_path):
+    binary = tmp_path / "bad.yaml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ConfigError, match="bad.yaml: unreadable config") as error:
+        load_config([binary])
+    assert "\n" not in str(error.value)
 
 
 def test_channel_speakers_must_be_two_names():

@@ -83,3 +83,62 @@ def test_folders_score_per_session_with_a_summed_total(tmp_path):
     overall = total(rows)
     assert overall.cpwer == pytest.approx(1 / 10)  # not the mean of rates (0.5)
     assert overall.der == 0.0
+
+
+def write(path, entries):
+    import json
+
+    path.write_text(json.dumps(entries))
+    return path
+
+
+def test_a_lone_reference_and_hypothesis_session_are_paired_across_names(tmp_path):
+    """``meetsep simulate`` names its session "meeting", ``meetsep transcribe`` names the transcript "mix":
+    a reference file and a folder holding one transcript are scored together."""
+    from meetsep.evaluate import score_paths
+
+    reference = write(tmp_path / "reference.seglst.json", [dict(e, session_id="meeting") for e in REFERENCE])
+    out = tmp_path / "out"
+    out.mkdir()
+    write(out / "mix.seglst.json", [dict(e, session_id="mix") for e in REFERENCE])
+    (row,) = score_paths(reference, out)
+    assert row.session_id == "meeting" and row.cpwer == 0.0 and row.reference_words == WORDS
+
+
+def test_unmatched_sessions_say_which_file_to_pass(tmp_path):
+    from meetsep.errors import MeetsepError
+    from meetsep.evaluate import score_paths
+
+    reference = write(tmp_path / "reference.seglst.json", [dict(e, session_id="meeting") for e in REFERENCE])
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("a", "b"):
+        write(out / f"{name}.seglst.json", [dict(e, session_id=name) for e in REFERENCE])
+    with pytest.raises(MeetsepError, match="no hypothesis session matches.*meetsep evaluate REFERENCE_FILE") as error:
+        score_paths(reference, out)
+    assert "\n" not in str(error.value)
+
+
+def test_a_missing_hypothesis_scores_as_empty(tmp_path):
+    from meetsep.evaluate import score_paths
+
+    refs, hyps = tmp_path / "refs", tmp_path / "hyps"
+    refs.mkdir()
+    hyps.mkdir()
+    write(refs / "s.seglst.json", REFERENCE)
+    write(refs / "t.seglst.json", [dict(e, session_id="t") for e in REFERENCE])
+    write(hyps / "s.seglst.json", REFERENCE)
+    rows = score_paths(refs, hyps)
+    assert [(r.session_id, r.cpwer, r.cp_errors) for r in rows] == [("s", 0.0, 0), ("t", 1.0, WORDS)]
+    assert rows[1].der == 1.0 and rows[1].hypothesis_speakers == 0
+
+
+def test_a_file_that_is_no_transcript_is_one_line(tmp_path):
+    from meetsep.errors import MeetsepError
+    from meetsep.evaluate import score_paths
+
+    reference = write(tmp_path / "reference.seglst.json", REFERENCE)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"turns": [{"speaker": 1}]}')
+    with pytest.raises(MeetsepError, match="bad.json: not a SegLST, RTTM or meetsep transcript"):
+        score_paths(reference, bad)

@@ -1,4 +1,4 @@
-"""Atomic writes: a file, a set of files or a folder appears whole or not at all."""
+"""Atomic writes, confined names, writable folders and folder locks (tests/security attacks them)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,18 @@ import os
 
 import pytest
 
-from meetsep.files import atomic_directory, atomic_path, atomic_paths, atomic_write_bytes, atomic_write_text
+from meetsep.errors import OutputError
+from meetsep.files import (
+    atomic_directory,
+    atomic_path,
+    atomic_paths,
+    atomic_write_bytes,
+    atomic_write_text,
+    check_writable_folder,
+    confined,
+    folder_lock,
+    normalized_name,
+)
 
 
 def everything(folder):
@@ -97,3 +108,43 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         atomic_write_text(target, "new")
     assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
+
+
+@pytest.mark.parametrize(
+    ("name", "clean"), [("x", "x"), ("./x", "x"), ("a//b/./c", "a/b/c"), ("site a/call 1", "site a/call 1")]
+)
+def test_normalized_names_have_one_spelling(name, clean):
+    assert normalized_name(name) == clean
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [("", "empty"), ("/etc/x", "absolute"), ("a/../../b", "climbs"), (".meetsep/x", "hidden"), ("a\tb", "control")],
+)
+def test_unsafe_names_say_why(name, problem):
+    with pytest.raises(ValueError, match=problem):
+        normalized_name(name)
+
+
+def test_confined_paths_stay_in_their_folder(tmp_path):
+    assert confined(tmp_path, "a/b.json") == tmp_path / "a" / "b.json"
+    with pytest.raises(OutputError, match="outside the output folder"):
+        confined(tmp_path / "out", "../x")
+
+
+def test_an_unusable_folder_is_found_before_any_work(tmp_path):
+    assert check_writable_folder(tmp_path / "new" / "out").is_dir()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="cannot write outputs there"):
+        check_writable_folder(tmp_path / "file")
+    assert sorted(p.name for p in (tmp_path / "new" / "out").iterdir()) == []  # the check leaves nothing behind
+
+
+def test_a_folder_lock_is_exclusive_and_released(tmp_path):
+    with folder_lock(tmp_path, ".meetsep/lock", "a batch run") as lock:
+        assert lock.read_text() == str(os.getpid())
+        with pytest.raises(OutputError, match=f"a batch run \\(process {os.getpid()}\\) is already writing"):
+            with folder_lock(tmp_path, ".meetsep/lock", "a batch run"):
+                pass
+    with folder_lock(tmp_path, ".meetsep/lock", "a batch run"):
+        pass

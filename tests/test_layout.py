@@ -17,7 +17,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "meetsep"
 SHARED = {
     "types", "version", "errors", "logs", "config", "hooks", "parallel", "files",
     "dsp", "intervals", "chunking", "audio",
-    "models", "model_catalog", "sepmodels", "asteroid_convtasnet", "whisper_convert", "ctranslate2_file",
+    "models", "model_catalog", "sepmodels", "speechbrain_yaml", "segmentation_checkpoint", "asteroid_convtasnet",
+    "whisper_convert", "ctranslate2_file", "decoding",
 }  # fmt: skip
 # The chain, one module per stage (README, "How it works").
 STAGES = {

@@ -65,7 +65,9 @@ def test_separated_outputs_replace_the_overlap_in_the_right_speakers_stream(scen
     sources, diarization = scene
     mixture = sources.sum(axis=0)
     monkeypatch.setattr(separate_module, "resolve_model", lambda *args, **kwargs: None)
-    monkeypatch.setattr(separate_module, "load_separation", lambda resolved: OracleModel(sources, mixture))
+    monkeypatch.setattr(
+        separate_module, "load_separation", lambda resolved, trust_model_code=False: OracleModel(sources, mixture)
+    )
     embedder = SpeakerEmbedder(AttributeConfig(), RuntimeConfig())
     job = SeparationJob(None, SpeakerAudio(mixture), diarization, merge_segments(diarization.segments, 0.5))
     streams = NeuralSeparator(SeparateConfig(kind="convtasnet"), RuntimeConfig(), embedder)(job)

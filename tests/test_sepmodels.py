@@ -61,7 +61,7 @@ def test_unsafe_hyperparams_are_refused_before_anything_runs(tmp_path):
     marker = tmp_path / "pwned"
     text = (folder / "hyperparams.yaml").read_text()
     (folder / "hyperparams.yaml").write_text(text + f"\nboom: !apply:os.system ['touch {marker}']\n")
-    with pytest.raises(ValueError, match="os.system"):
+    with pytest.raises(ValueError, match="os.system"):  # a ModelFileError (tests/security has every payload)
         load_separation_model(folder)
     assert not marker.exists()
 
@@ -98,6 +98,16 @@ def test_shipped_checkpoint_is_found_and_separates():
     assert found.size_bytes < 8_000_000
     model = load_separation(resolve_model("convtasnet-16k", "separation"))
     assert model.sample_rate == 16000 and model.num_sources == 2
+
+
+@pytest.mark.integration
+def test_shipped_checkpoint_loads_as_data_with_the_outputs_hyperpyyaml_gives():
+    """The shipped folder goes through the safe loader; HyperPyYAML (trust_model_code) builds the same network."""
+    folder = resolve_model("convtasnet-16k", "separation").path
+    mixture = np.random.default_rng(2).standard_normal(24000).astype(np.float32) * 0.1
+    safe = load_separation_model(folder).separate(mixture, 16000)
+    trusted = load_separation_model(folder, trust_model_code=True).separate(mixture, 16000)
+    assert np.array_equal(safe, trusted)
 
 
 def test_training_resumes_where_it_stopped_and_matches_an_uninterrupted_run(tmp_path):
