@@ -1,5 +1,8 @@
 """Transcript writers: JSON, SegLST (meeteval), RTTM, SRT, VTT and plain text.
 
+The HTML report (format ``html``) also needs the audio; :mod:`meetsep.report` renders it and hands
+it to :func:`write_transcript` with the others.
+
 Every file is written atomically: to a temporary file in the same folder, then renamed, so a crash
 or a bad input never leaves a partial output. Output is a pure function of the transcript (no dates,
 no timings), so the same input and config give byte-identical files.
@@ -13,8 +16,11 @@ from pathlib import Path
 from meetsep.files import atomic_write_text
 from meetsep.types import Transcript, Turn, Word
 
-FORMATS = ("json", "seglst", "rttm", "srt", "vtt", "txt")
-EXTENSIONS = {"json": "json", "seglst": "seglst.json", "rttm": "rttm", "srt": "srt", "vtt": "vtt", "txt": "txt"}
+FORMATS = ("json", "seglst", "rttm", "srt", "vtt", "txt")  # rendered from the transcript alone
+PAGE_FORMATS = ("html",)  # rendered with the audio, by meetsep.report
+EXTENSIONS = {
+    "json": "json", "seglst": "seglst.json", "rttm": "rttm", "srt": "srt", "vtt": "vtt", "txt": "txt", "html": "html",
+}  # fmt: skip
 CAPTION_SECONDS = 7.0
 CAPTION_CHARACTERS = 84
 
@@ -121,9 +127,9 @@ WRITERS: dict[str, Callable[[Transcript], str]] = {
 def parse_formats(text: str | list[str]) -> list[str]:
     """``"json,srt"`` → ``["json", "srt"]``; raises ValueError naming an unknown format."""
     names = [n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()]
-    unknown = [n for n in names if n not in WRITERS]
+    unknown = [n for n in names if n not in EXTENSIONS]
     if unknown:
-        raise ValueError(f"unknown output format {unknown[0]!r} (choose from {', '.join(FORMATS)})")
+        raise ValueError(f"unknown output format {unknown[0]!r} (choose from {', '.join(FORMATS + PAGE_FORMATS)})")
     if not names:
         raise ValueError("no output format given")
     return list(dict.fromkeys(names))
@@ -133,10 +139,19 @@ def output_path(out_dir: Path, session_id: str, fmt: str) -> Path:
     return out_dir / f"{session_id}.{EXTENSIONS[fmt]}"
 
 
-def write_transcript(transcript: Transcript, out_dir: Path, formats: list[str]) -> list[Path]:
-    """Write ``out_dir/<session_id>.<ext>`` for each format; returns the paths."""
-    rendered = {fmt: WRITERS[fmt](transcript) for fmt in formats}  # render all before writing any
-    return [atomic_write_text(output_path(out_dir, transcript.session_id, fmt), text) for fmt, text in rendered.items()]
+def write_transcript(
+    transcript: Transcript, out_dir: Path, formats: list[str], rendered: dict[str, str] | None = None
+) -> list[Path]:
+    """Write ``out_dir/<session_id>.<ext>`` for each format; returns the paths.
+
+    ``rendered`` holds outputs already rendered elsewhere (the HTML report, by :mod:`meetsep.report`).
+    """
+    given = rendered or {}
+    missing = [fmt for fmt in formats if fmt not in WRITERS and fmt not in given]
+    if missing:
+        raise ValueError(f"format {missing[0]!r} needs the audio: write it with meetsep.report.write_outputs")
+    texts = {fmt: given[fmt] if fmt in given else WRITERS[fmt](transcript) for fmt in formats}  # all before any write
+    return [atomic_write_text(output_path(out_dir, transcript.session_id, fmt), text) for fmt, text in texts.items()]
 
 
 def read_transcript(path: Path) -> Transcript:

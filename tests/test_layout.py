@@ -34,7 +34,7 @@ ALLOWED = {
     "report": SHARED | {"analytics", "formats"},
     "pipeline": SHARED | STAGES,
     "manifest": SHARED,
-    "batch": SHARED | {"pipeline", "formats", "manifest", "analytics"},
+    "batch": SHARED | {"pipeline", "formats", "manifest", "analytics", "report"},
     "engines": SHARED | {"pipeline", "formats", "manifest", "batch"},
     "console": SHARED | {"formats"},
     "cli": SHARED | TOOLS | {"pipeline", "manifest", "batch", "engines", "console", "cli_batch"},
