@@ -137,7 +137,7 @@ def _speaker_table(analytics: Analytics, colours: dict[str, str]) -> str:
     widest = max((s.share for s in analytics.speakers), default=0.0) or 1.0
     rows = "".join(
         f'<tr><td><span class="dot" style="background:{colours.get(s.speaker, "#888")}"></span>{_esc(s.speaker)}'
-        f"{f' ({_esc(s.role)})' if s.role else ''}</td>"
+        f"{f' ({_esc(s.role)})' if s.role and s.role != s.speaker else ''}</td>"
         f'<td class="n">{_duration_text(s.talk_seconds)}</td>'
         f'<td class="n"><span class="bar" style="width:{60 * s.share / widest:.0f}px;background:{colours.get(s.speaker, "#888")}"></span>'
         f"{100 * s.share:.0f} %</td>"
@@ -172,6 +172,7 @@ def _summary_table(analytics: Analytics) -> str:
         f"<td class='n'>{x.mean_seconds:.2f} s</td><td class='n'>{x.median_seconds:.2f} s</td><td class='n'>{x.max_seconds:.2f} s</td></tr>"
         for x in analytics.response_latency
     )
+    latency = latency or "<tr><td colspan='5' class='note'>nobody answered after a silence</td></tr>"
     return (
         f'<table id="summary">{rows}</table><h2>Response latency</h2><table id="latency"><tr><th>Who</th>'
         f'<th class="n">Times</th><th class="n">Mean</th><th class="n">Median</th><th class="n">Longest</th></tr>{latency}</table>'
