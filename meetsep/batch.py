@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from meetsep.analytics import Analytics, stored_or_computed
 from meetsep.config import PipelineConfig
 from meetsep.errors import ConfigError, MeetsepError, OutputError
 from meetsep.files import atomic_write_text, confined, normalized_name
@@ -70,8 +71,11 @@ def item_config(config: PipelineConfig, item: BatchItem) -> PipelineConfig:
         raise ConfigError(f"{item.path}: invalid manifest options {item.options} ({problem})") from None
 
 
-def item_key(content_digest: str, config: PipelineConfig, formats: list[str], metadata: dict[str, Any]) -> str:
-    blob = json.dumps([content_digest, config.config_hash(), formats, metadata], sort_keys=True).encode()
+def item_key(
+    content_digest: str, config: PipelineConfig, formats: list[str], metadata: dict[str, Any], analytics: bool = False
+) -> str:
+    parts: list[Any] = [content_digest, config.config_hash(), formats, metadata]
+    blob = json.dumps(parts + ["analytics"] if analytics else parts, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:32]
 
 
@@ -106,11 +110,15 @@ def is_done(out_dir: Path, item_id: str, key: str) -> bool:
 
 
 def process_item(
-    item: BatchItem, config: PipelineConfig, out_dir: Path, formats: list[str], overwrite: bool
+    item: BatchItem, config: PipelineConfig, out_dir: Path, formats: list[str], overwrite: bool, analytics: bool = False
 ) -> ItemResult:
-    """Transcribe one item unless already done; never raises for a bad input."""
-    from meetsep.formats import write_transcript
+    """Transcribe one item unless already done; never raises for a bad input.
+
+    ``analytics``: add :mod:`meetsep.analytics` to the JSON (``metadata.analytics``).
+    """
+    from meetsep.analytics import with_analytics
     from meetsep.pipeline import transcribe
+    from meetsep.report import write_outputs
 
     started = time.perf_counter()
     result = ItemResult(id=item.id, path=str(item.path), status="failed")
@@ -119,13 +127,15 @@ def process_item(
         effective = item_config(config, item)
         if not item.path.is_file():
             raise MeetsepError(f"{item.path}: file not found")
-        result.key = key = item_key(file_digest(item.path), effective, formats, item.metadata)
+        result.key = key = item_key(file_digest(item.path), effective, formats, item.metadata, analytics)
         if not overwrite and is_done(out_dir, name, key):
             result.status = "skipped"
             return result
         transcript = transcribe(item.path, config=effective)
         transcript = transcript.model_copy(update={"session_id": stem, "metadata": item.metadata})
-        written = write_transcript(transcript, target, formats)
+        if analytics:
+            transcript = with_analytics(transcript, channel_speakers=effective.audio.channel_speakers)
+        written = write_outputs(transcript, target, formats, audio_path=item.path)
         result.outputs = [p.relative_to(out_dir).as_posix() for p in written]
         atomic_write_text(
             _state_path(out_dir, name), json.dumps({"key": key, "outputs": result.outputs}, sort_keys=True) + "\n"
@@ -198,8 +208,8 @@ def read_report(out_dir: Path) -> list[dict[str, Any]]:
     return records
 
 
-def summarize_reports(out_dirs: list[Path]) -> dict[str, Any]:
-    """Latest status of every item over one or more batch folders, with totals and failures."""
+def latest_records(out_dirs: list[Path]) -> tuple[dict[tuple[str, str], dict[str, Any]], set[str]]:
+    """The latest record of every (folder, item id), and the runs seen."""
     latest: dict[tuple[str, str], dict[str, Any]] = {}
     runs: set[str] = set()
     for out_dir in out_dirs:
@@ -209,6 +219,12 @@ def summarize_reports(out_dirs: list[Path]) -> dict[str, Any]:
             if record["status"] == "skipped" and previous is not None and previous["status"] == "ok":
                 continue  # keep the run that did the work
             latest[(str(out_dir), record["id"])] = record
+    return latest, runs
+
+
+def summarize_reports(out_dirs: list[Path]) -> dict[str, Any]:
+    """Latest status of every item over one or more batch folders, with totals and failures."""
+    latest, runs = latest_records(out_dirs)
     counts = {status: 0 for status in ("ok", "skipped", "failed", "timeout")}
     for record in latest.values():
         counts[record["status"]] += 1
@@ -225,3 +241,97 @@ def summarize_reports(out_dirs: list[Path]) -> dict[str, Any]:
             if r["status"] in ("failed", "timeout")
         ],
     )
+
+
+ANALYTICS_COLUMNS = (
+    "duration", "speakers", "speech_seconds", "silence_seconds", "overlap_seconds",
+    "overtalk_count", "overtalk_seconds", "overtalk_longest", "interruptions",
+    "dead_air_count", "dead_air_seconds", "dead_air_longest",
+    "agent", "customer", "agent_talk_seconds", "customer_talk_seconds", "agent_talk_to_listen",
+    "agent_words_per_minute", "customer_words_per_minute", "agent_longest_monologue", "customer_longest_monologue",
+    "agent_interruptions", "customer_interruptions", "agent_response_latency", "customer_response_latency",
+)  # fmt: skip
+
+
+def metric_row(analytics: Analytics) -> dict[str, Any]:
+    """The call-level measures of ``analytics`` as one flat row (``ANALYTICS_COLUMNS``; agent and customer
+    columns are None unless the recording is a call-center stereo one)."""
+    row: dict[str, Any] = dict(
+        duration=analytics.duration,
+        speakers=len(analytics.speakers),
+        speech_seconds=analytics.speech_seconds,
+        silence_seconds=analytics.silence_seconds,
+        overlap_seconds=analytics.overlap_seconds,
+        overtalk_count=analytics.overtalk.count,
+        overtalk_seconds=analytics.overtalk.total_seconds,
+        overtalk_longest=analytics.overtalk.longest_seconds,
+        interruptions=analytics.overtalk.interruptions,
+        dead_air_count=analytics.dead_air.count,
+        dead_air_seconds=analytics.dead_air.total_seconds,
+        dead_air_longest=analytics.dead_air.longest_seconds,
+        agent_talk_to_listen=analytics.agent_talk_to_listen,
+    )
+    roles = analytics.roles
+    for role in ("agent", "customer"):
+        name = getattr(roles, role) if roles else None
+        stats = next((s for s in analytics.speakers if s.speaker == name), None)
+        latencies = [x for x in analytics.response_latency if x.responder == name]
+        count = sum(x.count for x in latencies)
+        row[role] = name
+        row[f"{role}_talk_seconds"] = stats.talk_seconds if stats else None
+        row[f"{role}_words_per_minute"] = stats.words_per_minute if stats else None
+        row[f"{role}_longest_monologue"] = stats.longest_monologue if stats else None
+        row[f"{role}_interruptions"] = (
+            sum(p.interruptions for p in analytics.overtalk.by_pair if p.by == name) if stats else None
+        )
+        row[f"{role}_response_latency"] = (
+            round(sum(x.mean_seconds * x.count for x in latencies) / count, 3) if count else None
+        )
+    return {column: row[column] for column in ANALYTICS_COLUMNS}
+
+
+METRIC_COLUMNS = ("folder", "id", "path", "status", "error", *ANALYTICS_COLUMNS)
+
+
+def _json_output(out_dir: Path, item_id: str) -> Path | None:
+    """The transcript JSON the state record of ``item_id`` lists, if any."""
+    try:
+        outputs = json.loads(_state_path(out_dir, item_id).read_text(encoding="utf-8")).get("outputs", [])
+    except (OSError, json.JSONDecodeError):
+        return None
+    found = [name for name in outputs if name.endswith(".json") and not name.endswith(".seglst.json")]
+    return out_dir / found[0] if found else None
+
+
+def metric_rows(out_dirs: list[Path]) -> list[dict[str, Any]]:
+    """One row per file of one or more batch folders: its latest status and its analytics.
+
+    The analytics are those the JSON output holds (``--analytics``), else computed from it with the
+    default settings; a file without a JSON output (or not done) gets empty analytics columns.
+    """
+    from meetsep.formats import read_transcript
+
+    latest, _ = latest_records(out_dirs)
+    rows = []
+    for (folder, item_id), record in sorted(latest.items()):
+        row: dict[str, Any] = dict(folder=folder, id=item_id, path=record.get("path"), status=record["status"])
+        row["error"] = record.get("error")
+        output = _json_output(Path(folder), item_id) if record["status"] in ("ok", "skipped") else None
+        if output is not None and output.is_file():
+            row.update(metric_row(stored_or_computed(read_transcript(output))))
+        elif record["status"] in ("ok", "skipped"):
+            row["error"] = "no transcript JSON (run the batch with --format json)"
+        rows.append({column: row.get(column) for column in METRIC_COLUMNS})
+    return rows
+
+
+def metrics_csv(rows: list[dict[str, Any]]) -> str:
+    """``rows`` as CSV text with a header; empty cells for None."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+    return buffer.getvalue()

@@ -17,6 +17,7 @@ from meetsep.console import (
     EXIT_INPUT_ERROR,
     EXIT_USAGE,
     ProgressHook,
+    analytics_option,
     chosen_formats,
     fail,
     output_options,
@@ -67,6 +68,7 @@ def cli(context: click.Context, quiet: bool, verbose: bool) -> None:
     default=None,
     help="Separation of overlapped speech (separate.kind; none: speaker beams or mixture).",
 )
+@analytics_option
 @progress_option
 def transcribe(
     inputs: tuple[Path, ...],
@@ -74,6 +76,7 @@ def transcribe(
     formats: str,
     configs: tuple[str, ...],
     overrides: tuple[str, ...],
+    analytics: bool,
     progress: bool | None,
     **options: Any,
 ) -> None:
@@ -107,21 +110,27 @@ def transcribe(
     if usable:
         from meetsep.pipeline import Pipeline
 
-        failed += _transcribe_each(Pipeline(config), usable, out_dir, chosen, ProgressHook(show_progress(progress)))
+        hook = ProgressHook(show_progress(progress))
+        failed += _transcribe_each(Pipeline(config), usable, out_dir, chosen, hook, analytics)
     if failed:
         click.echo(f"meetsep: {failed} of {len(inputs)} input(s) failed", err=True)
         sys.exit(EXIT_INPUT_ERROR)
 
 
-def _transcribe_each(pipeline: Any, inputs: list[Path], out_dir: Path, formats: list[str], hook: Any) -> int:
+def _transcribe_each(
+    pipeline: Any, inputs: list[Path], out_dir: Path, formats: list[str], hook: Any, analytics: bool
+) -> int:
     """Transcribe and write each input, reporting each result or error on one line; returns the failures."""
-    from meetsep.formats import write_transcript
+    from meetsep.analytics import with_analytics
+    from meetsep.report import write_outputs
 
     failed = 0
     for path in inputs:
         try:
             transcript = pipeline(path, hook=hook)
-            written = write_transcript(transcript, out_dir, formats)
+            if analytics:
+                transcript = with_analytics(transcript, channel_speakers=pipeline.config.audio.channel_speakers)
+            written = write_outputs(transcript, out_dir, formats, audio_path=path)
         except MeetsepError as error:
             fail(str(error))
             failed += 1
@@ -317,6 +326,26 @@ def simulate(out_dir: Path, session_id: str, **settings: Any) -> None:
         f"{out_dir}: {meta['duration']:.1f} s, {meeting.audio.shape[0]} channels at {meeting.sample_rate} Hz, "
         f"{len(meeting.speaker_images)} speakers, overlap ratio {meta['overlap_ratio']:.3f}"
     )
+
+
+@cli.command()
+@click.argument("transcript_path", metavar="TRANSCRIPT.json", type=click.Path(path_type=Path))
+@click.option(
+    "--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The HTML file to write."
+)
+@click.option(
+    "--audio", "audio_path", type=click.Path(path_type=Path), default=None, help="The recording to listen to."
+)
+@click.option("--link-audio", is_flag=True, help="Link the audio by its relative path instead of embedding it.")
+def report(transcript_path: Path, out_path: Path, audio_path: Path | None, link_audio: bool) -> None:
+    """Write a self-contained HTML report of a transcript JSON: timeline, speakers, analytics, transcript, audio."""
+    from meetsep.report import read_transcript_file, write_report
+
+    transcript = read_transcript_file(transcript_path)
+    if audio_path is not None and link_audio and not audio_path.is_file():
+        raise MeetsepError(f"{audio_path}: file not found")
+    write_report(transcript, out_path, audio_path, link_audio)
+    say(f"{transcript_path}: report -> {out_path}")
 
 
 cli.add_command(batch)

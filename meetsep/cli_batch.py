@@ -9,7 +9,16 @@ from typing import Any
 
 import click
 
-from meetsep.console import EXIT_INPUT_ERROR, chosen_formats, fail, output_options, progress_option, say, show_progress
+from meetsep.console import (
+    EXIT_INPUT_ERROR,
+    analytics_option,
+    chosen_formats,
+    fail,
+    output_options,
+    progress_option,
+    say,
+    show_progress,
+)
 
 
 @click.command()
@@ -29,6 +38,7 @@ from meetsep.console import EXIT_INPUT_ERROR, chosen_formats, fail, output_optio
 )
 @click.option("--shard", default=None, metavar="I/N", help="Only every N-th item starting at I (0-based).")
 @click.option("--overwrite", is_flag=True, help="Redo items that are already done.")
+@analytics_option
 @progress_option
 def batch(
     source: Path,
@@ -42,6 +52,7 @@ def batch(
     timeout: float | None,
     shard: str | None,
     overwrite: bool,
+    analytics: bool,
     progress: bool | None,
 ) -> None:
     """Transcribe a folder (recursive) or a JSONL/CSV manifest; resumable, parallel, local or on Ray.
@@ -58,7 +69,8 @@ def batch(
     items = discover(source)
     if shard:
         items = select_shard(items, *parse_shard(shard))
-    settings = BatchSettings(out_dir, chosen, config, jobs or default_jobs(), timeout, overwrite, engine, ray_address)  # type: ignore[arg-type]
+    jobs = jobs or default_jobs()
+    settings = BatchSettings(out_dir, chosen, config, jobs, timeout, overwrite, engine, ray_address, analytics)  # type: ignore[arg-type]
     show_bar = show_progress(progress)
     from tqdm import tqdm
 
@@ -89,11 +101,23 @@ def batch(
 @click.command("batch-report")
 @click.argument("out_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def batch_report(out_dirs: tuple[Path, ...], as_json: bool) -> None:
+@click.option(
+    "--metrics",
+    "metrics_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write one CSV row per file: status and call analytics (talk, overtalk, dead air, ...).",
+)
+def batch_report(out_dirs: tuple[Path, ...], as_json: bool, metrics_path: Path | None) -> None:
     """Summarize one or more batch output folders: latest status per file, totals, failures."""
-    from meetsep.batch import summarize_reports
+    from meetsep.batch import metric_rows, metrics_csv, summarize_reports
+    from meetsep.files import atomic_write_text
 
     summary = summarize_reports(list(out_dirs))
+    if metrics_path is not None:
+        rows = metric_rows(list(out_dirs))
+        atomic_write_text(metrics_path, metrics_csv(rows))
+        say(f"{len(rows)} rows -> {metrics_path}", err=as_json)
     if as_json:
         click.echo(json.dumps(summary, indent=2, sort_keys=True))
     else:

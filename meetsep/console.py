@@ -77,10 +77,13 @@ class ProgressHook:
 progress_option = click.option(
     "--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal)."
 )
+analytics_option = click.option(
+    "--analytics", is_flag=True, help="Add call analytics to the JSON output (metadata.analytics; meetsep.analytics)."
+)
 _OUTPUT_OPTIONS = (
     click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."),
     click.option("--format", "formats", default="json,seglst,rttm,srt,vtt,txt", show_default=True,
-                 help="Comma-separated output formats."),
+                 help="Comma-separated output formats; html: the report page with the audio (not in the default)."),
     click.option("--config", "configs", multiple=True,
                  help="YAML config file or preset name (configs/); repeatable, later wins."),
     click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",

@@ -42,6 +42,7 @@ class BatchSettings:
     overwrite: bool = False
     engine: Literal["local", "ray"] = "local"
     ray_address: str | None = None
+    analytics: bool = False
 
 
 def default_jobs() -> int:
@@ -64,6 +65,7 @@ def _worker_config(settings: BatchSettings) -> dict[str, Any]:
         out_dir=str(settings.out_dir),
         formats=settings.formats,
         overwrite=settings.overwrite,
+        analytics=settings.analytics,
     )
 
 
@@ -81,7 +83,9 @@ def _local_worker(connection: Any, setup: dict[str, Any]) -> None:
         item = connection.recv()
         if item is None:
             return
-        result = process_item(item, config, Path(setup["out_dir"]), setup["formats"], setup["overwrite"])
+        result = process_item(
+            item, config, Path(setup["out_dir"]), setup["formats"], setup["overwrite"], setup["analytics"]
+        )
         connection.send(result)
 
 
@@ -178,8 +182,9 @@ class _RayWorker:
         Pipeline(self.config)
 
     def process(self, item: BatchItem) -> ItemResult:
+        setup = self.setup
         return process_item(
-            item, self.config, Path(self.setup["out_dir"]), self.setup["formats"], self.setup["overwrite"]
+            item, self.config, Path(setup["out_dir"]), setup["formats"], setup["overwrite"], setup["analytics"]
         )
 
 

@@ -7,6 +7,9 @@ file name whose path stays inside the output folder; this is checked before anyt
 Output is a pure function of the transcript (no dates, no timings), so the same input and config
 give byte-identical files. In RTTM, whose fields are separated by spaces, white space inside the
 session id or a speaker name is written as ``_``.
+
+The HTML report (format ``html``) also needs the audio; :mod:`meetsep.report` renders it and hands
+it to :func:`write_transcript` with the others.
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ from meetsep.errors import OutputError
 from meetsep.files import atomic_paths, confined
 from meetsep.types import Transcript, Turn, Word
 
-FORMATS = ("json", "seglst", "rttm", "srt", "vtt", "txt")
-EXTENSIONS = {"json": "json", "seglst": "seglst.json", "rttm": "rttm", "srt": "srt", "vtt": "vtt", "txt": "txt"}
+FORMATS = ("json", "seglst", "rttm", "srt", "vtt", "txt")  # rendered from the transcript alone
+PAGE_FORMATS = ("html",)  # rendered with the audio, by meetsep.report
+EXTENSIONS = {
+    "json": "json", "seglst": "seglst.json", "rttm": "rttm", "srt": "srt", "vtt": "vtt", "txt": "txt", "html": "html",
+}  # fmt: skip
 CAPTION_SECONDS = 7.0
 CAPTION_CHARACTERS = 84
 
@@ -134,9 +140,9 @@ WRITERS: dict[str, Callable[[Transcript], str]] = {
 def parse_formats(text: str | list[str]) -> list[str]:
     """``"json,srt"`` → ``["json", "srt"]``; raises ValueError naming an unknown format."""
     names = [n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()]
-    unknown = [n for n in names if n not in WRITERS]
+    unknown = [n for n in names if n not in EXTENSIONS]
     if unknown:
-        raise ValueError(f"unknown output format {unknown[0]!r} (choose from {', '.join(FORMATS)})")
+        raise ValueError(f"unknown output format {unknown[0]!r} (choose from {', '.join(FORMATS + PAGE_FORMATS)})")
     if not names:
         raise ValueError("no output format given")
     return list(dict.fromkeys(names))
@@ -156,19 +162,28 @@ def output_path(out_dir: Path, session_id: str, fmt: str) -> Path:
     return confined(out_dir, f"{session_id}.{EXTENSIONS[fmt]}")
 
 
-def write_transcript(transcript: Transcript, out_dir: Path, formats: list[str]) -> list[Path]:
+def write_transcript(
+    transcript: Transcript, out_dir: Path, formats: list[str], rendered: dict[str, str] | None = None
+) -> list[Path]:
     """Write ``out_dir/<session_id>.<ext>`` for each format, all or none; returns the paths.
+
+    ``rendered`` holds outputs already rendered elsewhere (the HTML report, by :mod:`meetsep.report`).
 
     Raises:
         OutputError: an unsafe output name, or a file that could not be written (then none is).
     """
+    given = rendered or {}
+    missing = [fmt for fmt in formats if fmt not in WRITERS and fmt not in given]
+    if missing:
+        raise ValueError(f"format {missing[0]!r} needs the audio: write it with meetsep.report.write_outputs")
     finals = [output_path(out_dir, transcript.session_id, fmt) for fmt in formats]  # checked before any write
-    rendered = [WRITERS[fmt](transcript).encode("utf-8") for fmt in formats]  # render all before writing any
+    # render all before writing any
+    data = [(given[fmt] if fmt in given else WRITERS[fmt](transcript)).encode("utf-8") for fmt in formats]
     try:
         with atomic_paths(finals) as temporaries:
-            for temporary, data in zip(temporaries, rendered):
+            for temporary, content in zip(temporaries, data):
                 with open(temporary, "wb") as stream:
-                    stream.write(data)
+                    stream.write(content)
                     stream.flush()
                     os.fsync(stream.fileno())
     except OSError as error:

@@ -116,7 +116,9 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("build/tune"))
     parser.add_argument("--per-session", action="store_true", help="print one line per session and variant")
     parser.add_argument("--unit-seconds", type=float, default=None, help="longest unit (default: meetsep's)")
-    parser.add_argument("--embedding-rate", type=int, default=16000, help="attribute.embedding_rate of the cached embeddings")
+    parser.add_argument(
+        "--embedding-rate", type=int, default=16000, help="attribute.embedding_rate of the cached embeddings"
+    )
     args = parser.parse_args()
     import meetsep.diarize
 

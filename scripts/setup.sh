@@ -8,9 +8,12 @@ cd "$(dirname "$0")/.."
 VENV=.venv
 . scripts/packages.sh
 
-# Debian packages: TTS voices used by the simulator, the tests and the example recipe.
+# Debian packages: TTS voices used by the simulator, the tests and the example recipe; chromium and
+# its driver for the report's browser test (command:package).
 missing=()
-for tool in espeak-ng flite sox; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+for pair in espeak-ng:espeak-ng flite:flite sox:sox chromium:chromium chromedriver:chromium-driver; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "setup: installing Debian packages: ${missing[*]}"

@@ -212,3 +212,99 @@ def test_ray_engine_gives_the_same_outputs(tmp_path, archive):
         )
         assert result.returncode == 0, result.stderr
     assert outputs(ray_out) == outputs(local) and len(outputs(local)) == 4 * 3
+
+
+def test_metrics_rows_one_per_file_from_the_json_outputs(tmp_path):
+    from meetsep.analytics import with_analytics
+    from meetsep.batch import METRIC_COLUMNS, _state_path, append_report, item_key, metric_rows, metrics_csv
+    from meetsep.config import load_config
+    from meetsep.files import atomic_write_text
+    from meetsep.formats import write_transcript
+    from meetsep.transcript import build_turns
+    from meetsep.types import ChannelLayout, SpeakerSegment, Transcript, Word
+
+    def call_transcript() -> Transcript:
+        words = [Word(text="hi", start=0.5, end=0.9, speaker="agent", probability=1.0, stream="channel-0")]
+        words.append(Word(text="yes", start=2.0, end=2.3, speaker="customer", probability=1.0, stream="channel-1"))
+        activity = [
+            SpeakerSegment(speaker="agent", start=0.4, end=1.5),
+            SpeakerSegment(speaker="customer", start=1.9, end=2.4),
+        ]
+        return Transcript(
+            session_id="call", duration=3.0, layout=ChannelLayout.STEREO_SPEAKERS, language="en",
+            speakers=["agent", "customer"], turns=build_turns(words), diarization=activity, overlaps=[],
+            meetsep_version="0", config_hash="x",
+        )  # fmt: skip
+
+    out = tmp_path / "out"
+    stored = with_analytics(call_transcript(), channel_speakers=["agent", "customer"]).model_copy(
+        update={"session_id": "a"}
+    )
+    plain = call_transcript().model_copy(update={"session_id": "b", "layout": "mono"})
+    for item_id, transcript, formats in (
+        ("site/a", stored, ["json", "txt"]),
+        ("b", plain, ["json"]),
+        ("c", plain, ["txt"]),
+    ):
+        written = write_transcript(transcript, out / Path(item_id).parent, formats)
+        outputs = [p.relative_to(out).as_posix() for p in written]
+        atomic_write_text(_state_path(out, item_id), json.dumps({"key": "k", "outputs": outputs}))
+        append_report(out, {"run": "r", "id": item_id, "path": f"/in/{item_id}.wav", "status": "ok"})
+    append_report(
+        out, {"run": "r", "id": "d", "path": "/in/d.wav", "status": "failed", "error": "/in/d.wav: unreadable"}
+    )
+    rows = {row["id"]: row for row in metric_rows([out])}
+    assert sorted(rows) == ["b", "c", "d", "site/a"]
+    call = rows["site/a"]
+    assert (call["agent"], call["customer"], call["agent_talk_seconds"], call["customer_talk_seconds"]) == (
+        "agent",
+        "customer",
+        1.1,
+        0.5,
+    )
+    assert call["agent_talk_to_listen"] == round(1.1 / 0.5, 3) and call["dead_air_count"] == 0 and call["speakers"] == 2
+    assert rows["b"]["agent"] is None and rows["b"]["speech_seconds"] == 1.6  # computed: not a call, no roles
+    assert rows["c"]["speech_seconds"] is None and "no transcript JSON" in rows["c"]["error"]
+    assert rows["d"]["status"] == "failed" and rows["d"]["speech_seconds"] is None
+    text = metrics_csv(list(rows.values()))
+    assert text.splitlines()[0] == ",".join(METRIC_COLUMNS) and len(text.splitlines()) == 5
+    result = subprocess.run(
+        [*MEETSEP, "batch-report", str(out), "--metrics", str(tmp_path / "m.csv")], capture_output=True, text=True
+    )
+    assert result.returncode == 1 and "4 rows" in result.stdout  # exit 1: a file failed
+    assert (tmp_path / "m.csv").read_text() == metrics_csv(metric_rows([out]))
+    config = load_config([])
+    assert item_key("x", config, ["json"], {}) != item_key("x", config, ["json"], {}, analytics=True)
+
+
+@pytest.mark.integration
+def test_call_batch_with_analytics_html_and_metrics(tmp_path):
+    from meetsep.simulate import SimulationConfig, simulate_meeting, write_meeting
+
+    call = simulate_meeting(SimulationConfig(mode="call-center", seed=2, num_sentences=4, overlap_ratio=0.15))
+    write_meeting(call, tmp_path / "sim")
+    source = tmp_path / "calls"
+    source.mkdir()
+    (source / "call.flac").write_bytes((tmp_path / "sim" / "mix.flac").read_bytes())
+    (source / "broken.wav").write_bytes(b"RIFF....WAVEjunk" * 10)
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [*MEETSEP, "batch", str(source), "--out", str(out), "--jobs", "1", "--config", "call_center_stereo"]
+        + ["--set", "asr.model=tiny.en", "--set", "asr.beam_size=1", "--format", "json,html", "--analytics"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 1, result.stderr  # the broken file
+    assert (out / "call.html").is_file() and "analytics" in json.loads((out / "call.json").read_text())["metadata"]
+    metrics = tmp_path / "metrics.csv"
+    subprocess.run([*MEETSEP, "batch-report", str(out), "--metrics", str(metrics)], capture_output=True, check=False)
+    import csv
+
+    rows = {row["id"]: row for row in csv.DictReader(metrics.open())}
+    assert rows["broken"]["status"] == "failed" and rows["broken"]["agent"] == ""
+    row = rows["call"]
+    assert (row["status"], row["agent"], row["customer"]) == ("ok", "agent", "customer")
+    for role in ("agent", "customer"):  # the pipeline's talk time is near the simulation's
+        truth = sum(e["end_time"] - e["start_time"] for e in call.reference if e["speaker"] == role)
+        assert abs(float(row[f"{role}_talk_seconds"]) - truth) < 1.5

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "meetsep"
 # Below the stages: the data model, configuration, signal helpers, audio I/O, model loading.
 SHARED = {
     "types", "version", "errors", "logs", "config", "hooks", "parallel", "files",
-    "dsp", "intervals", "chunking", "audio",
+    "dsp", "intervals", "chunking", "clustering", "audio",
     "models", "model_catalog", "sepmodels", "speechbrain_yaml", "segmentation_checkpoint", "asteroid_convtasnet",
     "whisper_convert", "ctranslate2_file", "decoding",
 }  # fmt: skip
@@ -26,16 +26,16 @@ STAGES = {
     "transcript",
 }  # fmt: skip
 # What reads or writes transcripts and audio around the chain, beside the stages.
-TOOLS = {"formats", "evaluate", "simulate", "tts", "analytics", "report"}
+TOOLS = {"formats", "evaluate", "simulate", "tts", "degrade", "analytics", "report"}
 ALLOWED = {
     **{name: SHARED for name in SHARED},
     **{name: SHARED for name in STAGES},
     **{name: SHARED for name in TOOLS},
-    "simulate": SHARED | {"tts"},
+    "simulate": SHARED | {"tts", "degrade"},
     "report": SHARED | {"analytics", "formats"},
     "pipeline": SHARED | STAGES,
     "manifest": SHARED,
-    "batch": SHARED | {"pipeline", "formats", "manifest", "analytics"},
+    "batch": SHARED | {"pipeline", "formats", "manifest", "analytics", "report"},
     "engines": SHARED | {"pipeline", "formats", "manifest", "batch"},
     "console": SHARED | {"formats"},
     "cli": SHARED | TOOLS | {"pipeline", "manifest", "batch", "engines", "console", "cli_batch"},

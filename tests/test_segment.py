@@ -40,7 +40,7 @@ def test_segmenting_a_signal_file_block_by_block_equals_pyannotes_one_call(two_s
     from meetsep.audio import SignalFile
 
     audio = np.concatenate([two_speaker_mix.audio, two_speaker_mix.audio[::-1], two_speaker_mix.audio[: 16000 * 7 + 3]])
-    segmenter = Segmenter(SegmentConfig(batch_size=4), RuntimeConfig())
+    segmenter = Segmenter(SegmentConfig(batch_size=4, input_rate=16000), RuntimeConfig())
     inference = segmenter._get_inference()
     with torch.inference_mode():
         whole = inference({"waveform": torch.from_numpy(audio)[None], "sample_rate": 16000})
@@ -52,6 +52,25 @@ def test_segmenting_a_signal_file_block_by_block_equals_pyannotes_one_call(two_s
     assert blockwise.local.sliding_window.step == whole.sliding_window.step
     in_memory = segmenter(audio)
     assert (blockwise.speech, blockwise.overlap) == (in_memory.speech, in_memory.overlap) and blockwise.speech
+
+
+def test_band_limited_input_is_the_whole_signal_through_8_khz(two_speaker_mix, monkeypatch):
+    """segment.input_rate=8000 (the default): the model hears the signal resampled to 8 kHz and back,
+    computed block by block with the same samples as resampling it whole."""
+    import numpy as np
+    import torch
+
+    import meetsep.segment as segment
+    from meetsep.audio import resample
+
+    audio = np.concatenate([two_speaker_mix.audio, two_speaker_mix.audio[::-1]])
+    segmenter = Segmenter(SegmentConfig(batch_size=4), RuntimeConfig())
+    assert segmenter.config.input_rate == 8000
+    narrow = resample(resample(audio, 16000, 8000), 8000, 16000)
+    with torch.inference_mode():
+        whole = segmenter._get_inference()({"waveform": torch.from_numpy(narrow)[None], "sample_rate": 16000})
+    monkeypatch.setattr(segment, "BAND_LIMIT_BLOCK", 16000 * 7 + 5)  # several blocks, none aligned
+    np.testing.assert_array_equal(whole.data, segmenter(audio).local.data)
 
 
 def test_a_signal_file_slices_like_an_array():
