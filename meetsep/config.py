@@ -191,7 +191,7 @@ class AttributeConfig(_Strict):
     )
     threshold: float = Field(default=0.75, gt=0.0, lt=2.0, description="ahc: cosine-distance threshold (voice only).")
     merge_threshold: float | None = Field(
-        default=None,
+        default=0.75,
         gt=0.0,
         le=1.0,
         description="spectral: merge clusters whose centroids are at least this cosine-similar (one person heard "
@@ -209,7 +209,7 @@ class AttributeConfig(_Strict):
     min_cluster_size: int = Field(default=3, ge=1, description="ahc: smallest cluster kept.")
     exclude_overlap: bool = True
     embedding_rate: Literal[8000, 16000] = Field(
-        default=16000,
+        default=8000,
         description="Rate the speaker-embedding model hears: 8000 band-limits speech to 4 kHz first, so a voice "
         "heard through a phone or codec and the same voice heard wideband embed alike.",
     )
