@@ -31,6 +31,7 @@ MAX_NEIGHBOUR_SHARE = 0.25  # largest p searched, as a share of the units
 P_GRID = 30  # values of p tried
 MAX_UNITS = 800  # spectral analysis on at most this many units (evenly spaced); the rest join by centroid
 SEED = 0
+MIN_UNITS_PER_SPEAKER = 5  # about one turn: each second of speech is a unit of up to 5 windows (10 s, step 2 s)
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,9 @@ def nme_spectral(
     if n < 3:
         return SpectralResult(np.zeros(n, dtype=np.int64), 1, 0.0)
     affinity = cosine_affinity(embeddings.astype(np.float64))
-    high = max(1, min(max_clusters, n - 1))
+    # a speaker is counted only with enough units to be told apart from chance structure (a short
+    # recording's few units, near-duplicates from overlapping windows, otherwise split one voice)
+    high = max(1, min(max_clusters, n - 1, n // MIN_UNITS_PER_SPEAKER))
     low = max(1, min(min_clusters, high))
     if num_clusters is not None:
         low = high = max(1, min(num_clusters, n - 1))

@@ -54,7 +54,8 @@ class Scores:
 
     Attributes:
         cpwer / tcpwer: concatenated minimum-permutation WER (tcpWER with a 5 s collar).
-        orcwer: optimal reference combination WER: the words, whoever they are given to (speaker-agnostic).
+        orcwer: optimal reference combination WER: the words, whoever they are given to (speaker-agnostic;
+            meeteval's greedy ORC, an upper bound of the exact one, whose search can take tens of GB).
         der / jer: diarization and Jaccard error rates (no collar, overlap scored).
         speaker_count_error: hypothesis speakers minus reference speakers.
     """
@@ -166,7 +167,8 @@ def score_session(
         hyp = meeteval.io.SegLST([dict(session_id=sid, speaker="<none>", start_time=0.0, end_time=0.0, words="")])
     cp = meeteval.wer.cpwer(ref, hyp)[sid] if reference else None
     tcp = meeteval.wer.tcpwer(ref, hyp, collar=COLLAR_TCP)[sid] if reference else None
-    orc = meeteval.wer.orcwer(ref, hyp)[sid] if reference and hypothesis else None
+    # greedy ORC: exact ORC-WER's search blows up (tens of GB) on long sessions with many speakers
+    orc = meeteval.wer.greedy_orcwer(ref, hyp)[sid] if reference and hypothesis else None
     ref_annotation = _annotation(reference, sid)
     hyp_annotation = _annotation(hypothesis_diarization if hypothesis_diarization is not None else hypothesis, sid)
     der = (

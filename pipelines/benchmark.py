@@ -152,6 +152,7 @@ def run_configuration(name: str, sessions: list[Path], out: Path, overrides: lis
     config = meetsep.load_config([], [f"{k}={v}" for k, v in CONFIGS[name].items()] + overrides)
     timing = TimingHook()
     audio_seconds, wall = 0.0, 0.0
+    peaks: dict[str, float] = {}  # peak resident MB after each session (which one needed the memory)
     pipeline = None if name in ("c_oracle", "d_peer_senko") else meetsep.Pipeline(config)
     for session in sessions:
         began = time.perf_counter()
@@ -169,10 +170,22 @@ def run_configuration(name: str, sessions: list[Path], out: Path, overrides: lis
         audio_seconds += duration
         (out / f"{session.name}.seglst.json").write_text(json.dumps(entries, indent=1))
         (out / f"{session.name}.diarization.json").write_text(json.dumps(diarization))
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peaks[session.name] = peak_resident_mb()
+    peak_mb = peak_resident_mb()
     (out / "timing.json").write_text(
-        json.dumps(dict(wall=wall, audio_seconds=audio_seconds, stages=dict(timing.seconds), peak_mb=peak_mb))
+        json.dumps(
+            dict(wall=wall, audio_seconds=audio_seconds, stages=dict(timing.seconds), peak_mb=peak_mb, peaks_mb=peaks)
+        )
     )
+
+
+def peak_resident_mb() -> float:
+    """This process's peak resident memory (VmHWM): unlike ru_maxrss, which Linux carries over from
+    the parent across exec, it belongs to this process alone."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _oracle(session: Path, config: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], float]:
@@ -329,6 +342,9 @@ def main() -> None:
     )
     parser.add_argument("--split", default=None, help="only sessions whose id starts with this (dev, heldout)")
     parser.add_argument("--baseline-rev", default=BASELINE_REV, help="git revision whose defaults z_before runs")
+    parser.add_argument(
+        "--reuse", action="store_true", help="score the outputs of configurations already run under --out"
+    )
     parser.add_argument("--run-config", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     out = args.out or Path("build/benchmark") / (args.corpus + (f"-{args.split}" if args.split else ""))
@@ -363,7 +379,8 @@ def main() -> None:
         if name == "z_before":  # the earlier revision's meetsep, imported ahead of this checkout's
             environment["PYTHONPATH"] = str(baseline_checkout(args.baseline_rev))
         started = time.perf_counter()
-        subprocess.run(command, check=True, env=environment)
+        if not (args.reuse and (out / name / "timing.json").is_file()):
+            subprocess.run(command, check=True, env=environment)
         timing = json.loads((out / name / "timing.json").read_text())
         results[name] = dict(
             score(sessions, out / name),

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchmark  # noqa: E402  (the corpus plans)
 
 EMBEDDING_RATE = 16000
+MIXTURE = "average"
 
 
 class CachedUnits:
@@ -69,7 +70,7 @@ def prepare(session: Path, cache: Path) -> dict[str, Any]:
     from meetsep.segment import Segmenter
 
     recording = load_recording(session / "mix.flac", layout="array")
-    mixture = resample(Beamformer(BeamformConfig(kind="average"))(recording), recording.sample_rate, 16000)
+    mixture = resample(Beamformer(BeamformConfig(kind=MIXTURE))(recording), recording.sample_rate, 16000)
     segmentation = Segmenter(SegmentConfig(), RuntimeConfig())(mixture)
     speech = Diarizer(AttributeConfig()).units(segmentation)
     embedder = SpeakerEmbedder(AttributeConfig(), RuntimeConfig())
@@ -117,6 +118,9 @@ def main() -> None:
     parser.add_argument("--per-session", action="store_true", help="print one line per session and variant")
     parser.add_argument("--unit-seconds", type=float, default=None, help="longest unit (default: meetsep's)")
     parser.add_argument(
+        "--mixture", default="average", choices=["average", "reference"], help="beamform.kind of the mixture"
+    )
+    parser.add_argument(
         "--embedding-rate", type=int, default=16000, help="attribute.embedding_rate of the cached embeddings"
     )
     args = parser.parse_args()
@@ -127,8 +131,10 @@ def main() -> None:
         args.cache = args.cache / f"units{args.unit_seconds:g}"
     if args.embedding_rate != 16000:
         args.cache = args.cache / f"embedding{args.embedding_rate}"
-    global EMBEDDING_RATE
-    EMBEDDING_RATE = args.embedding_rate
+    if args.mixture != "average":
+        args.cache = args.cache / f"mixture-{args.mixture}"
+    global EMBEDDING_RATE, MIXTURE
+    EMBEDDING_RATE, MIXTURE = args.embedding_rate, args.mixture
     from meetsep.evaluate import score_session
 
     corpus_dir = Path("build/corpus") / args.corpus
