@@ -8,11 +8,13 @@ cd "$(dirname "$0")/.."
 VENV=.venv
 . scripts/packages.sh
 
-# Debian packages: TTS voices used by the simulator, the tests and the example recipe; chromium and
-# its driver for the report's browser test (command:package).
+# Debian packages: TTS voices used by the simulator, the tests and the example recipe (espeak-ng,
+# flite, festival with three English voices: the voice families of the generalization corpus), sox,
+# and chromium with its driver for the report's browser test.
+DEBIAN_PACKAGES=(espeak-ng flite sox festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts chromium chromium-driver)
 missing=()
-for pair in espeak-ng:espeak-ng flite:flite sox:sox chromium:chromium chromedriver:chromium-driver; do
-  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+for package in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
