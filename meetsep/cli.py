@@ -314,6 +314,22 @@ def evaluate(reference: Path, hypothesis: Path, as_json: bool) -> None:
 @click.option("--mics", "num_mics", type=click.IntRange(1, 16), default=4, show_default=True)
 @click.option("--array", type=click.Choice(["circular", "linear"]), default="circular", show_default=True)
 @click.option("--snr", "snr_db", type=float, default=30.0, show_default=True, help="Noise SNR in dB.")
+@click.option(
+    "--family",
+    type=click.Choice(["espeak", "flite", "festival", "piper"]),
+    default=None,
+    help="Voices of one TTS family (default: flite and espeak-ng voices mixed).",
+)
+@click.option("--degrade", is_flag=True, help="Vary each speaker as a real one varies (channel, level, speed).")
+@click.option(
+    "--sentence-set",
+    "sentences",
+    type=click.Choice(["dev", "heldout"]),
+    default="dev",
+    show_default=True,
+    help="heldout: sentences no default was tuned on.",
+)
+@click.option("--noise", type=click.Choice(["white", "pink"]), default="white", show_default=True)
 @click.option("--session-id", default="meeting", show_default=True)
 def simulate(out_dir: Path, session_id: str, **settings: Any) -> None:
     """Simulate a meeting (or a call) with exact references: mix.flac, speakers/, reference.seglst.json/.rttm, meta.json."""

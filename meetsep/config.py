@@ -181,12 +181,11 @@ class AttributeConfig(_Strict):
     num_speakers: int | None = Field(default=None, ge=1)
     min_speakers: int | None = Field(default=None, ge=1)
     max_speakers: int | None = Field(default=None, ge=1)
-    # Defaults chosen on the dev voice families of the generalization corpus (espeak-ng, flite; 16
-    # meetings, degraded speakers, RT60 0.25-0.6 s, SNR 10-20 dB), never on the held-out families
-    # (festival, piper): python pipelines/tune_diarization.py --split dev. There, with segmentation
-    # band-limited to 4 kHz: threshold AHC (the former default) DER 36.6 %, count exact in 31 % of
-    # meetings; spectral (NME-SC) 26.6 % / 50 %; with spatial features (weight 0.75) 21.3 % / 69 %;
-    # and every window embedded 18.9 % / 69 %.
+    # Chosen on the dev families of the generalization corpus (espeak-ng, flite; never festival, piper):
+    # python pipelines/tune_diarization.py --split dev. With segmentation band-limited to 4 kHz:
+    # threshold AHC (the former default) DER 36.6 %, count exact in 31 % of meetings; spectral (NME-SC)
+    # 26.6 % / 50 %; with spatial features (weight 0.75) 21.3 % / 69 %; every window embedded 18.9 % / 69 %;
+    # embeddings band-limited to 4 kHz and merge 0.75: 19.8 % / 69 % (one voice degraded six ways: 1 speaker).
     clustering: Literal["ahc", "spectral"] = Field(
         default="spectral",
         description="spectral: NME-SC, speakers counted by the normalized maximum eigengap (no threshold); "

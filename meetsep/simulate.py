@@ -53,7 +53,7 @@ class SimulationConfig(BaseModel):
         default=None,
         description='Explicit voices, e.g. ["flite:slt", "espeak-ng:en-gb+m3"]; default: drawn from the pool.',
     )
-    family: str | None = Field(
+    family: Literal["espeak", "flite", "festival", "piper"] | None = Field(
         default=None,
         description="Draw the voices from one family of meetsep.tts.FAMILIES (a voice used twice is pitch-shifted).",
     )

@@ -116,12 +116,12 @@ def test_the_language_vote_ignores_a_wrong_first_pack():
     recognizer = language_recognizer(language_packs=6)
     # six speakers' worth of packs: the value of each pack's audio is its start time (ramp streams)
     streams = [ramp_stream(f"s{i}", f"S{i}", 40.0 * i, 30.0, [(40.0 * i + 1, 40.0 * i + 11)]) for i in range(6)]
-    probabilities = {round(40.0 * i + 0.8): {"en": 0.8, "cy": 0.2} for i in range(6)}
+    probabilities = {round(40.0 * i + 0.8): {"en": 0.9, "cy": 0.1} for i in range(6)}
     probabilities[1] = {"cy": 0.9, "en": 0.1}  # the first pack
     FakeDetector(recognizer, probabilities)
     choice = recognizer.identify_language(streams)
     assert (choice.code, choice.fallback) == ("en", False)
-    assert choice.probability == pytest.approx((5 * 0.8 + 0.1) / 6, abs=1e-4)
+    assert choice.probability == pytest.approx((5 * 0.9 + 0.1) / 6, abs=1e-4)
 
 
 def test_an_unconfident_vote_falls_back_and_a_pinned_language_is_not_identified():
