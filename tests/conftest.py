@@ -133,3 +133,16 @@ def meeting_diarization(meeting):
         SpeakerSegment(speaker=e["speaker"], start=e["start_time"], end=e["end_time"]) for e in meeting.reference
     ]
     return Diarization(segments, [], overlapping_parts(segments))
+
+
+@pytest.fixture
+def cli_state():
+    """``meetsep.cli.main`` in this process configures logging and warnings: put them back after."""
+    import logging
+    import warnings
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, warnings.showwarning, warnings.filters[:])
+    yield
+    root.handlers[:], level, warnings.showwarning, warnings.filters[:] = saved
+    root.setLevel(level)

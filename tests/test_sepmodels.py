@@ -110,42 +110,17 @@ def test_shipped_checkpoint_loads_as_data_with_the_outputs_hyperpyyaml_gives():
     assert np.array_equal(safe, trusted)
 
 
+# The smallest training run of pipelines/train_separator.py: two voices, one sentence, two rooms,
+# half-second mixtures, and a tiny Conv-TasNet.
+TINY_RUN = ["--voices", "2", "--sentences", "1", "--variants", "1", "--rooms", "2", "--seconds", "0.5",
+            "--batch", "2", "--valid-every", "0", "--save-every", "1", "--threads", "1", "--quiet"]  # fmt: skip
+TINY_NET = ["--N", "16", "--B", "8", "--H", "16", "--X", "2", "--R", "1", "--kernel", "16"]  # fmt: skip
+
+
 def test_training_resumes_where_it_stopped_and_matches_an_uninterrupted_run(tmp_path):
     from train_separator import parser, train
 
-    common = [
-        "--voices",
-        "2",
-        "--sentences",
-        "1",
-        "--variants",
-        "1",
-        "--rooms",
-        "2",
-        "--seconds",
-        "0.5",
-        "--batch",
-        "2",
-        "--valid-every",
-        "0",
-        "--save-every",
-        "1",
-        "--threads",
-        "1",
-        "--quiet",
-        "--N",
-        "16",
-        "--B",
-        "8",
-        "--H",
-        "16",
-        "--X",
-        "2",
-        "--R",
-        "1",
-        "--kernel",
-        "16",
-    ]
+    common = [*TINY_RUN, *TINY_NET]
     straight = torch.load(
         train(parser().parse_args(["--out", str(tmp_path / "a"), "--steps", "4", *common])), weights_only=True
     )
@@ -161,43 +136,7 @@ def test_training_resumes_where_it_stopped_and_matches_an_uninterrupted_run(tmp_
 def test_a_cached_corpus_and_batch_workers_train_exactly_as_the_run_that_made_the_cache(tmp_path):
     from train_separator import parser, train
 
-    common = [
-        "--voices",
-        "2",
-        "--sentences",
-        "1",
-        "--variants",
-        "1",
-        "--rooms",
-        "2",
-        "--seconds",
-        "0.5",
-        "--batch",
-        "2",
-        "--valid-every",
-        "0",
-        "--save-every",
-        "1",
-        "--threads",
-        "1",
-        "--quiet",
-        "--corpus",
-        str(tmp_path / "corpus"),
-        "--N",
-        "16",
-        "--B",
-        "8",
-        "--H",
-        "16",
-        "--X",
-        "2",
-        "--R",
-        "1",
-        "--kernel",
-        "16",
-        "--steps",
-        "3",
-    ]
+    common = [*TINY_RUN, "--corpus", str(tmp_path / "corpus"), *TINY_NET, "--steps", "3"]
     made = torch.load(train(parser().parse_args(["--out", str(tmp_path / "a"), *common])), weights_only=True)
     assert sorted(p.name for p in (tmp_path / "corpus").iterdir()) == ["train.flac", "train.npz"]
     cached = torch.load(

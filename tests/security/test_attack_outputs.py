@@ -160,19 +160,6 @@ def test_rttm_fields_stay_fields_when_names_have_spaces(tmp_path):
     assert path.name == "my call 2.rttm"  # the file keeps its name; only the field inside changes
 
 
-@pytest.fixture
-def cli_state():
-    """``meetsep.cli.main`` in this process configures logging and warnings: put them back after."""
-    import logging
-    import warnings
-
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level, warnings.showwarning, warnings.filters[:])
-    yield
-    root.handlers[:], level, warnings.showwarning, warnings.filters[:] = saved
-    root.setLevel(level)
-
-
 def run_main(argv: list[str]) -> int:
     from meetsep.cli import main
 

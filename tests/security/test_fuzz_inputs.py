@@ -114,19 +114,6 @@ def test_the_audio_reader_ends_in_samples_or_one_clear_line(capfd, case):
     assert captured.err == "", f"a decoder printed on stderr: {captured.err[:300]!r}"
 
 
-@pytest.fixture
-def cli_state():
-    """``meetsep.cli.main`` in this process configures logging and warnings: put them back after."""
-    import logging
-    import warnings
-
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level, warnings.showwarning, warnings.filters[:])
-    yield
-    root.handlers[:], level, warnings.showwarning, warnings.filters[:] = saved
-    root.setLevel(level)
-
-
 TRANSCRIBE_FORMATS = ["json", "rttm", "txt"]
 
 
