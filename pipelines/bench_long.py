@@ -8,7 +8,9 @@ processes on the same audio:
 - ``faster-whisper``: plain ``WhisperModel.transcribe`` with the same Whisper model, compute type and
   beam size on the channel average (the same mono signal meetsep's default beamformer makes).
 
-Prints peak RSS, wall time, RTF, the ratio meetsep / faster-whisper and meetsep's per-stage times.
+Prints peak RSS, wall time, RTF, the ratio meetsep / faster-whisper and meetsep's per-stage times,
+then cpWER and DER of the same code and settings on ``--accuracy`` held-out meetings of the
+``generalization`` corpus (:mod:`benchmark`), so a speed-up that costs accuracy shows in the same run.
 
     python pipelines/bench_long.py --minutes 60,120 --channels 8
 """
@@ -22,6 +24,8 @@ import sys
 from pathlib import Path
 
 import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 CHILD_MEETSEP = """
 import json, resource, sys, time
@@ -50,6 +54,24 @@ segments, info = model.transcribe(audio, beam_size=config.asr.beam_size, tempera
                                   condition_on_previous_text=False, language=config.asr.language)
 words = sum(len(s.words or []) for s in segments)
 print(json.dumps(dict(wall=time.perf_counter() - began, peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, words=words)))
+"""
+
+CHILD_ACCURACY = """
+import json, sys
+from pathlib import Path
+import meetsep
+from meetsep.evaluate import score_session, total
+from meetsep.formats import to_seglst
+config = meetsep.load_config([], sys.argv[2:])
+pipeline = meetsep.Pipeline(config)
+scores = []
+for session in map(Path, sys.argv[1].split(",")):
+    transcript = pipeline(session / "mix.flac", layout="array", session_id=session.name)
+    diarization = [dict(speaker=d.speaker, start_time=d.start, end_time=d.end) for d in transcript.diarization]
+    reference = json.loads((session / "reference.seglst.json").read_text())
+    scores.append(score_session(reference, json.loads(to_seglst(transcript)), diarization, session_id=session.name))
+result = total(scores)
+print(json.dumps(dict(meetings=len(scores), cpwer=result.cpwer, der=result.der)))
 """
 
 
@@ -92,6 +114,9 @@ def main() -> None:
     )
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", type=Path, default=Path("build/bench_long"))
+    parser.add_argument(
+        "--accuracy", type=int, default=4, help="held-out generalization meetings scored with the same code (0: none)"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -114,7 +139,23 @@ def main() -> None:
         )
         print(f"{minutes:g} min done", file=sys.stderr, flush=True)
     print_table(rows)
-    (args.out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
+    accuracy = None
+    if args.accuracy:
+        # the same code and overrides on a few held-out generalization meetings: speed never silently costs accuracy
+        import benchmark
+
+        sessions = [
+            s
+            for s in benchmark.make_corpus("generalization", Path("build/corpus/generalization"))
+            if s.name.startswith("heldout")
+        ]
+        chosen = sessions[:: max(1, len(sessions) // args.accuracy)][: args.accuracy]
+        accuracy = run(CHILD_ACCURACY, Path(",".join(map(str, chosen))), args.overrides)
+        print(
+            f"\naccuracy on {accuracy['meetings']} held-out generalization meetings ({', '.join(c.name for c in chosen)}): "
+            f"cpWER {100 * accuracy['cpwer']:.1f} %, DER {100 * accuracy['der']:.1f} %"
+        )
+    (args.out / "results.json").write_text(json.dumps(dict(rows=rows, accuracy=accuracy), indent=2) + "\n")
 
 
 def print_table(rows: list[dict]) -> None:

@@ -32,6 +32,7 @@ import benchmark  # noqa: E402  (the corpus plans)
 
 EMBEDDING_RATE = 16000
 MIXTURE = "average"
+SEGMENT: dict[str, Any] = {}  # segment config overrides of the cached segmentation
 
 
 class CachedUnits:
@@ -70,8 +71,11 @@ def prepare(session: Path, cache: Path) -> dict[str, Any]:
     from meetsep.segment import Segmenter
 
     recording = load_recording(session / "mix.flac", layout="array")
-    mixture = resample(Beamformer(BeamformConfig(kind=MIXTURE))(recording), recording.sample_rate, 16000)
-    segmentation = Segmenter(SegmentConfig(), RuntimeConfig())(mixture)
+    if MIXTURE == "wpe":
+        mixture = resample(_wpe_average(recording), recording.sample_rate, 16000)
+    else:
+        mixture = resample(Beamformer(BeamformConfig(kind=MIXTURE))(recording), recording.sample_rate, 16000)
+    segmentation = Segmenter(SegmentConfig(**SEGMENT), RuntimeConfig())(mixture)
     speech = Diarizer(AttributeConfig()).units(segmentation)
     embedder = SpeakerEmbedder(AttributeConfig(), RuntimeConfig())
     config = AttributeConfig(spatial_weight=1.0, embedding_rate=EMBEDDING_RATE)
@@ -87,6 +91,21 @@ def prepare(session: Path, cache: Path) -> dict[str, Any]:
     return data
 
 
+def _wpe_average(recording: Any) -> np.ndarray:
+    """WPE-dereverberated channels (nara-wpe, offline, 10 taps, delay 3, 3 iterations), averaged."""
+    from nara_wpe.wpe import wpe
+
+    from meetsep.audio import read_window
+    from meetsep.dsp import StftSettings, istft, stft
+
+    audio = read_window(recording, 0.0, recording.num_samples / recording.sample_rate)
+    settings = StftSettings(fft_size=512, hop=128)
+    spectrum = stft(audio, settings)  # (channels, frames, bins)
+    clean = wpe(np.transpose(spectrum, (2, 0, 1)), taps=10, delay=3, iterations=3)  # (bins, channels, frames)
+    channels = np.transpose(clean, (1, 2, 0))
+    return np.mean([istft(c, audio.shape[1], settings) for c in channels], axis=0).astype(np.float32)
+
+
 def run_variant(data: dict[str, Any], overrides: dict[str, Any]) -> tuple[list[Any], float | None]:
     from meetsep.config import AttributeConfig
     from meetsep.diarize import Diarizer
@@ -96,6 +115,63 @@ def run_variant(data: dict[str, Any], overrides: dict[str, Any]) -> tuple[list[A
     embed = CachedUnits(data["voice"], data["place"], config.spatial_weight, MIN_CLEAN_SECONDS)
     diarization = Diarizer(config)(np.zeros(data["samples"], np.float32), data["segmentation"], embed)
     return diarization.segments, getattr(diarization, "count_confidence", None)
+
+
+def run_oracle(data: dict[str, Any], reference: list[dict[str, Any]]) -> list[Any]:
+    """The same units and segmentation, each unit given the reference speaker it overlaps most:
+    the DER left by segmentation and reconstruction alone (the floor clustering can reach)."""
+    import meetsep.diarize as diarize
+    from meetsep.config import AttributeConfig
+    from meetsep.embedding import MIN_CLEAN_SECONDS
+
+    names = sorted({r["speaker"] for r in reference})
+
+    class Oracle:
+        confidence = None
+
+        def __call__(self, embeddings: np.ndarray, segmentations: Any, **_: Any) -> Any:
+            window = segmentations.sliding_window
+            num_windows, num_frames, width = segmentations.data.shape
+            labels = np.zeros((num_windows, width), dtype=np.int64)
+            for w in range(num_windows):
+                start = window[w].start
+                times = start + (np.arange(num_frames) + 0.5) * (window.duration / num_frames)
+                for u in range(width):
+                    active = times[segmentations.data[w, :, u] > 0.5]
+                    votes = [
+                        sum(
+                            np.sum((active >= r["start_time"]) & (active < r["end_time"]))
+                            for r in reference
+                            if r["speaker"] == n
+                        )
+                        for n in names
+                    ]
+                    labels[w, u] = int(np.argmax(votes))
+            return labels, None, None
+
+    original = diarize._clustering
+    diarize._clustering = lambda *args, **kwargs: Oracle()
+    try:
+        config = AttributeConfig()
+        embed = CachedUnits(data["voice"], data["place"], 0.0, MIN_CLEAN_SECONDS)
+        diarization = diarize.Diarizer(config)(np.zeros(data["samples"], np.float32), data["segmentation"], embed)
+    finally:
+        diarize._clustering = original
+    return diarization.segments
+
+
+def _components(reference: list[dict[str, Any]], hypothesis: list[dict[str, Any]]) -> dict[str, float]:
+    """Missed speech, false alarm and confusion (seconds, no collar) of one meeting."""
+    from pyannote.core import Annotation, Segment
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    annotations = []
+    for items in (reference, hypothesis):
+        annotation = Annotation()
+        for index, item in enumerate(items):
+            annotation[Segment(item["start_time"], item["end_time"]), index] = item["speaker"]
+        annotations.append(annotation)
+    return DiarizationErrorRate(collar=0.0, skip_overlap=False)(*annotations, detailed=True)
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
@@ -115,10 +191,19 @@ def main() -> None:
     parser.add_argument("--split", default="dev", help="session id prefix: dev or heldout (all: every session)")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME:key=value,...")
     parser.add_argument("--cache", type=Path, default=Path("build/tune"))
+    parser.add_argument(
+        "--oracle", action="store_true", help="also each unit given its reference speaker (segmentation's DER floor)"
+    )
+    parser.add_argument(
+        "--segment", default="", metavar="key=value,...", help="segment config of the cached segmentation"
+    )
     parser.add_argument("--per-session", action="store_true", help="print one line per session and variant")
     parser.add_argument("--unit-seconds", type=float, default=None, help="longest unit (default: meetsep's)")
     parser.add_argument(
-        "--mixture", default="average", choices=["average", "reference"], help="beamform.kind of the mixture"
+        "--mixture",
+        default="average",
+        choices=["average", "reference", "wpe"],
+        help="beamform.kind of the mixture (wpe: channels dereverberated by WPE, then averaged)",
     )
     parser.add_argument(
         "--embedding-rate", type=int, default=16000, help="attribute.embedding_rate of the cached embeddings"
@@ -135,6 +220,9 @@ def main() -> None:
         args.cache = args.cache / f"mixture-{args.mixture}"
     global EMBEDDING_RATE, MIXTURE
     EMBEDDING_RATE, MIXTURE = args.embedding_rate, args.mixture
+    if args.segment:
+        SEGMENT.update(parse_variant("segment:" + args.segment)[1])
+        args.cache = args.cache / ("segment-" + args.segment.replace("=", "").replace(",", "-"))
     from meetsep.evaluate import score_session
 
     corpus_dir = Path("build/corpus") / args.corpus
@@ -144,15 +232,21 @@ def main() -> None:
         if args.split == "all" or s.name.startswith(args.split)
     ]
     variants = [parse_variant(v) for v in args.variant] or [("defaults", {})]
+    if args.oracle:
+        variants.append(("oracle_clusters", {}))
     began = time.perf_counter()
     prepared = {s.name: prepare(s, args.cache / args.corpus) for s in sessions}
     print(f"{len(sessions)} meetings prepared in {time.perf_counter() - began:.0f} s", flush=True)
     print(f"{'variant':<24} {'DER':>6} {'count exact':>12} {'|count err|':>12}  by family (DER / exact)")
     for name, overrides in variants:
         rows = []
+        components: list[dict[str, float]] = []
         for session in sessions:
             reference = json.loads((session / "reference.seglst.json").read_text())
-            segments, _ = run_variant(prepared[session.name], overrides)
+            if name == "oracle_clusters":
+                segments = run_oracle(prepared[session.name], reference)
+            else:
+                segments, _ = run_variant(prepared[session.name], overrides)
             hypothesis = [dict(speaker=s.speaker, start_time=s.start, end_time=s.end) for s in segments]
             # no words: only the diarization is scored (the WER columns are meaningless here)
             scores = score_session(
@@ -160,6 +254,7 @@ def main() -> None:
             )
             family = session.name.split("_")[1]
             rows.append((family, scores))
+            components.append(_components(reference, hypothesis))
             if args.per_session:
                 print(
                     f"  {name:<22} {session.name:<20} DER {100 * scores.der:5.1f}%  speakers {scores.hypothesis_speakers} (ref {scores.reference_speakers})"
@@ -176,6 +271,13 @@ def main() -> None:
                 f"{family} {100 * family_der:.1f}% / {np.mean([s.speaker_count_error == 0 for s in group]):.2f}"
             )
         print(f"{name:<24} {100 * der:5.1f}% {exact:12.2f} {error:12.2f}  {'; '.join(families)}", flush=True)
+        total = sum(c["total"] for c in components)
+        parts = {
+            k: 100 * sum(c[k] for c in components) / total for k in ("missed detection", "false alarm", "confusion")
+        }
+        print(
+            f"{'':<24} missed {parts['missed detection']:.1f}%, false alarm {parts['false alarm']:.1f}%, confusion {parts['confusion']:.1f}%"
+        )
 
 
 if __name__ == "__main__":
