@@ -178,7 +178,6 @@ class UnitEmbedder:
         the window, then to its own speech including overlap; NaN when nothing usable remains.
         """
         units, origin, local = speech.activity, speech.origin, speech.local
-        spatial = self.spatial
         rate = self.embedder.sample_rate
         num_windows, num_frames, width = units.data.shape
         frame_seconds = local.sliding_window.duration / num_frames
@@ -217,8 +216,7 @@ class UnitEmbedder:
                     index, unit, window.start + (np.flatnonzero(mask) + 0.5) * frame_seconds
                 ):
                     new.append((unit, mask))
-            places = self._places(window.start, frame_seconds, new) if spatial is not None else [None] * len(new)
-            for (unit, mask), place in zip(new, places):
+            for (unit, mask), place in zip(new, self._places(window.start, frame_seconds, new)):
                 jobs.append((index, unit, chunk[mask[frame_of_sample]], place))
             if len(jobs) >= EMBED_BLOCK:
                 embed_jobs()
