@@ -161,16 +161,13 @@ def run_oracle(data: dict[str, Any], reference: list[dict[str, Any]]) -> list[An
 
 
 def _components(reference: list[dict[str, Any]], hypothesis: list[dict[str, Any]]) -> dict[str, float]:
-    """Missed speech, false alarm and confusion (seconds, no collar) of one meeting."""
-    from pyannote.core import Annotation, Segment
+    """Missed speech, false alarm and confusion (seconds, no collar) of one meeting, on the annotations
+    :func:`meetsep.evaluate.score_session` scores."""
     from pyannote.metrics.diarization import DiarizationErrorRate
 
-    annotations = []
-    for items in (reference, hypothesis):
-        annotation = Annotation()
-        for index, item in enumerate(items):
-            annotation[Segment(item["start_time"], item["end_time"]), index] = item["speaker"]
-        annotations.append(annotation)
+    from meetsep.evaluate import _annotation
+
+    annotations = [_annotation(items, "session") for items in (reference, hypothesis)]
     return DiarizationErrorRate(collar=0.0, skip_overlap=False)(*annotations, detailed=True)
 
 
