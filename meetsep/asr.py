@@ -21,7 +21,7 @@ conditioning on previous text. Two backends run the same shipped weights:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -60,38 +60,71 @@ def speech_windows(regions: list[Interval], max_window: float, merge_gap: float)
     return [(s, e) for s, e in windows]
 
 
+@dataclass
+class HeldSpeech:
+    """Speech carried from one batch of streams to the next (:meth:`Recognizer.__call__` with ``held``).
+
+    A batch's last pack of each speaker is rarely full; decoding it would cost a whole 30 s encoder
+    pass for a few seconds of speech, once per speaker and batch. Its pieces are held instead and
+    start that speaker's first pack in the next batch; ``ends`` keeps where each speaker's decoded
+    speech ends, so padding is cut there as within a batch.
+    """
+
+    pieces: list[Piece] = field(default_factory=list)
+    ends: dict[str, float] = field(default_factory=dict)
+
+
 def pack_pieces(
-    streams: list[Stream], max_window: float, merge_gap: float, padding: float, gap: float
+    streams: list[Stream],
+    max_window: float,
+    merge_gap: float,
+    padding: float,
+    gap: float,
+    held: HeldSpeech | None = None,
+    hold: bool = False,
 ) -> list[list[Piece]]:
     """Group the padded speech windows of the streams into packs (see the module docstring).
 
     A speaker's pieces never overlap in time (padding is cut where the previous piece ends), so no
-    word is heard twice; a piece longer than ``max_window`` gets a pack of its own.
+    word is heard twice; a piece longer than ``max_window`` gets a pack of its own. ``held``'s
+    pieces are packed first (and taken out of it); with ``hold``, each speaker's last pack goes
+    into ``held`` instead of being returned.
     """
     by_key: dict[str, list[tuple[float, float, int, Stream]]] = {}
+    for piece in held.pieces if held is not None else []:
+        by_key.setdefault(_stream_key(piece.stream), []).append((piece.start, piece.end, -1, piece.stream))
+    ends = dict(held.ends) if held is not None else {}
+    if held is not None:
+        held.pieces = []
     for order, stream in enumerate(streams):
         extent = (stream.offset, stream.offset + len(stream.audio) / stream.sample_rate)
         for start, end in speech_windows(stream.regions, max_window, merge_gap):
             begin, finish = max(extent[0], start - padding), min(extent[1], end + padding)
             if finish > begin:
-                by_key.setdefault(stream.speaker or stream.name, []).append((begin, finish, order, stream))
+                by_key.setdefault(_stream_key(stream), []).append((begin, finish, order, stream))
     packs: list[list[Piece]] = []
     for key in sorted(by_key):
         current: list[Piece] = []
-        length, previous_end = 0.0, -np.inf
+        length, previous_end = 0.0, ends.get(key, -np.inf)
         for begin, finish, _, stream in sorted(by_key[key], key=lambda item: (item[0], item[2])):
             begin = max(begin, previous_end)
             if finish - begin <= 0:
                 continue
-            previous_end = finish
             offset = length + (gap if current else 0.0)
             if current and offset + finish - begin > max_window:
                 packs.append(current)
+                ends[key] = previous_end
                 current, offset = [], 0.0
+            previous_end = finish
             current.append(Piece(stream, begin, finish, offset))
             length = offset + finish - begin
-        if current:
+        if current and hold and held is not None:
+            held.pieces += current
+        elif current:
             packs.append(current)
+            ends[key] = previous_end
+    if held is not None:
+        held.ends = ends
     return packs
 
 
@@ -214,17 +247,25 @@ class Recognizer:
         return dict(model.detect_language(mel)[1])
 
     def __call__(
-        self, streams: list[Stream], reporter: StageReporter | None = None, language: LanguageChoice | None = None
+        self,
+        streams: list[Stream],
+        reporter: StageReporter | None = None,
+        language: LanguageChoice | None = None,
+        held: HeldSpeech | None = None,
+        last: bool = True,
     ) -> AsrResult:
         """Transcribe the speech regions of each stream; words come back in recording time.
 
         ``language``: as chosen by :meth:`identify_language` for the whole recording (by default,
-        identified on these streams).
+        identified on these streams). ``held``: speech carried between the batches of one recording
+        (see :class:`HeldSpeech`); unless ``last``, each speaker's last pack waits in it for the next batch.
         """
         model = self._model()
         language = language or self.identify_language(streams)
         config = self.config
-        packs = pack_pieces(streams, config.max_window, config.merge_gap, config.padding, config.pack_gap)
+        packs = pack_pieces(
+            streams, config.max_window, config.merge_gap, config.padding, config.pack_gap, held, hold=not last
+        )
         words: list[RecognizedWord] = []
         decoded = imap_single_threaded(
             lambda pack: self._transcribe(model, pack_audio(pack), language.for_speaker(_pack_key(pack))),
@@ -330,7 +371,10 @@ def language_sample(segments: list[SpeakerSegment], packs: int) -> list[SpeakerS
 
 def _pack_key(pack: list[Piece]) -> str:
     """Whose speech a pack holds: the speaker of its streams, else the stream's name."""
-    stream = pack[0].stream
+    return _stream_key(pack[0].stream)
+
+
+def _stream_key(stream: Stream) -> str:
     return stream.speaker or stream.name
 
 

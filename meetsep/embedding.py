@@ -184,26 +184,40 @@ class UnitEmbedder:
         window_samples = int(round(local.sliding_window.duration * rate))
         frame_of_sample = np.minimum((np.arange(window_samples) * num_frames) // window_samples, num_frames - 1)
         result = np.full((num_windows, width, self.dimension), np.nan, dtype=np.float32)
-        jobs: list[tuple[int, int, np.ndarray, np.ndarray | None]] = []  # window, unit, speech, spatial part
+        windows: list[tuple[int, float, list[tuple[int, np.ndarray]]]] = []  # window, start, units to embed
         embedded = _EmbeddedUnits()
 
-        def embed_jobs() -> None:
-            for (index, unit, _, place), embedding in zip(jobs, self.embedder.embed_many([job[2] for job in jobs])):
-                if place is not None:  # both parts unit-norm: cosine similarity = weighted mean of the two
-                    weight = self.config.spatial_weight
-                    embedding = np.concatenate([embedding, weight * place]) / np.sqrt(1 + weight**2)
-                result[index, unit] = embedding
-            jobs.clear()
-
-        for index, ((window, masks), speakers) in enumerate(zip(units, np.nan_to_num(local.data, nan=0.0) > 0.5)):
-            if selected is not None and not selected[index].any():
-                continue
-            start = int(round(window.start * rate))
+        def cut(request: tuple[int, float, list[tuple[int, np.ndarray]]]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+            """A window's units: the clean speech of each and its spatial part (run on a worker)."""
+            _, window_start, new = request
+            start = int(round(window_start * rate))
             chunk = np.zeros(window_samples, dtype=np.float32)
             piece = audio[start : start + window_samples]
             chunk[: len(piece)] = piece
             if self.config.embedding_rate < rate:  # the voice as a telephone would carry it (see AttributeConfig)
                 chunk = resample(resample(chunk, rate, self.config.embedding_rate), self.config.embedding_rate, rate)
+            places = self._places(window_start, frame_seconds, new)
+            return [(chunk[mask[frame_of_sample]], place) for (_, mask), place in zip(new, places)]
+
+        def embed_windows() -> None:
+            # windows cut and units embedded several at a time, in order: the same vectors as one by one
+            pieces = map_single_threaded(cut, windows, self.embedder.workers)
+            jobs = [
+                (index, unit, speech, place)
+                for (index, _, new), cuts in zip(windows, pieces)
+                for (unit, _), (speech, place) in zip(new, cuts)
+            ]
+            for (index, unit, _, place), embedding in zip(jobs, self.embedder.embed_many([job[2] for job in jobs])):
+                if place is not None:  # both parts unit-norm: cosine similarity = weighted mean of the two
+                    weight = self.config.spatial_weight
+                    embedding = np.concatenate([embedding, weight * place]) / np.sqrt(1 + weight**2)
+                result[index, unit] = embedding
+            windows.clear()
+
+        pending = 0
+        for index, ((window, masks), speakers) in enumerate(zip(units, np.nan_to_num(local.data, nan=0.0) > 0.5)):
+            if selected is not None and not selected[index].any():
+                continue
             single = speakers.sum(axis=1) == 1 if self.config.exclude_overlap else np.ones(num_frames, dtype=bool)
             new: list[tuple[int, np.ndarray]] = []  # units of this window to embed, with their clean frames
             for unit in range(width):
@@ -216,13 +230,15 @@ class UnitEmbedder:
                     index, unit, window.start + (np.flatnonzero(mask) + 0.5) * frame_seconds
                 ):
                     new.append((unit, mask))
-            for (unit, mask), place in zip(new, self._places(window.start, frame_seconds, new)):
-                jobs.append((index, unit, chunk[mask[frame_of_sample]], place))
-            if len(jobs) >= EMBED_BLOCK:
-                embed_jobs()
+            if new:
+                windows.append((index, window.start, new))
+                pending += len(new)
+            if pending >= EMBED_BLOCK:
+                embed_windows()
+                pending = 0
             if reporter is not None:
                 reporter.progress(index + 1, num_windows)
-        embed_jobs()
+        embed_windows()
         for (index, unit), (other_index, other_unit) in embedded.copies:
             result[index, unit] = result[other_index, other_unit]
         return result

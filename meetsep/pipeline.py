@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from meetsep.asr import Recognizer, language_sample
+from meetsep.asr import HeldSpeech, Recognizer, language_sample
 from meetsep.assign import WordAssigner
 from meetsep.audio import SignalFile, channel_signals, load_recording, resample_blocks
 from meetsep.beamform import Beamformer
@@ -152,7 +152,7 @@ class Pipeline:
         if beams is not None:
             with stage(hook, "beams", sid):
                 source = beams(recording, diarization, mixture)
-        separate = self.separator or BeamStreams(self.config.separate)
+        separate = self.separator or BeamStreams(self.config.separate, self.threads)
         targets = merge_segments(diarization.segments, self.config.separate.merge_gap)
         language = None
         if self.recognizer.identifies_language:
@@ -162,11 +162,13 @@ class Pipeline:
                     separate(SeparationJob(recording, source, diarization, sample))
                 )
         recognized = []
-        for batch in group_by_time(targets, BATCH_SECONDS, start=lambda segment: segment.start):
+        held = HeldSpeech()  # each speaker's unfilled last pack waits for the next batch's speech
+        batches = group_by_time(targets, BATCH_SECONDS, start=lambda segment: segment.start)
+        for number, batch in enumerate(batches, 1):
             with stage(hook, "separate", sid) as report:
                 streams = separate(SeparationJob(recording, source, diarization, batch), report)
             with stage(hook, "asr", sid) as report:
-                asr = self.recognizer(streams, report, language)
+                asr = self.recognizer(streams, report, language, held, last=number == len(batches))
             recognized += asr.words
             language = asr.language
         # speech the segmentation found but no diarized speaker covers is decoded from the mixture,

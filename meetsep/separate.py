@@ -39,6 +39,7 @@ from meetsep.hooks import StageReporter
 from meetsep.intervals import subtract_intervals
 from meetsep.logs import logger
 from meetsep.models import load_separation, resolve_model
+from meetsep.parallel import imap_single_threaded
 from meetsep.types import Diarization, Embedder, Recording, SeparationJob, SpeakerSegment, SpeakerSource, Stream
 
 DEFAULT_MODELS = {"convtasnet": "convtasnet-16k", "sepformer": "sepformer-whamr16k"}
@@ -57,18 +58,22 @@ class BeamStreams:
 
     sample_rate = 16000
 
-    def __init__(self, config: SeparateConfig) -> None:
+    def __init__(self, config: SeparateConfig, workers: int = 1) -> None:
         self.config = config
+        self.workers = workers  # segments beamformed at once (NumPy / SciPy work outside Python's lock)
 
     def __call__(self, job: SeparationJob, reporter: StageReporter | None = None) -> list[Stream]:
-        streams = []
-        for index, target in enumerate(job.targets):
+        def one(target: SpeakerSegment) -> Stream:
             stream = speaker_stream(job.source, target, self.config.pad)
             if job.source.per_speaker and self.config.beam_guard_db is not None:
                 stream = self._guarded(job, target, stream)
+            return stream
+
+        streams = []
+        for stream in imap_single_threaded(one, job.targets, self.workers):  # in order: the same streams
             streams.append(stream)
             if reporter is not None:
-                reporter.progress(index + 1, len(job.targets))
+                reporter.progress(len(streams), len(job.targets))
         return streams
 
     def _guarded(self, job: SeparationJob, target: SpeakerSegment, stream: Stream) -> Stream:

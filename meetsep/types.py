@@ -312,6 +312,7 @@ class Embedder(Protocol):
 
     sample_rate: int
     dimension: int
+    workers: int  # inputs embedded (and, by UnitEmbedder, cut out) at once
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         """``(samples,)`` → ``(dimension,)`` unit-norm embedding; NaN when too short to embed."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from meetsep.asr import pack_audio, pack_pieces, speech_windows, unpack_time
+from meetsep.asr import HeldSpeech, pack_audio, pack_pieces, speech_windows, unpack_time
 from meetsep.types import Stream
 
 RATE = 16000
@@ -41,6 +41,33 @@ def test_padding_never_makes_a_speakers_pieces_overlap():
     packs = pack_pieces([first, second], max_window=30.0, merge_gap=0.0, padding=0.5, gap=1.0)
     ((one, two),) = packs
     assert one.end == 3.5 and two.start == 3.5  # the second piece starts where the first ends
+
+
+def test_a_batchs_unfilled_last_pack_is_held_and_filled_by_the_next_batch():
+    """Two batches of one recording: each speaker's last pack of the first batch is not decoded alone
+    but waits in ``held`` and shares a pack with the second batch's speech; every second of speech
+    is packed exactly once, and padding is cut at the held speech's end as within one batch."""
+    first = [ramp_stream("a1", "A", 0.0, 10.0, [(1.0, 5.0)]), ramp_stream("b1", "B", 0.0, 10.0, [(2.0, 4.0)])]
+    second = [ramp_stream("a2", "A", 5.0, 10.0, [(5.4, 8.0)]), ramp_stream("b2", "B", 290.0, 10.0, [(291.0, 293.0)])]
+    options = dict(max_window=30.0, merge_gap=0.0, padding=0.5, gap=1.0)
+    held = HeldSpeech()
+    assert pack_pieces(first, **options, held=held, hold=True) == []  # both packs wait
+    assert [(p.stream.name, p.start, p.end) for p in held.pieces] == [("a1", 0.5, 5.5), ("b1", 1.5, 4.5)]
+    packs = pack_pieces(second, **options, held=held)
+    layout = [[(p.stream.name, p.start, p.end, p.offset) for p in pack] for pack in packs]
+    assert layout == [
+        [("a1", 0.5, 5.5, 0.0), ("a2", 5.5, 8.5, 6.0)],  # a2's padding starts where a1's held piece ends
+        [("b1", 1.5, 4.5, 0.0), ("b2", 290.5, 293.5, 4.0)],
+    ]
+    assert held.pieces == [] and held.ends == {"A": 8.5, "B": 293.5}
+    # one batch at a time (no carry): four packs, one per speaker and batch, for the same speech
+    alone = pack_pieces(first, **options) + pack_pieces(second, **options)
+    assert len(alone) == 4 and sum(len(pack) for pack in alone) == 4
+    # a held pack that the next speech would overflow is decoded as it is
+    held = HeldSpeech()
+    pack_pieces([ramp_stream("a1", "A", 0.0, 30.0, [(1.0, 26.0)])], **options, held=held, hold=True)
+    packs = pack_pieces([ramp_stream("a2", "A", 30.0, 10.0, [(31.0, 36.0)])], **options, held=held)
+    assert [[p.stream.name for p in pack] for pack in packs] == [["a1"], ["a2"]]
 
 
 def test_words_map_back_to_their_piece_and_stay_inside_it():

@@ -119,7 +119,7 @@ def test_blocks_fitted_side_by_side_equal_one_at_a_time(meeting, meeting_diariza
         fitted[workers] = beams = beamformer.fit(recording, diarization)
         source = SpeakerAudio(recording.samples.mean(axis=0), recording, beams, beamformer)
         job = SeparationJob(recording, source, diarization, diarization.segments)
-        streams[workers] = BeamStreams(SeparateConfig())(job)
+        streams[workers] = BeamStreams(SeparateConfig(), workers=workers)(job)
     assert fitted[1].keys() == fitted[3].keys() and len(fitted[1]) == 2
     for speaker, beam in fitted[1].items():
         other = fitted[3][speaker]

@@ -149,7 +149,7 @@ def test_speech_seen_by_overlapping_windows_is_embedded_once():
     speech = SpeechUnits(SlidingWindowFeature(activity, window), origin, SlidingWindowFeature(local, window))
 
     class Counting:
-        sample_rate, dimension = 16000, 2
+        sample_rate, dimension, workers = 16000, 2, 2
         calls: list[int] = []
 
         def embed_many(self, audios):
