@@ -214,7 +214,6 @@ class UnitEmbedder:
                 result[index, unit] = embedding
             windows.clear()
 
-        pending = 0
         for index, ((window, masks), speakers) in enumerate(zip(units, np.nan_to_num(local.data, nan=0.0) > 0.5)):
             if selected is not None and not selected[index].any():
                 continue
@@ -232,10 +231,8 @@ class UnitEmbedder:
                     new.append((unit, mask))
             if new:
                 windows.append((index, window.start, new))
-                pending += len(new)
-            if pending >= EMBED_BLOCK:
+            if sum(len(waiting) for _, _, waiting in windows) >= EMBED_BLOCK:
                 embed_windows()
-                pending = 0
             if reporter is not None:
                 reporter.progress(index + 1, num_windows)
         embed_windows()
