@@ -56,24 +56,6 @@ words = sum(len(s.words or []) for s in segments)
 print(json.dumps(dict(wall=time.perf_counter() - began, peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, words=words)))
 """
 
-CHILD_ACCURACY = """
-import json, sys
-from pathlib import Path
-import meetsep
-from meetsep.evaluate import score_session, total
-from meetsep.formats import to_seglst
-config = meetsep.load_config([], sys.argv[2:])
-pipeline = meetsep.Pipeline(config)
-scores = []
-for session in map(Path, sys.argv[1].split(",")):
-    transcript = pipeline(session / "mix.flac", layout="array", session_id=session.name)
-    diarization = [dict(speaker=d.speaker, start_time=d.start, end_time=d.end) for d in transcript.diarization]
-    reference = json.loads((session / "reference.seglst.json").read_text())
-    scores.append(score_session(reference, json.loads(to_seglst(transcript)), diarization, session_id=session.name))
-result = total(scores)
-print(json.dumps(dict(meetings=len(scores), cpwer=result.cpwer, der=result.der)))
-"""
-
 
 def build(path: Path, minutes: float, channels: int, seeds: int) -> float:
     """Tile ``seeds`` simulated meetings into ``path`` until ``minutes`` long; returns seconds."""
@@ -150,7 +132,10 @@ def main() -> None:
             if s.name.startswith("heldout")
         ]
         chosen = sessions[:: max(1, len(sessions) // args.accuracy)][: args.accuracy]
-        accuracy = run(CHILD_ACCURACY, Path(",".join(map(str, chosen))), args.overrides)
+        # benchmark.py's own run and scoring, configuration b_meetsep (the defaults) plus the same overrides
+        benchmark.run_configuration("b_meetsep", chosen, args.out / "accuracy", args.overrides)
+        result = benchmark.score(chosen, args.out / "accuracy")["total"]
+        accuracy = dict(meetings=result["meetings"], cpwer=result["cpwer"], der=result["der"])
         print(
             f"\naccuracy on {accuracy['meetings']} held-out generalization meetings ({', '.join(c.name for c in chosen)}): "
             f"cpWER {100 * accuracy['cpwer']:.1f} %, DER {100 * accuracy['der']:.1f} %"
