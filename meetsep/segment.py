@@ -13,6 +13,8 @@ activity is kept for the embedding and diarization stages (one unit per window a
 
 from __future__ import annotations
 
+import os
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,7 +23,7 @@ from meetsep.audio import SignalFile, resample_blocks
 from meetsep.chunking import spans
 from meetsep.config import RuntimeConfig, SegmentConfig
 from meetsep.hooks import StageReporter
-from meetsep.models import load_segmentation_model, resolve_model
+from meetsep.models import load_segmentation_model, load_segmentation_onnx, resolve_model
 from meetsep.types import Interval, SegmentationResult, Signal
 
 if TYPE_CHECKING:
@@ -43,6 +45,7 @@ class Segmenter:
             allow_download=runtime.allow_download,
         )
         self.trust_model_code = runtime.trust_model_code
+        self.threads = runtime.threads or os.cpu_count() or 1
         self._inference: Any = None
 
     def _get_inference(self) -> Any:
@@ -57,6 +60,13 @@ class Segmenter:
                 skip_aggregation=True,
                 batch_size=self.config.batch_size,
             )
+            session = (
+                load_segmentation_onnx(self.resolved, self.threads, self.trust_model_code)
+                if self.config.backend == "onnx"
+                else None
+            )
+            if session is not None:
+                self._inference.infer = partial(_onnx_infer, session, self._inference.conversion)
         return self._inference
 
     def __call__(self, audio: Signal, reporter: StageReporter | None = None) -> SegmentationResult:
@@ -135,6 +145,16 @@ class Segmenter:
 
 BAND_LIMIT_BLOCK = 960_000  # samples (60 s at 16 kHz) band-limited at a time
 WINDOWS_PER_BLOCK = 320  # segmentation windows per block of audio read at once (640 s at the default 2 s step)
+
+
+def _onnx_infer(session: Any, conversion: Any, chunks: Any) -> np.ndarray:
+    """pyannote's ``Inference.infer`` for a single-output model, the network run by ONNX Runtime:
+    ``(chunks, 1, samples)`` → its outputs converted as pyannote converts them (powerset → multilabel)."""
+    import torch
+
+    scores = session.run(None, {"waveforms": chunks.numpy()})[0]
+    with torch.inference_mode():
+        return conversion(torch.from_numpy(scores)).numpy()
 
 
 def _clip(intervals: list[Interval], duration: float) -> list[Interval]:

@@ -40,7 +40,16 @@ from meetsep.intervals import subtract_intervals
 from meetsep.logs import logger
 from meetsep.models import load_separation, resolve_model
 from meetsep.parallel import imap_single_threaded
-from meetsep.types import Diarization, Embedder, Recording, SeparationJob, SpeakerSegment, SpeakerSource, Stream
+from meetsep.types import (
+    Diarization,
+    Embedder,
+    Interval,
+    Recording,
+    SeparationJob,
+    SpeakerSegment,
+    SpeakerSource,
+    Stream,
+)
 
 DEFAULT_MODELS = {"convtasnet": "convtasnet-16k", "sepformer": "sepformer-whamr16k"}
 REFERENCE_SECONDS = 12.0  # single-speaker speech embedded as a speaker's reference, at most
@@ -63,11 +72,12 @@ class BeamStreams:
         self.workers = workers  # segments beamformed at once (NumPy / SciPy work outside Python's lock)
 
     def __call__(self, job: SeparationJob, reporter: StageReporter | None = None) -> list[Stream]:
+        guarded = job.source.per_speaker and self.config.beam_guard_db is not None
+        alone = self._alone(job) if guarded else {}
+
         def one(target: SpeakerSegment) -> Stream:
             stream = speaker_stream(job.source, target, self.config.pad)
-            if job.source.per_speaker and self.config.beam_guard_db is not None:
-                stream = self._guarded(job, target, stream)
-            return stream
+            return self._guarded(job, target, stream, alone.get(target.speaker, [])) if guarded else stream
 
         streams = []
         for stream in imap_single_threaded(one, job.targets, self.workers):  # in order: the same streams
@@ -76,13 +86,24 @@ class BeamStreams:
                 reporter.progress(len(streams), len(job.targets))
         return streams
 
-    def _guarded(self, job: SeparationJob, target: SpeakerSegment, stream: Stream) -> Stream:
+    def _alone(self, job: SeparationJob) -> dict[str, list[Interval]]:
+        """Speaker → where it talks alone, over the span of the job's targets (sorted intervals)."""
+        if not job.targets:
+            return {}
+        low = min(t.start for t in job.targets) - self.config.pad
+        high = max(t.end for t in job.targets) + self.config.pad
+        overlap = [(a, b) for a, b in job.diarization.overlap if b > low and a < high]
+        own: dict[str, list[Interval]] = {}
+        for segment in job.diarization.segments:
+            if segment.end > low and segment.start < high:
+                own.setdefault(segment.speaker, []).append((segment.start, segment.end))
+        return {speaker: subtract_intervals(spans, overlap) for speaker, spans in own.items()}
+
+    def _guarded(self, job: SeparationJob, target: SpeakerSegment, stream: Stream, alone: list[Interval]) -> Stream:
         """``stream``, or the mixture over the same span when the beam lost its speaker's speech."""
         rate = stream.sample_rate
         first = int(round(stream.offset * rate))
         mixture = job.source(None, first, first + len(stream.audio))
-        own = [(s.start, s.end) for s in job.diarization.segments if s.speaker == target.speaker]
-        alone = subtract_intervals(own, job.diarization.overlap)
         beam_power = mixture_power = 0.0
         for start, end in alone:
             a, b = max(0, int(start * rate) - first), min(len(stream.audio), int(end * rate) - first)

@@ -140,3 +140,47 @@ def test_nobody_diarized_means_the_recording_is_not_read(meeting, monkeypatch):
     monkeypatch.setattr(beams_module, "iter_blocks", no_reading)
     recording = load_recording(meeting.audio, sample_rate=meeting.sample_rate, layout="array")
     assert SpeakerBeams(BeamformConfig(kind="mvdr")).fit(recording, Diarization([], [], [])) == {}
+
+
+class _Beams:
+    """Speaker audio for the guard: speaker "A"'s beam keeps the mixture, "B"'s holds it 30 dB lower
+    except over 10-12 s (where the diarization has both speakers)."""
+
+    rate = 16000
+    per_speaker = True
+
+    def __init__(self, mixture: np.ndarray) -> None:
+        self.mixture = mixture
+
+    def __call__(self, speaker, first, last):
+        piece = self.mixture[first:last].copy()
+        if speaker == "B":
+            times = np.arange(first, first + len(piece)) / self.rate
+            piece[(times < 10.0) | (times >= 12.0)] *= 10 ** (-30 / 20)
+        return piece
+
+
+def test_a_beam_that_lost_its_speakers_solo_speech_gives_way_to_the_mixture():
+    """separate.beam_guard_db: a segment whose beam, where its speaker talks alone, is far below the
+    mixture comes from the mixture; a beam that keeps its speaker, or is low only in overlap, stays."""
+    from meetsep.config import SeparateConfig
+    from meetsep.separate import BeamStreams
+
+    mixture = np.random.default_rng(0).normal(0.0, 0.1, 16000 * 40).astype(np.float32)
+    segments = [
+        SpeakerSegment(speaker="A", start=1.0, end=12.0),
+        SpeakerSegment(speaker="B", start=10.0, end=20.0),
+        SpeakerSegment(speaker="A", start=25.0, end=30.0),
+        SpeakerSegment(speaker="B", start=31.0, end=35.0),
+    ]
+    diarization = Diarization(segments=segments, exclusive=segments, overlap=[(10.0, 12.0)])
+    overlapped_only = SpeakerSegment(speaker="B", start=10.0, end=12.0)  # B never alone here: beam kept
+    recording = load_recording(mixture[None], sample_rate=16000)
+    job = SeparationJob(recording, _Beams(mixture), diarization, [*segments, overlapped_only])
+    streams = BeamStreams(SeparateConfig(pad=0.0))(job)
+    assert [s.name.split("-")[0] for s in streams] == ["beam", "mix", "beam", "mix", "beam"]
+    np.testing.assert_array_equal(streams[1].audio, mixture[160000:320000])
+    assert (streams[1].speaker, streams[1].offset, streams[1].regions) == ("B", 10.0, [(10.0, 20.0)])
+    unguarded = BeamStreams(SeparateConfig(pad=0.0, beam_guard_db=None))(job)
+    assert [s.name.split("-")[0] for s in unguarded] == ["beam"] * 5
+    assert BeamStreams(SeparateConfig(pad=0.0, beam_guard_db=40.0))(job)[1].name.startswith("beam")
