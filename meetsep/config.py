@@ -126,10 +126,8 @@ class SegmentConfig(_Strict):
     kind: Literal["pyannote"] = "pyannote"
     model: str | None = Field(default=None, description="Local path or hub id; default: shipped weights.")
     step: float = Field(default=2.0, gt=0.0, le=10.0, description="Sliding window step in seconds (window 10 s).")
-    batch_size: int = Field(default=16, ge=1)
-    backend: Literal["onnx", "torch"] = Field(
-        default="onnx", description="The network through ONNX Runtime (exported once, 2.4x faster) or PyTorch."
-    )
+    batch_size: int = Field(default=8, ge=1, description="Windows the network sees at once (see meetsep.segment).")
+    backend: Literal["onnx", "torch"] = Field(default="onnx", description="Network run by ONNX Runtime or PyTorch.")
     input_rate: Literal[8000, 16000] = Field(
         default=8000,
         description="Rate the model hears: 8000 band-limits its input to 4 kHz, as telephone speech is (speech "

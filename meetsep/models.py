@@ -25,6 +25,7 @@ from typing import Any, Literal
 from meetsep.errors import ModelFileError, ModelNotFoundError
 from meetsep.files import atomic_directory
 from meetsep.model_catalog import CT2_FILES, SPECS, WHISPER_ALIASES, ModelKind, ModelSpec
+from meetsep.onnx_export import onnx_session
 
 
 @dataclass(frozen=True)
@@ -260,9 +261,10 @@ def load_embedding_onnx(resolved: ResolvedModel) -> Any:
 
     return _cached(
         ("embedding-onnx", str(resolved.path)),
-        lambda: _onnx_session(
+        lambda: onnx_session(
             "campplus",
             resolved.path,
+            default_cache_dir().parent / "onnx",
             lambda: load_embedding_model(resolved),
             torch.zeros(1, 200, 80),
             ("features", "embedding", {1: "frames"}),
@@ -286,62 +288,17 @@ def load_segmentation_onnx(resolved: ResolvedModel, threads: int, trust_model_co
 
     return _cached(
         ("segmentation-onnx", str(resolved.path), trust_model_code, threads),
-        lambda: _onnx_session(
+        lambda: onnx_session(
             "segmentation",
             checkpoint_file(resolved.path),
+            default_cache_dir().parent / "onnx",
             lambda: load_segmentation_model(resolved, trust_model_code),
             torch.zeros(2, 1, 160000),
             ("waveforms", "scores", {0: "chunks"}),
             threads=threads,
+            arena=False,  # a batch's SincNet activations (80 filters x 160 000 samples per window) not kept
         ),
     )
-
-
-def _onnx_session(
-    name: str, weights: Path, network: Any, example: Any, names: tuple[str, str, dict[int, str]], threads: int
-) -> Any:
-    """``network()`` exported to ONNX (input ``names[0]`` shaped like ``example``, output ``names[1]``,
-    dynamic axes ``names[2]`` of the input) and opened in ONNX Runtime on ``threads`` threads; None
-    when the export fails. The graph is kept beside the model cache (``~/.cache/meetsep/onnx``), named
-    by the weights' content and the torch and onnxruntime versions, so it is exported once per machine."""
-    import hashlib
-    import io
-    import logging
-    import warnings
-
-    import onnxruntime
-    import torch
-
-    from meetsep.files import atomic_write_bytes
-
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
-    versions = f"torch{torch.__version__.split('+')[0]}-ort{onnxruntime.__version__}"
-    target = default_cache_dir().parent / "onnx" / f"{name}-{digest}-{versions}.onnx"
-    if not target.is_file():
-        source, result, axes = names
-        buffer = io.BytesIO()
-        try:  # the exporter's deprecation notes and shape caveats (checked by tests on outputs) stay quiet
-            with torch.backends.mkldnn.flags(enabled=False), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(
-                    network(),
-                    (example,),
-                    buffer,
-                    input_names=[source],
-                    output_names=[result],
-                    dynamic_axes={source: axes, result: {0: axes[0]}} if 0 in axes else {source: axes},
-                    opset_version=17,
-                    dynamo=False,
-                )
-        except Exception as error:  # onnx not installed, an operator the exporter lacks, ...
-            logging.getLogger("meetsep").warning("%s runs in PyTorch: ONNX export failed (%s)", name, _one_line(error))
-            return None
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(target, buffer.getvalue())
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    return onnxruntime.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
 
 
 def _one_line(error: BaseException) -> str:

@@ -18,7 +18,7 @@ SHARED = {
     "types", "version", "errors", "logs", "config", "hooks", "parallel", "files",
     "dsp", "intervals", "chunking", "clustering", "audio",
     "models", "model_catalog", "sepmodels", "speechbrain_yaml", "segmentation_checkpoint", "asteroid_convtasnet",
-    "whisper_convert", "ctranslate2_file", "decoding",
+    "whisper_convert", "ctranslate2_file", "decoding", "onnx_export",
 }  # fmt: skip
 # The chain, one module per stage (README, "How it works").
 STAGES = {
