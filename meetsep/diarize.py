@@ -29,6 +29,7 @@ from meetsep.types import Diarization, SegmentationResult, Signal, SpeakerSegmen
 MAX_SPEAKERS = 10  # spectral clustering: most speakers counted when no bound is given
 RUN_GAP_SECONDS = 0.2  # a local speaker's pauses shorter than this do not split it into two units
 MAX_UNIT_SECONDS = 3.0  # longest stretch of one local speaker embedded as one unit
+ASSIGN_BLOCK = 2048  # units compared with the centroids at a time
 
 
 class Diarizer:
@@ -204,8 +205,31 @@ def _clustering(
         ratio = min_clean_seconds / segmentations.sliding_window.duration
         return BaseClustering.filter_embeddings(self, embeddings, segmentations, min_active_ratio=ratio)
 
+    def assign_embeddings(
+        self: Any,
+        embeddings: np.ndarray,
+        chunks: np.ndarray,
+        speakers: np.ndarray,
+        clusters: np.ndarray,
+        constrained: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # pyannote's assignment to the nearest centroid, its distances computed ASSIGN_BLOCK units at a
+        # time (the same values): no float64 copy of every unit's embedding (400 MB per hour of array input)
+        from scipy.spatial.distance import cdist
+
+        num_chunks, num_speakers, dimension = embeddings.shape
+        train = embeddings[chunks, speakers]
+        centroids = np.vstack([np.mean(train[clusters == k], axis=0) for k in range(int(np.max(clusters)) + 1)])
+        flat = embeddings.reshape(-1, dimension)
+        blocks = [
+            cdist(flat[i : i + ASSIGN_BLOCK], centroids, metric=self.metric) for i in range(0, len(flat), ASSIGN_BLOCK)
+        ]
+        soft = 2 - np.concatenate(blocks).reshape(num_chunks, num_speakers, len(centroids))
+        return (self.constrained_argmax(soft) if constrained else np.argmax(soft, axis=2)), soft, centroids
+
+    methods = {"filter_embeddings": filter_embeddings, "assign_embeddings": assign_embeddings}
     if method == "ahc":
-        ahc = type("UnitAgglomerativeClustering", (AgglomerativeClustering,), {"filter_embeddings": filter_embeddings})
+        ahc = type("UnitAgglomerativeClustering", (AgglomerativeClustering,), methods)
         clustering = ahc(metric="cosine")
         clustering.instantiate({"method": "centroid", "min_cluster_size": min_cluster_size, "threshold": threshold})
         return clustering
@@ -222,15 +246,19 @@ def _clustering(
         if num_clusters is None and merge_threshold is not None:
             found = merge_similar(embeddings[chosen], found, merge_threshold, min_clusters)
         centroids = np.stack([embeddings[chosen][found == k].mean(axis=0) for k in range(int(found.max()) + 1)])
-        unit = embeddings / (np.linalg.norm(embeddings, axis=1, keepdims=True) + 1e-12)
-        labels = np.argmax(unit @ centroids.T, axis=1)
+        labels = np.concatenate(  # a block of units at a time: no normalized copy of every embedding
+            [
+                np.argmax(block / (np.linalg.norm(block, axis=1, keepdims=True) + 1e-12) @ centroids.T, axis=1)
+                for block in (embeddings[i : i + ASSIGN_BLOCK] for i in range(0, len(embeddings), ASSIGN_BLOCK))
+            ]
+        )
         labels[chosen] = found
         return labels
 
     spectral = type(
         "UnitSpectralClustering",
         (BaseClustering,),
-        {"filter_embeddings": filter_embeddings, "cluster": cluster, "confidence": None},
+        {**methods, "cluster": cluster, "confidence": None},
     )
     return spectral(metric="cosine")
 

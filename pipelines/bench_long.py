@@ -27,20 +27,32 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-CHILD_MEETSEP = """
-import json, resource, sys, time
+# the child's own peak resident memory (VmHWM): ru_maxrss would include the parent's at the fork
+PEAK = """
+def peak_mb():
+    status = open("/proc/self/status").read().split("VmHWM:")[1]
+    return int(status.split()[0]) / 1024
+"""
+
+CHILD_MEETSEP = (
+    PEAK
+    + """
+import json, sys, time
 import meetsep
 from meetsep.hooks import TimingHook
 config = meetsep.load_config([], sys.argv[2:])
 timing = TimingHook()
 began = time.perf_counter()
 transcript = meetsep.Pipeline(config)(sys.argv[1], layout="array", hook=timing)
-print(json.dumps(dict(wall=time.perf_counter() - began, peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps(dict(wall=time.perf_counter() - began, peak_mb=peak_mb(),
                       stages=dict(timing.seconds), words=len(transcript.words), speakers=len(transcript.speakers))))
 """
+)
 
-CHILD_FASTER_WHISPER = """
-import json, resource, sys, time
+CHILD_FASTER_WHISPER = (
+    PEAK
+    + """
+import json, sys, time
 import numpy as np, soundfile as sf
 import meetsep
 from meetsep.models import resolve_model
@@ -53,8 +65,9 @@ model = WhisperModel(str(resolve_model(config.asr.model, "asr").path), device="c
 segments, info = model.transcribe(audio, beam_size=config.asr.beam_size, temperature=0.0, word_timestamps=True,
                                   condition_on_previous_text=False, language=config.asr.language)
 words = sum(len(s.words or []) for s in segments)
-print(json.dumps(dict(wall=time.perf_counter() - began, peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, words=words)))
+print(json.dumps(dict(wall=time.perf_counter() - began, peak_mb=peak_mb(), words=words)))
 """
+)
 
 
 def build(path: Path, minutes: float, channels: int, seeds: int) -> float:

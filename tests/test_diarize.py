@@ -164,3 +164,25 @@ def test_two_voices_of_the_same_family_are_two_speakers(voices):
     audio = np.concatenate(pieces).astype(np.float32)
     assert len(audio) / 16000 > 60.0
     assert _speakers_found(audio) == 2
+
+
+@pytest.mark.parametrize("method", ["spectral", "ahc"])
+def test_units_are_assigned_to_centroids_block_by_block_as_pyannote_assigns_them_at_once(method, monkeypatch):
+    """The nearest-centroid assignment runs over a few units at a time (memory): the same soft and hard
+    clusters and centroids as pyannote's own assignment of every unit at once, padding (NaN) included."""
+    from pyannote.audio.pipelines.clustering import BaseClustering
+
+    import meetsep.diarize as diarize
+
+    rng = np.random.default_rng(3)
+    embeddings = rng.normal(size=(40, 5, 16)).astype(np.float32)
+    embeddings[rng.random((40, 5)) < 0.4] = np.nan
+    valid = np.argwhere(~np.isnan(embeddings[..., 0]))
+    clusters = rng.integers(0, 3, len(valid))
+    clustering = diarize._clustering(method, 1.0, 0.75, 3)
+    expected = BaseClustering.assign_embeddings(clustering, embeddings, valid[:, 0], valid[:, 1], clusters)
+    monkeypatch.setattr(diarize, "ASSIGN_BLOCK", 7)  # 200 units in 29 blocks, the last one short
+    found = clustering.assign_embeddings(embeddings, valid[:, 0], valid[:, 1], clusters)
+    for mine, theirs in zip(found, expected):
+        np.testing.assert_array_equal(mine, theirs)
+    assert len(np.unique(found[0][~np.isnan(embeddings[..., 0])])) == 3
