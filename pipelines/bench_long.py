@@ -93,6 +93,12 @@ def build(path: Path, minutes: float, channels: int, seeds: int) -> float:
 
 
 def run(code: str, path: Path, overrides: list[str]) -> dict[str, object]:
+    """``code`` in a new process, with the meetsep this process imported (``python -c`` would put the
+    current folder's first: another checkout than the one benchmarked)."""
+    import meetsep
+
+    root = str(Path(meetsep.__file__).resolve().parent.parent)
+    code = f"import sys\nsys.path.insert(0, {root!r})\n{code}"
     result = subprocess.run(
         [sys.executable, "-c", code, str(path), *overrides], capture_output=True, text=True, check=True
     )
