@@ -39,6 +39,7 @@ def onnx_session(
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
     versions = f"torch{torch.__version__.split('+')[0]}-ort{onnxruntime.__version__}"
     target = folder / f"{name}-{digest}-{versions}.onnx"
+    graph: str | bytes = str(target)
     if not target.is_file():
         source, result, axes = names
         buffer = io.BytesIO()
@@ -59,10 +60,14 @@ def onnx_session(
             detail = " ".join(str(error).split())[:200] or type(error).__name__
             logging.getLogger("meetsep").warning("%s runs in PyTorch: ONNX export failed (%s)", name, detail)
             return None
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(target, buffer.getvalue())
+        graph = buffer.getvalue()
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(target, graph)
+        except OSError as error:  # a read-only cache: used from memory, exported again next time
+            logging.getLogger("meetsep").info("%s: ONNX graph not kept in %s (%s)", name, folder, error)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.enable_cpu_mem_arena = arena
-    return onnxruntime.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
