@@ -27,11 +27,10 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-# the child's own peak resident memory (VmHWM): ru_maxrss would include the parent's at the fork
+# the child's own peak resident memory: benchmark.peak_resident_mb (VmHWM; ru_maxrss would include the
+# parent's at the fork), from this folder, which run() puts on the child's path
 PEAK = """
-def peak_mb():
-    status = open("/proc/self/status").read().split("VmHWM:")[1]
-    return int(status.split()[0]) / 1024
+from benchmark import peak_resident_mb as peak_mb
 """
 
 CHILD_MEETSEP = (
@@ -98,7 +97,8 @@ def run(code: str, path: Path, overrides: list[str]) -> dict[str, object]:
     import meetsep
 
     root = str(Path(meetsep.__file__).resolve().parent.parent)
-    code = f"import sys\nsys.path.insert(0, {root!r})\n{code}"
+    here = str(Path(__file__).resolve().parent)
+    code = f"import sys\nsys.path[:0] = [{root!r}, {here!r}]\n{code}"
     result = subprocess.run(
         [sys.executable, "-c", code, str(path), *overrides], capture_output=True, text=True, check=True
     )
