@@ -51,11 +51,11 @@ class AudioConfig(_Strict):
 class BeamformConfig(_Strict):
     """Beamforming of array input (see :mod:`meetsep.beamform`).
 
-    ``average``: the mean of all channels (a delay-less delay-and-sum: keeps the direct sound of a
-    compact array, averages out uncorrelated noise). ``reference``: one channel as it is. ``mvdr``:
-    the average for segmentation and diarization, then one MVDR beam per diarized speaker (steered
-    by its relative transfer function, or by its direction of arrival when ``steering: doa`` and the
-    geometry is known), which ASR (or the separation network) takes as that speaker's audio.
+    ``average``: the mean of all channels (a delay-less delay-and-sum: keeps the direct sound of a compact
+    array, averages out uncorrelated noise). ``reference``: one channel as it is. ``mvdr``: the average
+    for segmentation and diarization, then one MVDR beam per diarized speaker (steered by its relative
+    transfer function, or its direction of arrival when ``steering: doa`` and the geometry is known),
+    which ASR (or the separation network) takes as that speaker's audio.
     """
 
     kind: Literal["average", "reference", "mvdr"] = "mvdr"
@@ -134,6 +134,9 @@ class SegmentConfig(_Strict):
         "through a phone or codec is then not mistaken for noise); 16000: full band.",
     )
     min_duration_off: float = Field(default=0.0, ge=0.0, description="Fill speaker gaps shorter than this (s).")
+    speech_threshold: float | None = Field(  # see meetsep.segment; None: pyannote's count
+        default=0.5, gt=0.0, lt=1.0, description="Speech where the windows' mean speech probability reaches this."
+    )
 
 
 class AsrConfig(_Strict):
@@ -149,9 +152,8 @@ class AsrConfig(_Strict):
     language_fallback: str = Field(
         default="en", description="Used when the identified language wins less than language_min_probability."
     )
-    # 0.7: chosen on the dev meetings of the generalization corpus (espeak-ng, flite; Whisper base on the
-    # channel average): every flite meeting voted English with 0.75-0.94; degraded espeak-ng meetings
-    # gave English 0.25-0.60 and Welsh up to 0.63 (wrong), all of which fall back to English at 0.7.
+    # 0.7: chosen on dev meetings (espeak-ng, flite; Whisper base, channel average): flite voted English 0.75-0.94,
+    # degraded espeak-ng English 0.25-0.60 or Welsh up to 0.63 (wrong): all fall back to English at 0.7.
     language_min_probability: float = Field(
         default=0.7, ge=0.0, le=1.0, description="Share of Whisper's language probability the winner needs."
     )
@@ -182,11 +184,9 @@ class AttributeConfig(_Strict):
     num_speakers: int | None = Field(default=None, ge=1)
     min_speakers: int | None = Field(default=None, ge=1)
     max_speakers: int | None = Field(default=None, ge=1)
-    # Chosen on the dev families of the generalization corpus (espeak-ng, flite; never festival, piper):
-    # python pipelines/tune_diarization.py --split dev. With segmentation band-limited to 4 kHz:
-    # threshold AHC (the former default) DER 36.6 %, count exact in 31 % of meetings; spectral (NME-SC)
-    # 26.6 % / 50 %; with spatial features (weight 0.75) 21.3 % / 69 %; every window embedded 18.9 % / 69 %;
-    # embeddings band-limited to 4 kHz and merge 0.75: 19.8 % / 69 % (one voice degraded six ways: 1 speaker).
+    # Chosen on dev families (espeak-ng, flite; never festival, piper): pipelines/tune_diarization.py --split dev,
+    # segmentation band-limited: AHC (former default) DER 36.6 %, count exact 31 %; NME-SC 26.6 / 50 %; + spatial
+    # 0.75 21.3 / 69 %; + every window embedded 18.9 / 69; + 4 kHz embeddings, merge 0.75 19.8 / 69 (README).
     clustering: Literal["ahc", "spectral"] = Field(
         default="spectral",
         description="spectral: NME-SC, speakers counted by the normalized maximum eigengap (no threshold); "

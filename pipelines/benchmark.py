@@ -91,21 +91,26 @@ HELDOUT_FAMILIES = ("festival", "piper")
 
 def generalization_plan() -> list[dict[str, Any]]:
     """8 meetings per voice family: 2-5 speakers, 0-40 % overlap, every speaker degraded as a real one
-    varies (channel, level, speed), reverberant noisy rooms (RT60 0.25-0.6 s, SNR 10-20 dB, 4 mics).
-    Session ids name the family and whether it is a dev or a held-out meeting."""
+    varies (channel, level, speed), reverberant noisy rooms (RT60 0.25-0.6 s, SNR 10-20 dB, 4 mics);
+    the dev families have 8 more in harsher rooms (RT60 0.3-0.7 s, SNR 5-10 dB), so that defaults are
+    chosen where speech is hard to hear too. Session ids name the family and whether it is a dev or a
+    held-out meeting."""
     rooms = [(0.25, 20.0, "white"), (0.35, 15.0, "pink"), (0.45, 12.0, "white"), (0.6, 10.0, "pink")]
+    harsh = [(0.3, 8.0, "pink"), (0.5, 6.0, "white"), (0.4, 10.0, "pink"), (0.7, 5.0, "white")]
     plan = []
     for family_index, family in enumerate(DEV_FAMILIES + HELDOUT_FAMILIES):
         split = "dev" if family in DEV_FAMILIES else "heldout"
-        for index in range(8):
-            rt60, snr, noise = rooms[index % len(rooms)]
+        for index in range(16 if split == "dev" else 8):
+            rt60, snr, noise = (rooms if index < 8 else harsh)[index % 4]
             plan.append(
                 dict(
                     session_id=f"{split}_{family}_{index:02d}",
                     seed=1000 + 100 * family_index + index,
                     family=family,
-                    num_speakers=2 + (index * 3) % 4,
-                    overlap_ratio=[0.0, 0.1, 0.2, 0.3, 0.4, 0.2, 0.3, 0.1][index],
+                    num_speakers=2 + (index * 3 + index // 8) % 4,
+                    overlap_ratio=[0.0, 0.1, 0.2, 0.3, 0.4, 0.2, 0.3, 0.1, 0.3, 0.0, 0.4, 0.2, 0.1, 0.3, 0.2, 0.4][
+                        index
+                    ],
                     num_sentences=16,
                     degrade=True,
                     sentences=split,

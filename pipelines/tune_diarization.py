@@ -242,6 +242,9 @@ def main() -> None:
             reference = json.loads((session / "reference.seglst.json").read_text())
             if name == "oracle_clusters":
                 segments = run_oracle(prepared[session.name], reference)
+            elif overrides.get("num_speakers") == "oracle":
+                count = len({r["speaker"] for r in reference})
+                segments, _ = run_variant(prepared[session.name], dict(overrides, num_speakers=count))
             else:
                 segments, _ = run_variant(prepared[session.name], overrides)
             hypothesis = [dict(speaker=s.speaker, start_time=s.start, end_time=s.end) for s in segments]

@@ -40,15 +40,15 @@ def test_segmenting_a_signal_file_block_by_block_equals_pyannotes_one_call(two_s
     from meetsep.audio import SignalFile
 
     audio = np.concatenate([two_speaker_mix.audio, two_speaker_mix.audio[::-1], two_speaker_mix.audio[: 16000 * 7 + 3]])
-    segmenter = Segmenter(SegmentConfig(batch_size=4, input_rate=16000), RuntimeConfig())
+    segmenter = Segmenter(SegmentConfig(batch_size=4, input_rate=16000, speech_threshold=None), RuntimeConfig())
     inference = segmenter._get_inference()
     with torch.inference_mode():
         whole = inference({"waveform": torch.from_numpy(audio)[None], "sample_rate": 16000})
     monkeypatch.setattr(segment, "WINDOWS_PER_BLOCK", 5)  # blocks of 4 windows (one batch)
     signal = SignalFile([audio[: len(audio) // 3], audio[len(audio) // 3 :]])
     blockwise = segmenter(signal)
-    assert len(whole.data) > 3 * 4 and whole.data.shape == blockwise.local.data.shape  # 4 blocks
-    np.testing.assert_array_equal(whole.data, blockwise.local.data)
+    assert len(whole.data) > 3 * 4 and whole.data.shape[:2] == blockwise.local.data.shape[:2]  # 4 blocks
+    np.testing.assert_array_equal(whole.data[..., :3], blockwise.local.data)
     assert blockwise.local.sliding_window.step == whole.sliding_window.step
     in_memory = segmenter(audio)
     assert (blockwise.speech, blockwise.overlap) == (in_memory.speech, in_memory.overlap) and blockwise.speech
@@ -70,7 +70,41 @@ def test_band_limited_input_is_the_whole_signal_through_8_khz(two_speaker_mix, m
     with torch.inference_mode():
         whole = segmenter._get_inference()({"waveform": torch.from_numpy(narrow)[None], "sample_rate": 16000})
     monkeypatch.setattr(segment, "BAND_LIMIT_BLOCK", 16000 * 7 + 5)  # several blocks, none aligned
-    np.testing.assert_array_equal(whole.data, segmenter(audio).local.data)
+    np.testing.assert_array_equal(
+        whole.data[..., :3],
+        Segmenter(SegmentConfig(batch_size=4, speech_threshold=None), RuntimeConfig())(audio).local.data,
+    )
+
+
+def test_speech_is_where_the_windows_find_it_more_probable_than_silence(two_speaker_mix, monkeypatch):
+    """Every window finds nobody speaking the most probable class (45 %), yet speech more probable than
+    not (30 % one speaker, 25 % another): pyannote's count (each window's most probable class) finds no
+    speech, ``segment.speech_threshold`` 0.5 (the default) finds it all, given to the window's most
+    probable local speaker; real speech found by the count is always kept."""
+    import numpy as np
+
+    import meetsep.segment as segment
+
+    def scores(model, chunks):  # powerset classes: {}, {0}, {1}, {2}, {0, 1}, {0, 2}, {1, 2}
+        probabilities = np.array([0.45, 0.30, 0.25, 1e-6, 1e-6, 1e-6, 1e-6], dtype=np.float32)
+        frames = model.num_frames(chunks.shape[-1])
+        return np.log(np.broadcast_to(probabilities / probabilities.sum(), (len(chunks), frames, 7))).copy()
+
+    audio = two_speaker_mix.audio[: 16000 * 14]
+    real = {t: Segmenter(SegmentConfig(speech_threshold=t), RuntimeConfig())(audio) for t in (None, 0.5)}
+    monkeypatch.setattr(segment, "_torch_scores", scores)
+    hard = Segmenter(SegmentConfig(backend="torch", speech_threshold=None), RuntimeConfig())(audio)
+    soft = Segmenter(SegmentConfig(backend="torch"), RuntimeConfig())(audio)
+    assert hard.speech == [] and not hard.local.data.any() and np.max(hard.count.data) == 0
+    assert len(soft.speech) == 1 and soft.speech[0][0] < 0.05 and soft.speech[0][1] > 13.95  # frame edges
+    assert soft.overlap == [] and np.max(soft.count.data) == 1
+    assert soft.local.data[..., 0].all() and not soft.local.data[..., 1:].any()
+
+    def covered(intervals):
+        times = np.arange(0, 14, 0.01)
+        return np.any([(times >= a) & (times < b) for a, b in intervals], axis=0)
+
+    assert real[None].speech and np.all(covered(real[0.5].speech)[covered(real[None].speech)])
 
 
 def test_a_signal_file_slices_like_an_array():
