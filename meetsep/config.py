@@ -61,14 +61,14 @@ class BeamformConfig(_Strict):
     kind: Literal["average", "reference", "mvdr"] = "mvdr"
     reference_channel: int = Field(default=0, ge=0)
     steering: Literal["covariance", "doa"] = Field(
-        default="covariance",
-        description="mvdr speaker beams: relative transfer function from covariances, or doa (needs audio.mic_positions).",
+        default="covariance", description="mvdr beams: relative transfer function, or doa (needs audio.mic_positions)."
     )
     doa_algorithm: Literal["SRP", "MUSIC", "NormMUSIC", "TOPS"] = "SRP"
     doa_snapshots: int = Field(default=400, ge=10, description="Solo STFT frames per speaker given to the DOA search.")
     min_solo: float = Field(default=1.0, ge=0.0, description="Seconds of solo speech a speaker needs for its own beam.")
     fft_size: int = Field(default=1024, ge=64)
     hop: int = Field(default=256, ge=16)
+    dereverb: Literal["none", "wpe"] = Field(default="none", description="wpe: beams of WPE-dereverberated channels.")
 
 
 class SeparateConfig(_Strict):

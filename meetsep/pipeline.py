@@ -5,7 +5,7 @@ One readable list of stage calls per layout; every signal operation happens insi
     mixture (mono / array, no speaker streams):
         beamform ─► segment ─► asr (mixture) ─► embed + diarize ─► assign ─► transcript
     with speaker beams (array, beamform.kind=mvdr) or separation (gss, convtasnet, sepformer):
-        beamform ─► segment ─► embed + diarize ─► beams ─► [separate ─► asr] per batch ─► assign ─► transcript
+        beamform ─► segment ─► embed + diarize ─► [dereverb] ─► beams ─► [separate ─► asr] per batch ─► assign ─► transcript
     call-center stereo (stereo-speakers):
         channels ─► segment per channel ─► asr per channel ─► channels (crosstalk dropped) ─► transcript
 """
@@ -13,6 +13,7 @@ One readable list of stage calls per layout; every signal operation happens insi
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from meetsep.beams import SpeakerAudio, SpeakerBeams
 from meetsep.channels import CallChannels
 from meetsep.chunking import group_by_time
 from meetsep.config import PipelineConfig, load_config, option_overrides
+from meetsep.dereverb import Dereverberator
 from meetsep.diarize import Diarizer
 from meetsep.embedding import SpatialFeatures, SpeakerEmbedder, UnitEmbedder
 from meetsep.gss import GuidedSeparator
@@ -129,11 +131,12 @@ class Pipeline:
             # stage reads the windows it needs, so memory does not grow with the recording
             mixture = SignalFile(resample_blocks(self.beamformer.blocks(recording), recording.sample_rate, SAMPLE_RATE))
         try:
-            return self._mixture(recording, mixture, hook)
+            with tempfile.TemporaryDirectory(prefix="meetsep-") as scratch:
+                return self._mixture(recording, mixture, hook, Path(scratch))
         finally:
             mixture.close()
 
-    def _mixture(self, recording: Recording, mixture: SignalFile, hook: Hook) -> Transcript:
+    def _mixture(self, recording: Recording, mixture: SignalFile, hook: Hook, scratch: Path) -> Transcript:
         sid = recording.session_id
         with stage(hook, "segment", sid) as report:
             segmentation = self.segmenter(mixture, report)
@@ -150,8 +153,12 @@ class Pipeline:
             diarization = self.diarizer(mixture, segmentation, self._unit_embedder(recording), report)
         source: SpeakerSource = SpeakerAudio(mixture)
         if beams is not None:
+            heard = recording
+            if self.config.beamform.dereverb == "wpe":
+                with stage(hook, "dereverb", sid):
+                    heard = Dereverberator()(recording, scratch)
             with stage(hook, "beams", sid):
-                source = beams(recording, diarization, mixture)
+                source = beams(heard, diarization, mixture)
         separate = self.separator or BeamStreams(self.config.separate, self.threads)
         targets = merge_segments(diarization.segments, self.config.separate.merge_gap)
         language = None

