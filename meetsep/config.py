@@ -137,6 +137,7 @@ class SegmentConfig(_Strict):
     speech_threshold: float | None = Field(  # see meetsep.segment; None: pyannote's count
         default=0.5, gt=0.0, lt=1.0, description="Speech where the windows' mean speech probability reaches this."
     )
+    vad: Literal["silero", "none"] = Field(default="silero", description="Also speech where Silero VAD hears it.")
 
 
 class AsrConfig(_Strict):
@@ -237,11 +238,7 @@ class AttributeConfig(_Strict):
 
 class RuntimeConfig(_Strict):
     threads: int = Field(default=0, ge=0, description="Torch/CTranslate2 threads; 0 = all cores.")
-    asr_workers: int = Field(
-        default=0,
-        ge=0,
-        description="faster-whisper windows decoded at once, sharing the threads (0: one per thread, at most 4).",
-    )
+    asr_workers: int = Field(default=0, ge=0, description="Whisper windows decoded at once (0: 1 per thread, max 4).")
     seed: int = 0
     model_dir: str | None = Field(default=None, description="Folder searched first (also MEETSEP_MODEL_DIR).")
     allow_download: bool = Field(default=False, description="Allow hub downloads for models not found locally.")

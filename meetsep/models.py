@@ -302,6 +302,13 @@ def load_segmentation_onnx(resolved: ResolvedModel, threads: int, trust_model_co
     )
 
 
+def load_silero_vad() -> Any:
+    """Silero VAD v6 (ONNX), the copy faster-whisper ships (nothing downloaded), on one thread."""
+    from faster_whisper.vad import get_vad_model
+
+    return get_vad_model()
+
+
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split())[:200] or type(error).__name__
 

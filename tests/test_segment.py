@@ -40,7 +40,9 @@ def test_segmenting_a_signal_file_block_by_block_equals_pyannotes_one_call(two_s
     from meetsep.audio import SignalFile
 
     audio = np.concatenate([two_speaker_mix.audio, two_speaker_mix.audio[::-1], two_speaker_mix.audio[: 16000 * 7 + 3]])
-    segmenter = Segmenter(SegmentConfig(batch_size=4, input_rate=16000, speech_threshold=None), RuntimeConfig())
+    segmenter = Segmenter(
+        SegmentConfig(batch_size=4, input_rate=16000, speech_threshold=None, vad="none"), RuntimeConfig()
+    )
     inference = segmenter._get_inference()
     with torch.inference_mode():
         whole = inference({"waveform": torch.from_numpy(audio)[None], "sample_rate": 16000})
@@ -72,7 +74,7 @@ def test_band_limited_input_is_the_whole_signal_through_8_khz(two_speaker_mix, m
     monkeypatch.setattr(segment, "BAND_LIMIT_BLOCK", 16000 * 7 + 5)  # several blocks, none aligned
     np.testing.assert_array_equal(
         whole.data[..., :3],
-        Segmenter(SegmentConfig(batch_size=4, speech_threshold=None), RuntimeConfig())(audio).local.data,
+        Segmenter(SegmentConfig(batch_size=4, speech_threshold=None, vad="none"), RuntimeConfig())(audio).local.data,
     )
 
 
@@ -91,10 +93,10 @@ def test_speech_is_where_the_windows_find_it_more_probable_than_silence(two_spea
         return np.log(np.broadcast_to(probabilities / probabilities.sum(), (len(chunks), frames, 7))).copy()
 
     audio = two_speaker_mix.audio[: 16000 * 14]
-    real = {t: Segmenter(SegmentConfig(speech_threshold=t), RuntimeConfig())(audio) for t in (None, 0.5)}
+    real = {t: Segmenter(SegmentConfig(speech_threshold=t, vad="none"), RuntimeConfig())(audio) for t in (None, 0.5)}
     monkeypatch.setattr(segment, "_torch_scores", scores)
-    hard = Segmenter(SegmentConfig(backend="torch", speech_threshold=None), RuntimeConfig())(audio)
-    soft = Segmenter(SegmentConfig(backend="torch"), RuntimeConfig())(audio)
+    hard = Segmenter(SegmentConfig(backend="torch", speech_threshold=None, vad="none"), RuntimeConfig())(audio)
+    soft = Segmenter(SegmentConfig(backend="torch", vad="none"), RuntimeConfig())(audio)
     assert hard.speech == [] and not hard.local.data.any() and np.max(hard.count.data) == 0
     assert len(soft.speech) == 1 and soft.speech[0][0] < 0.05 and soft.speech[0][1] > 13.95  # frame edges
     assert soft.overlap == [] and np.max(soft.count.data) == 1
@@ -105,6 +107,64 @@ def test_speech_is_where_the_windows_find_it_more_probable_than_silence(two_spea
         return np.any([(times >= a) & (times < b) for a, b in intervals], axis=0)
 
     assert real[None].speech and np.all(covered(real[0.5].speech)[covered(real[None].speech)])
+
+
+def test_speech_the_network_does_not_hear_is_kept_where_silero_vad_hears_it(two_speaker_mix, monkeypatch):
+    """A network that finds nobody speaking anywhere (90 %, speech 10 %): neither its count nor
+    ``speech_threshold`` finds speech; ``segment.vad=silero`` (the default) finds every turn, not the
+    silences between them, and gives it to each window's most probable local speaker."""
+    import numpy as np
+
+    import meetsep.segment as segment
+
+    def scores(model, chunks):  # powerset classes: {}, {0}, {1}, {2}, {0, 1}, {0, 2}, {1, 2}
+        probabilities = np.array([0.9, 0.02, 0.06, 0.02, 1e-6, 1e-6, 1e-6], dtype=np.float32)
+        frames = model.num_frames(chunks.shape[-1])
+        return np.log(np.broadcast_to(probabilities / probabilities.sum(), (len(chunks), frames, 7))).copy()
+
+    monkeypatch.setattr(segment, "_torch_scores", scores)
+    audio = two_speaker_mix.audio
+    deaf = Segmenter(SegmentConfig(backend="torch", vad="none"), RuntimeConfig())(audio)
+    heard = Segmenter(SegmentConfig(backend="torch"), RuntimeConfig())(audio)
+    assert deaf.speech == [] and not deaf.local.data.any()
+    times = np.arange(0, len(audio) / 16000, 0.01)
+
+    def covered(intervals):
+        return np.any([(times >= a) & (times < b) for a, b in intervals], axis=0)
+
+    truth = covered([(e["start_time"], e["end_time"]) for e in two_speaker_mix.reference])
+    found = covered(heard.speech)
+    assert found[truth].mean() >= 0.95, heard.speech
+    assert found[~truth].mean() <= 0.25, heard.speech  # leading, trailing and between-turn silences
+    assert heard.overlap == [] and np.max(heard.count.data) == 1
+    assert heard.local.data[..., 1].any() and not heard.local.data[..., [0, 2]].any()
+
+
+def test_silero_vad_is_read_block_by_block(two_speaker_mix, monkeypatch):
+    """Silero VAD over a recording read ``SILERO_BLOCK`` samples at a time (its state starts afresh
+    in each block): one value per pyannote frame, speech where the voices are and not in the silence
+    around them, as when the blocks are larger than the recording."""
+    import numpy as np
+    from pyannote.core import SlidingWindow
+
+    import meetsep.segment as segment
+    from meetsep.audio import SignalFile
+
+    quiet = np.zeros(16000 * 4, dtype=np.float32)
+    audio = np.concatenate([quiet, two_speaker_mix.audio, quiet])
+    frames = SlidingWindow(start=0.0, duration=0.0619375, step=0.016875)  # segmentation-3.0's frames
+    total = int(len(audio) / 16000 / frames.step)
+    whole = segment._silero_frames(audio, frames, total)
+    monkeypatch.setattr(segment, "SILERO_BLOCK", segment.SILERO_CHUNK * 300)  # 9.6 s blocks
+    blockwise = segment._silero_frames(SignalFile([audio[:70001], audio[70001:]]), frames, total)
+    assert whole.shape == blockwise.shape == (total,)
+    middles = 0.5 * frames.duration + frames.step * np.arange(total)
+    turns = [(4 + e["start_time"], 4 + e["end_time"]) for e in two_speaker_mix.reference]
+    inside = np.any([(middles >= a) & (middles < b) for a, b in turns], axis=0)
+    for found in (whole, blockwise):
+        assert found[inside].mean() >= 0.95
+        assert not found[middles < 4.0].any() and not found[middles > len(audio) / 16000 - 3.5].any()
+    assert np.mean(whole == blockwise) >= 0.98
 
 
 def test_a_signal_file_slices_like_an_array():
