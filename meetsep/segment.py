@@ -47,6 +47,7 @@ from meetsep.audio import SignalFile, resample_blocks
 from meetsep.chunking import spans
 from meetsep.config import RuntimeConfig, SegmentConfig
 from meetsep.hooks import StageReporter
+from meetsep.intervals import inside
 from meetsep.models import load_segmentation_model, load_segmentation_onnx, load_silero_vad, resolve_model
 from meetsep.types import Interval, SegmentationResult, Signal
 
@@ -232,6 +233,8 @@ def _silero_frames(audio: Signal, frames: Any, total: int) -> np.ndarray:
     from pyannote.audio.utils.signal import Binarize
     from pyannote.core import SlidingWindow, SlidingWindowFeature
 
+    if len(audio) == 0:
+        return np.zeros(total, dtype=bool)
     model = load_silero_vad()
     probabilities = []
     for first, last in spans(0, len(audio), SILERO_BLOCK):
@@ -239,8 +242,7 @@ def _silero_frames(audio: Signal, frames: Any, total: int) -> np.ndarray:
         probabilities.append(np.asarray(model(np.pad(piece, (0, -len(piece) % SILERO_CHUNK)))).reshape(-1))
     step = SILERO_CHUNK / Segmenter.sample_rate
     scores = SlidingWindowFeature(
-        np.concatenate(probabilities or [np.zeros(0, np.float32)])[:, None],
-        SlidingWindow(start=0.0, duration=step, step=step),
+        np.concatenate(probabilities)[:, None], SlidingWindow(start=0.0, duration=step, step=step)
     )
     binarize = Binarize(
         onset=SILERO_ONSET,
@@ -249,14 +251,8 @@ def _silero_frames(audio: Signal, frames: Any, total: int) -> np.ndarray:
         pad_onset=SILERO_PAD,
         pad_offset=SILERO_PAD,
     )
-    speech = binarize(scores).get_timeline().support()
-    middles = frames.start + 0.5 * frames.duration + frames.step * np.arange(total)
-    starts = np.array([segment.start for segment in speech])
-    ends = np.array([segment.end for segment in speech])
-    if not len(starts):
-        return np.zeros(total, dtype=bool)
-    index = np.searchsorted(starts, middles, side="right") - 1
-    return (index >= 0) & (middles < ends[np.maximum(index, 0)])
+    speech = np.array([(s.start, s.end) for s in binarize(scores).get_timeline()]).reshape(-1, 2)
+    return inside(frames.start + 0.5 * frames.duration + frames.step * np.arange(total), speech)
 
 
 def _onnx_scores(session: Any, chunks: Any) -> np.ndarray:
