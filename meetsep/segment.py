@@ -170,8 +170,7 @@ class Segmenter:
         for window in range(num_windows):
             first = frames.closest_frame(local.sliding_window[window].start + 0.5 * frames.duration)
             here = np.arange(num_frames)
-            inside = (first + here >= 0) & (first + here < total)
-            here = here[inside]
+            here = here[(first + here >= 0) & (first + here < total)]
             empty = here[voiced[first + here] & (local.data[window, here].sum(axis=1) == 0)]
             local.data[window, empty, np.argmax(soft[window, empty], axis=1)] = 1.0
         return SlidingWindowFeature(data, count.sliding_window)

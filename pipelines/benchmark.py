@@ -24,8 +24,9 @@ Configurations (each in its own process, so peak memory and model loading are it
         --configs z_before,b_meetsep,a_one_channel,d_peer_senko,c_oracle
 
 The ``generalization`` corpus (56 meetings, 4 voice families, every speaker degraded, reverberant
-noisy rooms; 40 dev meetings, 16 held-out) is split by voice family: ``--split dev`` holds the families defaults are chosen on,
-``--split heldout`` the families they are reported on (leave-family-out).
+noisy rooms; 40 dev meetings, 16 held-out) is split by voice family: ``--split dev`` holds the
+families defaults are chosen on, ``--split heldout`` the families they are reported on
+(leave-family-out).
 
 Prints one table (rows: configurations) with cpWER, tcpWER, speaker-agnostic orcWER, DER and the
 speaker count, then the same by voice family, by overlap ratio and by room; saves results.json and
@@ -94,6 +95,7 @@ HELDOUT_FAMILIES = ("festival", "piper")
 # The dev families' last 4 meetings are heard by other arrays than the 4-mic 5 cm circle: 8 mics on a
 # 10 cm circle (as in the AMI meeting rooms) and 4 mics in a line 8 cm apart.
 ARRAYS = (dict(array="circular", num_mics=8, array_radius=0.1), dict(array="linear", num_mics=4, array_radius=0.08))
+OVERLAP_RATIOS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.2, 0.3, 0.1, 0.3, 0.0, 0.4, 0.2, 0.1, 0.3, 0.2, 0.4, 0.2, 0.3, 0.1, 0.4)
 
 
 def generalization_plan() -> list[dict[str, Any]]:
@@ -117,28 +119,7 @@ def generalization_plan() -> list[dict[str, Any]]:
                     seed=1000 + 100 * family_index + index,
                     family=family,
                     num_speakers=2 + (index * 3 + index // 8) % 4,
-                    overlap_ratio=[
-                        0.0,
-                        0.1,
-                        0.2,
-                        0.3,
-                        0.4,
-                        0.2,
-                        0.3,
-                        0.1,
-                        0.3,
-                        0.0,
-                        0.4,
-                        0.2,
-                        0.1,
-                        0.3,
-                        0.2,
-                        0.4,
-                        0.2,
-                        0.3,
-                        0.1,
-                        0.4,
-                    ][index],
+                    overlap_ratio=OVERLAP_RATIOS[index],
                     num_sentences=16,
                     degrade=True,
                     sentences=split,

@@ -92,18 +92,13 @@ def prepare(session: Path, cache: Path) -> dict[str, Any]:
 
 
 def _wpe_average(recording: Any) -> np.ndarray:
-    """WPE-dereverberated channels (nara-wpe, offline, 10 taps, delay 3, 3 iterations), averaged."""
-    from nara_wpe.wpe import wpe
-
+    """The channels dereverberated by meetsep's WPE (whole recording at once), averaged."""
     from meetsep.audio import read_window
-    from meetsep.dsp import StftSettings, istft, stft
+    from meetsep.dereverb import dereverberate
+    from meetsep.dsp import StftSettings
 
     audio = read_window(recording, 0.0, recording.num_samples / recording.sample_rate)
-    settings = StftSettings(fft_size=512, hop=128)
-    spectrum = stft(audio, settings)  # (channels, frames, bins)
-    clean = wpe(np.transpose(spectrum, (2, 0, 1)), taps=10, delay=3, iterations=3)  # (bins, channels, frames)
-    channels = np.transpose(clean, (1, 2, 0))
-    return np.mean([istft(c, audio.shape[1], settings) for c in channels], axis=0).astype(np.float32)
+    return dereverberate(audio, StftSettings(fft_size=512, hop=128)).mean(axis=0)
 
 
 def run_variant(data: dict[str, Any], overrides: dict[str, Any]) -> tuple[list[Any], float | None]:
