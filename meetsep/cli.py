@@ -299,7 +299,13 @@ def evaluate(reference: Path, hypothesis: Path, as_json: bool) -> None:
     "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--mode", type=click.Choice(["meeting", "call-center"]), default="meeting", show_default=True)
+@click.option(
+    "--mode",
+    type=click.Choice(["meeting", "call-center", "phone-call"]),
+    default="meeting",
+    show_default=True,
+    help="phone-call: two people on one 8 kHz channel.",
+)
 @click.option("--speakers", "num_speakers", type=click.IntRange(2, 6), default=3, show_default=True)
 @click.option("--sentences", "num_sentences", type=click.IntRange(min=1), default=12, show_default=True)
 @click.option(
@@ -316,9 +322,10 @@ def evaluate(reference: Path, hypothesis: Path, as_json: bool) -> None:
 @click.option("--snr", "snr_db", type=float, default=30.0, show_default=True, help="Noise SNR in dB.")
 @click.option(
     "--family",
-    type=click.Choice(["espeak", "flite", "festival", "piper"]),
+    type=click.Choice(["espeak", "flite", "festival", "piper", "real"]),
     default=None,
-    help="Voices of one TTS family (default: flite and espeak-ng voices mixed).",
+    help="Voices of one TTS family, or real: recordings of people of the --sentence-set split "
+    "(default: flite and espeak-ng voices mixed).",
 )
 @click.option("--degrade", is_flag=True, help="Vary each speaker as a real one varies (channel, level, speed).")
 @click.option(

@@ -157,6 +157,28 @@ def merge_similar(embeddings: np.ndarray, labels: np.ndarray, threshold: float, 
         labels[labels == clusters[b]] = clusters[a]
 
 
+def absorb_small(embeddings: np.ndarray, labels: np.ndarray, min_units: int) -> np.ndarray:
+    """Give the units of clusters with fewer than ``min_units`` units to the nearest larger cluster
+    (centroid cosine), smallest cluster first; the largest cluster always stays.
+
+    A real person's voice varies from turn to turn about as much as two synthetic voices differ, so a
+    few of their turns (a laugh, a raised voice, a word through a worse channel) can form a cluster of
+    their own; a person who really takes part in a recording says more than that.
+    """
+    unit = embeddings / (np.linalg.norm(embeddings, axis=1, keepdims=True) + 1e-12)
+    labels = labels.copy()
+    while True:
+        clusters, sizes = np.unique(labels, return_counts=True)
+        if len(clusters) <= 1 or sizes.min() >= min_units:
+            return _by_first_appearance(labels)
+        small = clusters[int(np.argmin(sizes))]
+        others = [k for k in clusters if k != small]
+        centroids = np.stack([unit[labels == k].mean(axis=0) for k in others])
+        centroids /= np.linalg.norm(centroids, axis=1, keepdims=True) + 1e-12
+        votes = unit[labels == small] @ centroids.T  # each unit to its own nearest cluster
+        labels[labels == small] = np.array(others)[np.argmax(votes, axis=1)]
+
+
 def _by_first_appearance(labels: np.ndarray) -> np.ndarray:
     """Relabel clusters 0, 1, ... in the order they first appear (deterministic names)."""
     mapping: dict[int, int] = {}

@@ -201,6 +201,9 @@ class AttributeConfig(_Strict):
         description="spectral: merge clusters whose centroids are at least this cosine-similar (one person heard "
         "through different channels); None: no merging.",
     )
+    min_speaker_units: int = Field(  # spectral, count not given: see meetsep.clustering.absorb_small
+        default=1, ge=1, description="A speaker found with fewer units (up to 3 s each) joins the nearest other."
+    )
     spatial_weight: float = Field(
         default=0.75,
         ge=0.0,

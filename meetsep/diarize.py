@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from meetsep.clustering import MAX_UNITS, merge_similar, nme_spectral
+from meetsep.clustering import MAX_UNITS, absorb_small, merge_similar, nme_spectral
 from meetsep.config import AttributeConfig
 from meetsep.hooks import StageReporter
 from meetsep.intervals import overlapping_parts
@@ -107,7 +107,12 @@ class Diarizer:
         config = self.config
         threshold = config.spatial_threshold if embed.spatial is not None else config.threshold
         clustering = _clustering(
-            config.clustering, embed.min_clean_seconds, threshold, config.min_cluster_size, config.merge_threshold
+            config.clustering,
+            embed.min_clean_seconds,
+            threshold,
+            config.min_cluster_size,
+            config.merge_threshold,
+            config.min_speaker_units,
         )
         try:
             hard_clusters, _, centroids = clustering(
@@ -191,7 +196,12 @@ class Diarizer:
 
 
 def _clustering(
-    method: str, min_clean_seconds: float, threshold: float, min_cluster_size: int, merge_threshold: float | None = None
+    method: str,
+    min_clean_seconds: float,
+    threshold: float,
+    min_cluster_size: int,
+    merge_threshold: float | None = None,
+    min_speaker_units: int = 1,
 ) -> Any:
     """pyannote's clustering of the units (``ahc``: agglomerative with a cosine ``threshold``; ``spectral``:
     NME-SC, :mod:`meetsep.clustering`), with units (≤ 3 s) allowed to form clusters from
@@ -245,6 +255,8 @@ def _clustering(
         found = result.labels
         if num_clusters is None and merge_threshold is not None:
             found = merge_similar(embeddings[chosen], found, merge_threshold, min_clusters)
+        if num_clusters is None and len(np.unique(found)) > (min_clusters or 1):
+            found = absorb_small(embeddings[chosen], found, min_speaker_units)
         centroids = np.stack([embeddings[chosen][found == k].mean(axis=0) for k in range(int(found.max()) + 1)])
         labels = np.concatenate(  # a block of units at a time: no normalized copy of every embedding
             [

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from meetsep import real_speech
 from meetsep.audio import resample
 from meetsep.degrade import CHANNELS, apply_channel, pink_noise
 from meetsep.files import atomic_path, atomic_write_text
@@ -47,15 +48,21 @@ class SimulationConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     seed: int = 0
-    mode: Literal["meeting", "call-center"] = "meeting"
+    mode: Literal["meeting", "call-center", "phone-call"] = Field(
+        default="meeting",
+        description="meeting: a room and an array; call-center: 8 kHz stereo, a speaker per channel; phone-call: "
+        "8 kHz mono, both speakers through the telephone band (a two-person call recorded on one channel).",
+    )
     num_speakers: int = Field(default=3, ge=2, le=6)
     voices: list[str] | None = Field(
         default=None,
         description='Explicit voices, e.g. ["flite:slt", "espeak-ng:en-gb+m3"]; default: drawn from the pool.',
     )
-    family: Literal["espeak", "flite", "festival", "piper"] | None = Field(
+    family: Literal["espeak", "flite", "festival", "piper", "real"] | None = Field(
         default=None,
-        description="Draw the voices from one family of meetsep.tts.FAMILIES (a voice used twice is pitch-shifted).",
+        description="Draw the voices from one family of meetsep.tts.FAMILIES (a voice used twice is pitch-shifted), "
+        "or real: recordings of people (meetsep.real_speech) of the split `sentences` names, each utterance used "
+        "once; TTS voices of the flite family fill in when the split has too few people.",
     )
     degrade: bool = Field(
         default=False,
@@ -156,7 +163,7 @@ def _place(durations: list[float], speakers: list[int], target: float, rng: np.r
 def simulate_meeting(config: SimulationConfig, session_id: str = "meeting") -> SimulatedMeeting:
     """Simulate one meeting (or call) from ``config``; deterministic for a given seed."""
     rng = np.random.default_rng(config.seed)
-    call = config.mode == "call-center"
+    call = config.mode != "meeting"
     rate = 8000 if call else config.sample_rate
     synthesize = Synthesizer(16000)
     count = 2 if call else config.num_speakers
@@ -165,6 +172,10 @@ def simulate_meeting(config: SimulationConfig, session_id: str = "meeting") -> S
         if len(config.voices) != count:
             raise ValueError(f"{len(config.voices)} voices given for {count} speakers")
         chosen = [tuple(v.split(":", 1)) for v in config.voices]
+    elif config.family == "real":
+        pool = [f"real:{name}" for name in real_speech.voices(config.sentences)]
+        pool = [pool[i] for i in rng.permutation(len(pool))] + FAMILIES["flite"]
+        chosen = [tuple(pool[i].split(":", 1)) for i in range(count)]
     elif config.family:
         pool = FAMILIES[config.family]
         order = rng.permutation(len(pool))
@@ -176,14 +187,15 @@ def simulate_meeting(config: SimulationConfig, session_id: str = "meeting") -> S
         dict(
             engine=e,
             voice=v,
-            pitch=offset + (float(rng.uniform(-2, 2)) if config.voice_augmentation else 0.0),
-            tempo=float(rng.uniform(0.92, 1.08)) if config.voice_augmentation else 1.0,
+            # a real voice is heard as recorded: pitch and tempo shifts would make it another person
+            pitch=offset + (float(rng.uniform(-2, 2)) if config.voice_augmentation and e != "real" else 0.0),
+            tempo=float(rng.uniform(0.92, 1.08)) if config.voice_augmentation and e != "real" else 1.0,
         )
         for (e, v), offset in zip(chosen, offsets)
     ]
     channels = [str(rng.choice(CHANNELS)) for _ in range(count)] if config.degrade else ["none"] * count
     names = ["agent", "customer"] if call else [f"spk{i}" for i in range(count)]
-    if call:
+    if config.mode == "call-center":
         script = [(names.index(who), text) for who, text in CALL_SENTENCES[: config.num_sentences]]
     else:
         sentences = HELDOUT_SENTENCES if config.sentences == "heldout" else SENTENCES
@@ -194,15 +206,16 @@ def simulate_meeting(config: SimulationConfig, session_id: str = "meeting") -> S
             speaker = speaker + (speaker >= previous) if previous >= 0 else speaker  # never the same speaker twice
             script.append((speaker, sentences[order[index % len(order)]]))
             previous = speaker
+    script = _real_utterances(script, voices, rng)  # a real speaker's lines are its own utterances
     if config.degrade:  # the same person, a different pace and loudness in each sentence
         pace = [float(rng.uniform(0.9, 1.1)) for _ in script]
         loudness = [10 ** (float(rng.uniform(-6, 6)) / 20) for _ in script]
         clips = [
-            apply_channel(synthesize(text, **{**voices[s], "tempo": voices[s]["tempo"] * p}), channels[s]) * g
+            apply_channel(_speech(synthesize, text, voices[s], p), channels[s]) * g
             for (s, text), p, g in zip(script, pace, loudness)
         ]
     else:
-        clips = [synthesize(text, **voices[speaker]) for speaker, text in script]
+        clips = [_speech(synthesize, text, voices[speaker], 1.0) for speaker, text in script]
     durations = [len(c) / 16000 for c in clips]
     starts = _place(durations, [s for s, _ in script], config.overlap_ratio, rng)
     total = int((max(s + d for s, d in zip(starts, durations)) + 0.5) * 16000)
@@ -211,7 +224,7 @@ def simulate_meeting(config: SimulationConfig, session_id: str = "meeting") -> S
         offset = int(round(start * 16000))
         dry[speaker, offset : offset + len(clip)] += clip * float(rng.uniform(0.8, 1.25))
     if call:
-        images, mix, geometry = _call_center(dry, config, rng)
+        images, mix, geometry = _call_center(dry, config, rng, mono=config.mode == "phone-call")
     else:
         images, mix, geometry = _room(dry, config, rng)
     mix = resample(mix, 16000, rate) if rate != 16000 else mix
@@ -220,7 +233,13 @@ def simulate_meeting(config: SimulationConfig, session_id: str = "meeting") -> S
     mix, images = (mix * gain).astype(np.float32), (images * gain).astype(np.float32)
     reference = sorted(
         (
-            dict(session_id=session_id, speaker=names[s], start_time=round(a, 3), end_time=round(a + d, 3), words=text)
+            dict(
+                session_id=session_id,
+                speaker=names[s],
+                start_time=round(a, 3),
+                end_time=round(a + d, 3),
+                words=text if isinstance(text, str) else (text.text or ""),
+            )
             for (s, text), a, d in zip(script, starts, durations)
         ),
         key=lambda e: (e["start_time"], e["speaker"]),
@@ -232,10 +251,46 @@ def simulate_meeting(config: SimulationConfig, session_id: str = "meeting") -> S
         voices={n: {**v, **({"channel": c} if config.degrade else {})} for n, v, c in zip(names, voices, channels)},
         geometry=geometry,
         overlap_ratio=round(overlap / speech, 4) if speech else 0.0,
+        # whether every line's words are known (a real voice's are only for some recordings): WER needs them
+        words_known=all(isinstance(text, str) or text.text is not None for _, text in script),
+        utterances=[text.source for _, text in script if not isinstance(text, str)],
         duration=round(mix.shape[1] / rate, 3),
         sample_rate=rate,
     )
     return SimulatedMeeting(mix, rate, {n: images[i] for i, n in enumerate(names)}, reference, metadata)
+
+
+def _real_utterances(
+    script: list[tuple[int, str]], voices: list[dict[str, Any]], rng: np.random.Generator
+) -> list[tuple[int, str | real_speech.Utterance]]:
+    """The script with each real speaker's lines replaced by its own utterances, drawn without
+    replacement (a clip used twice embeds identically, which no real voice does)."""
+    orders: dict[int, list[int]] = {}
+    out: list[tuple[int, str | real_speech.Utterance]] = []
+    for speaker, text in script:
+        voice = voices[speaker]
+        if voice["engine"] != "real":
+            out.append((speaker, text))
+            continue
+        pool = real_speech.utterances(voice["voice"])
+        order = orders.setdefault(speaker, [int(i) for i in rng.permutation(len(pool))])
+        if not order:
+            raise ValueError(f"real voice {voice['voice']} has only {len(pool)} utterances")
+        out.append((speaker, pool[order.pop()]))
+    return out
+
+
+def _speech(
+    synthesize: Synthesizer, line: str | real_speech.Utterance, voice: dict[str, Any], pace: float
+) -> np.ndarray:
+    """One line of a speaker: a real utterance (its speed changed by ``pace`` with sox) or TTS."""
+    if isinstance(line, str):
+        return synthesize(line, **{**voice, "tempo": voice["tempo"] * pace})
+    if abs(pace - 1.0) < 1e-3:
+        return line.audio
+    from meetsep.tts import sox_effects
+
+    return sox_effects(line.audio, real_speech.RATE, ["tempo", "-s", f"{pace:.3f}"])
 
 
 def _room(
@@ -278,14 +333,18 @@ def _room(
 
 
 def _call_center(
-    dry: np.ndarray, config: SimulationConfig, rng: np.random.Generator
+    dry: np.ndarray, config: SimulationConfig, rng: np.random.Generator, mono: bool = False
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """A call in the telephone band: a speaker per channel with crosstalk, or both on one (``mono``)."""
     from scipy.signal import butter, sosfilt
 
     band = butter(4, [300, 3400], btype="bandpass", fs=16000, output="sos")
     channels = sosfilt(band, dry, axis=1)
     leak = 10 ** (config.crosstalk_db / 20)
-    mix = np.stack([channels[0] + leak * channels[1], channels[1] + leak * channels[0]])
+    if mono:
+        mix = channels.sum(axis=0, keepdims=True)
+    else:
+        mix = np.stack([channels[0] + leak * channels[1], channels[1] + leak * channels[0]])
     if config.snr_db is not None:
         noise = sosfilt(band, rng.standard_normal(mix.shape), axis=1)
         noise *= np.sqrt(np.mean(mix**2) / np.mean(noise**2) / 10 ** (config.snr_db / 10))
@@ -293,7 +352,7 @@ def _call_center(
     return (
         channels.astype(np.float32),
         mix.astype(np.float32),
-        dict(telephone_band=[300, 3400], crosstalk_db=config.crosstalk_db),
+        dict(telephone_band=[300, 3400], **({} if mono else {"crosstalk_db": config.crosstalk_db})),
     )
 
 

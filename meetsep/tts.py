@@ -161,6 +161,18 @@ def speak(text: str, engine: str, voice: str, rate: int, effects: list[str] | tu
     return audio[loud[0] : loud[-1] + 1]
 
 
+def sox_effects(audio: np.ndarray, rate: int, effects: list[str]) -> np.ndarray:
+    """``(samples,)`` float32 at ``rate`` through sox ``effects`` (repeatable: ``-R``, no dither)."""
+    import soundfile as sf
+
+    with tempfile.TemporaryDirectory() as folder:
+        source, shaped = Path(folder) / "in.wav", Path(folder) / "out.wav"
+        sf.write(str(source), audio, rate, subtype="FLOAT")
+        subprocess.run(["sox", "-R", "-D", str(source), str(shaped), *effects], check=True, capture_output=True)
+        out, _ = sf.read(str(shaped), dtype="float32")
+    return out
+
+
 def _command(text: str, engine: str, voice: str, out: Path) -> list[str]:
     if engine == "flite":
         return ["flite", "-voice", voice, "-t", text, "-o", str(out)]

@@ -43,6 +43,7 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,9 @@ def corpus_plan(name: str) -> list[dict[str, Any]]:
         return plan
     if name == "generalization":
         return generalization_plan()
-    raise SystemExit(f"unknown corpus {name!r} (ci, standard, generalization)")
+    if name == "real":
+        return real_plan()
+    raise SystemExit(f"unknown corpus {name!r} (ci, standard, generalization, real)")
 
 
 # Leave-family-out: defaults are chosen on meetings of these voice families only ...
@@ -121,6 +124,62 @@ def generalization_plan() -> list[dict[str, Any]]:
                     num_speakers=2 + (index * 3 + index // 8) % 4,
                     overlap_ratio=OVERLAP_RATIOS[index],
                     num_sentences=16,
+                    degrade=True,
+                    sentences=split,
+                    rt60=rt60,
+                    snr_db=snr,
+                    noise=noise,
+                )
+            )
+    return plan
+
+
+CALL_OVERLAPS = (0.0, 0.05, 0.1, 0.15, 0.1, 0.05, 0.0, 0.1)
+MEETING_ROOMS = ((0.3, 20.0, "white"), (0.45, 15.0, "pink"), (0.6, 10.0, "pink"))
+
+
+def real_plan() -> list[dict[str, Any]]:
+    """Sessions of real people (:mod:`meetsep.real_speech`), split by voice like the TTS families:
+    per split, 8 two-person phone calls (8 kHz mono, telephone band, each speaker through a codec,
+    16-24 turns, 0-15 % overlap) and 8 meetings of 2-4 people (4-mic circle, or 8 mics / a line,
+    reverberant noisy rooms, 0-30 % overlap). Two calls and two meetings of each split pair a real voice
+    with TTS voices whose words are known (the dev split's ve9qrp, the held-out split's Allison, whose
+    prompts come with their words), so cpWER is measured on real voices too; the held-out ones use
+    held-out TTS voices and sentences."""
+    plan = []
+    for split_index, split in enumerate(("dev", "heldout")):
+        known = {"dev": ["real:ve9qrp", "flite:awb"], "heldout": ["real:allison", "festival:kal_diphone"]}[split]
+        for index in range(8):
+            plan.append(
+                dict(
+                    session_id=f"{split}_real_call_{index:02d}",
+                    seed=5000 + 100 * split_index + index,
+                    mode="phone-call",
+                    family="real",
+                    **({"voices": known} if index >= 6 else {}),
+                    num_sentences=16 + 4 * (index % 3),
+                    overlap_ratio=CALL_OVERLAPS[index],
+                    degrade=True,
+                    sentences=split,
+                    snr_db=25.0 - 2.5 * (index % 4),
+                )
+            )
+        for index in range(8):
+            rt60, snr, noise = MEETING_ROOMS[index % 3]
+            count = 2 + index % 3
+            extra = {"heldout": ["piper:joe", "festival:ked_diphone"], "dev": ["espeak-ng:en-us+f3", "flite:slt"]}[
+                split
+            ]
+            plan.append(
+                dict(
+                    **(ARRAYS[index % 2] if index in (3, 4) else {}),
+                    session_id=f"{split}_real_meeting_{index:02d}",
+                    seed=5050 + 100 * split_index + index,
+                    family="real",
+                    **({"voices": (known + extra)[:count]} if index >= 6 else {}),
+                    num_speakers=count,
+                    num_sentences=16 + 4 * (count - 2),
+                    overlap_ratio=(0.0, 0.1, 0.2, 0.3)[index % 4],
                     degrade=True,
                     sentences=split,
                     rt60=rt60,
@@ -171,7 +230,8 @@ def run_configuration(name: str, sessions: list[Path], out: Path, overrides: lis
     for session in sessions:
         began = time.perf_counter()
         if pipeline is not None:
-            transcript = pipeline(session / "mix.flac", layout="array", session_id=session.name, hook=timing)
+            layout = "mono" if session_plan(session).get("mode") == "phone-call" else "array"
+            transcript = pipeline(session / "mix.flac", layout=layout, session_id=session.name, hook=timing)
             # to_seglst and .diarization: written so that the z_before revision's meetsep runs this too
             entries = json.loads(to_seglst(transcript))
             diarization = [dict(speaker=d.speaker, start_time=d.start, end_time=d.end) for d in transcript.diarization]
@@ -179,6 +239,7 @@ def run_configuration(name: str, sessions: list[Path], out: Path, overrides: lis
             language = dict(
                 code=getattr(transcript, "language", None),
                 probability=getattr(transcript, "language_probability", None),
+                count_confidence=getattr(transcript, "speaker_count_confidence", None),
             )
             (out / f"{session.name}.language.json").write_text(json.dumps(language))
         elif name == "c_oracle":
@@ -196,6 +257,20 @@ def run_configuration(name: str, sessions: list[Path], out: Path, overrides: lis
             dict(wall=wall, audio_seconds=audio_seconds, stages=dict(timing.seconds), peak_mb=peak_mb, peaks_mb=peaks)
         )
     )
+
+
+def session_plan(session: Path) -> dict[str, Any]:
+    """The simulation settings a corpus session was made with (its meta.json's plan)."""
+    return json.loads((session / "meta.json").read_text()).get("plan", {})
+
+
+def spoken_language(session: Path) -> str | None:
+    """The language of a session: English for TTS voices, a real voice's own; None when they differ."""
+    from meetsep.real_speech import VOICES
+
+    voices = json.loads((session / "meta.json").read_text()).get("voices", {}).values()
+    spoken = {VOICES[v["voice"]].language if v.get("engine") == "real" else "en" for v in voices} or {"en"}
+    return spoken.pop() if len(spoken) == 1 else None
 
 
 def peak_resident_mb() -> float:
@@ -303,26 +378,32 @@ def score(sessions: list[Path], out: Path) -> dict[str, Any]:
         hypothesis = json.loads((out / f"{session.name}.seglst.json").read_text())
         diarization = json.loads((out / f"{session.name}.diarization.json").read_text())
         scores = score_session(reference, hypothesis, diarization, session_id=session.name)
-        plan = json.loads((session / "meta.json").read_text()).get("plan", {})
+        if not json.loads((session / "meta.json").read_text()).get("words_known", True):
+            # a real voice whose words are unknown: who spoke when is scored, words are not
+            scores = replace(scores, reference_words=0, cp_errors=0, tcp_errors=0, orc_errors=0)
+        plan = session_plan(session)
         heard = out / f"{session.name}.language.json"  # only configurations whose transcript names one
-        language = json.loads(heard.read_text()).get("code") if heard.is_file() else None
+        told = json.loads(heard.read_text()) if heard.is_file() else {}
+        language, confidence = told.get("code"), told.get("count_confidence")
         groups = dict(
             overlap=f"{int(round(100 * plan.get('overlap_ratio', 0.0)))}%",
-            family=plan.get("family") or "-",
+            family=(plan.get("family") or "-") + (" call" if plan.get("mode") == "phone-call" else ""),
             room=f"RT60 {plan.get('rt60', 0.3):.2f} SNR {plan.get('snr_db', 30):.0f}",
         )
-        # the corpus's meetings are spoken in English unless their plan says otherwise
-        right = None if language is None else language == plan.get("language", "en")
-        rows.append((scores, dict(groups, language=language), right))
+        # the corpus's meetings are spoken in English unless their voices say otherwise
+        expected = spoken_language(session)
+        right = None if language is None or expected is None else language == expected
+        rows.append((scores, dict(groups, language=language, count_confidence=confidence), right))
 
     def summary(group: list[Any]) -> dict[str, Any]:
         t = total([s for s, _, _ in group])
         exact = sum(s.speaker_count_error == 0 for s, _, _ in group) / len(group)
         heard = [right for _, _, right in group if right is not None]
+        words = t.reference_words > 0  # else no session of the group has known words
         return dict(
-            cpwer=t.cpwer,
-            tcpwer=t.tcpwer,
-            orcwer=t.orcwer,
+            cpwer=t.cpwer if words else None,
+            tcpwer=t.tcpwer if words else None,
+            orcwer=t.orcwer if words else None,
             der=t.der,
             count_exact=exact,
             language_right=sum(heard) / len(heard) if heard else None,
@@ -358,7 +439,7 @@ def baseline_checkout(revision: str) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", default="ci", choices=["ci", "standard", "generalization"])
+    parser.add_argument("--corpus", default="ci", choices=["ci", "standard", "generalization", "real"])
     parser.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated subset of: " + ", ".join(CONFIGS))
     parser.add_argument(
         "--set",
@@ -436,6 +517,7 @@ def main() -> None:
     print(f"\nwall time of the whole run: {time.perf_counter() - began:.0f} s; results in {out}")
 
 
+CONFIDENCE_BINS = ((0.0, 0.1), (0.1, 0.3), (0.3, 0.6), (0.6, 1.01))
 METRICS = ("cpwer", "tcpwer", "orcwer", "der", "count_exact", "language_right")
 
 
@@ -471,6 +553,16 @@ def print_table(results: dict[str, Any]) -> None:
         for value in values:
             for name, r in results.items():
                 print(_row(f"{value} {name}", r["by"][key].get(value)))
+    print("\nspeaker count exact by the transcript's speaker_count_confidence (sessions)")
+    for name, r in results.items():
+        told = [(x["count_confidence"], x["speaker_count_error"] == 0) for x in r["sessions"]]
+        told = [(c, exact) for c, exact in told if c is not None]
+        if told:
+            cells = []
+            for low, high in CONFIDENCE_BINS:
+                group = [exact for c, exact in told if low <= c < high]
+                cells.append(f"[{low:.2f}, {min(high, 1.0):.2f}) {sum(group)}/{len(group)}")
+            print(f"{name:<16}" + "   ".join(cells))
     print("\nper-stage RTF (seconds of work per second of audio)")
     for name, r in results.items():
         print(f"{name:<16}" + "  ".join(f"{k} {v:.3f}" for k, v in r["stages"].items()))

@@ -70,7 +70,8 @@ def prepare(session: Path, cache: Path) -> dict[str, Any]:
     from meetsep.embedding import SpatialFeatures, SpeakerEmbedder, UnitEmbedder
     from meetsep.segment import Segmenter
 
-    recording = load_recording(session / "mix.flac", layout="array")
+    mono = benchmark.session_plan(session).get("mode") == "phone-call"
+    recording = load_recording(session / "mix.flac", layout="mono" if mono else "array")
     if MIXTURE == "wpe":
         mixture = resample(_wpe_average(recording), recording.sample_rate, 16000)
     else:
@@ -84,7 +85,8 @@ def prepare(session: Path, cache: Path) -> dict[str, Any]:
         samples=len(mixture),
         segmentation=segmentation,
         voice=joined[..., : embedder.dimension] * np.sqrt(2.0),
-        place=joined[..., embedder.dimension :] * np.sqrt(2.0),
+        # one channel (a phone call) tells nothing of where speech comes from: voice only, as the pipeline does
+        place=joined[..., embedder.dimension :] * np.sqrt(2.0) if recording.num_channels > 1 else None,
     )
     cache.mkdir(parents=True, exist_ok=True)
     target.write_bytes(pickle.dumps(data))

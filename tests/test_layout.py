@@ -26,12 +26,12 @@ STAGES = {
     "transcript",
 }  # fmt: skip
 # What reads or writes transcripts and audio around the chain, beside the stages.
-TOOLS = {"formats", "evaluate", "simulate", "tts", "degrade", "analytics", "report"}
+TOOLS = {"formats", "evaluate", "simulate", "tts", "degrade", "real_speech", "analytics", "report"}
 ALLOWED = {
     **{name: SHARED for name in SHARED},
     **{name: SHARED for name in STAGES},
     **{name: SHARED for name in TOOLS},
-    "simulate": SHARED | {"tts", "degrade"},
+    "simulate": SHARED | {"tts", "degrade", "real_speech"},
     "report": SHARED | {"analytics", "formats"},
     "pipeline": SHARED | STAGES,
     "manifest": SHARED,
