@@ -142,10 +142,10 @@ def real_plan() -> list[dict[str, Any]]:
     """Sessions of real people (:mod:`meetsep.real_speech`), split by voice like the TTS families:
     per split, 8 two-person phone calls (8 kHz mono, telephone band, each speaker through a codec,
     16-24 turns, 0-15 % overlap) and 8 meetings of 2-4 people (4-mic circle, or 8 mics / a line,
-    reverberant noisy rooms, 0-30 % overlap). Two calls and two meetings of each split pair a real voice
-    with TTS voices whose words are known (the dev split's ve9qrp, the held-out split's Allison, whose
-    prompts come with their words), so cpWER is measured on real voices too; the held-out ones use
-    held-out TTS voices and sentences."""
+    reverberant noisy rooms, 0-30 % overlap). Two calls and two meetings of each split pair one real
+    voice with TTS voices of that split (dev: ve9qrp, whose words are not known; held-out: Allison, whose
+    prompts come with their words, with held-out TTS voices and sentences), so the held-out split
+    measures cpWER on a real voice too. Sessions whose words are not all known score DER and count only."""
     plan = []
     for split_index, split in enumerate(("dev", "heldout")):
         known = {"dev": ["real:ve9qrp", "flite:awb"], "heldout": ["real:allison", "festival:kal_diphone"]}[split]
