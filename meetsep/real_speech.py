@@ -138,13 +138,12 @@ def utterances(name: str) -> tuple[Utterance, ...]:
 def split_at_pauses(audio: np.ndarray) -> list[np.ndarray]:
     """Cut ``(samples,)`` 16 kHz speech where it is quiet for ``PAUSE_SECONDS``; pieces longer than
     ``LONGEST_SECONDS`` are cut again at their quietest frame; pieces shorter than ``SHORTEST_SECONDS``
-    are dropped. Quiet: 30 dB under the recording's loud frames (its 95th percentile)."""
+    are dropped. Quiet: see :func:`_loud_frames`."""
     hop = int(FRAME_SECONDS * RATE)
     frames = len(audio) // hop
     if frames == 0:
         return []
-    level = 10 * np.log10(np.mean(audio[: frames * hop].reshape(frames, hop) ** 2, axis=1) + 1e-12)
-    loud = (level > np.percentile(level, 95) - 30.0) & (level > SILENT_DB)
+    level, loud = _loud_frames(audio)
     pause = int(round(PAUSE_SECONDS / FRAME_SECONDS))
     pieces: list[tuple[int, int]] = []
     start, quiet = None, 0
@@ -175,14 +174,21 @@ def split_at_pauses(audio: np.ndarray) -> list[np.ndarray]:
 def _trimmed(audio: np.ndarray) -> np.ndarray:
     """A prompt without its leading and trailing silence (kept whole inside: its words are known)."""
     hop = int(FRAME_SECONDS * RATE)
-    frames = len(audio) // hop
-    if frames == 0:
+    if len(audio) < hop:
         return audio[:0]
-    level = 10 * np.log10(np.mean(audio[: frames * hop].reshape(frames, hop) ** 2, axis=1) + 1e-12)
-    active = np.flatnonzero((level > np.percentile(level, 95) - 30.0) & (level > SILENT_DB))
+    active = np.flatnonzero(_loud_frames(audio)[1])
     if not len(active):
         return audio[:0]
     return audio[max(0, (active[0] - 1) * hop) : (active[-1] + 2) * hop]
+
+
+def _loud_frames(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per ``FRAME_SECONDS`` frame of ``(samples,)`` audio (at least one frame): its level (dB) and
+    whether it is loud: within 30 dB of the recording's loud frames (95th percentile), above ``SILENT_DB``."""
+    hop = int(FRAME_SECONDS * RATE)
+    frames = len(audio) // hop
+    level = 10 * np.log10(np.mean(audio[: frames * hop].reshape(frames, hop) ** 2, axis=1) + 1e-12)
+    return level, (level > np.percentile(level, 95) - 30.0) & (level > SILENT_DB)
 
 
 def _normalized(audio: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ from meetsep import real_speech
 from meetsep.audio import resample
 from meetsep.degrade import CHANNELS, apply_channel, pink_noise
 from meetsep.files import atomic_path, atomic_write_text
-from meetsep.tts import CALL_SENTENCES, FAMILIES, HELDOUT_SENTENCES, SENTENCES, Synthesizer
+from meetsep.tts import CALL_SENTENCES, FAMILIES, HELDOUT_SENTENCES, SENTENCES, Synthesizer, sox_effects
 
 # (engine, voice). flite voices are distinct speakers; espeak-ng variants differ in formants and pitch.
 VOICES: list[tuple[str, str]] = [
@@ -288,8 +288,6 @@ def _speech(
         return synthesize(line, **{**voice, "tempo": voice["tempo"] * pace})
     if abs(pace - 1.0) < 1e-3:
         return line.audio
-    from meetsep.tts import sox_effects
-
     return sox_effects(line.audio, real_speech.RATE, ["tempo", "-s", f"{pace:.3f}"])
 
 
