@@ -21,13 +21,13 @@ from meetsep.version import __version__
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from meetsep.logs import silence_known_warnings  # noqa: E402
+from meetsep.core.logs import silence_known_warnings  # noqa: E402
 
 silence_known_warnings()  # third-party warnings a meetsep user cannot act on (shown under --verbose)
 
-from meetsep.config import PipelineConfig, load_config  # noqa: E402
-from meetsep.errors import AudioInputError, ConfigError, MeetsepError, ModelNotFoundError  # noqa: E402
-from meetsep.types import ChannelLayout, Recording, Transcript, Turn, Word  # noqa: E402
+from meetsep.core.config import PipelineConfig, load_config  # noqa: E402
+from meetsep.core.errors import AudioInputError, ConfigError, MeetsepError, ModelNotFoundError  # noqa: E402
+from meetsep.core.types import ChannelLayout, Recording, Transcript, Turn, Word  # noqa: E402
 
 
 def __getattr__(name: str):  # lazy: the pipeline module imports the stage modules

@@ -19,25 +19,25 @@ from typing import Any
 
 import numpy as np
 
-from meetsep.asr import HeldSpeech, Recognizer, language_sample
-from meetsep.assign import WordAssigner
-from meetsep.audio import SignalFile, channel_signals, load_recording, resample_blocks
-from meetsep.beamform import Beamformer
-from meetsep.beams import SpeakerAudio, SpeakerBeams
-from meetsep.channels import CallChannels
-from meetsep.chunking import group_by_time
-from meetsep.config import PipelineConfig, load_config, option_overrides
-from meetsep.dereverb import Dereverberator
-from meetsep.diarize import Diarizer
-from meetsep.embedding import SpatialFeatures, SpeakerEmbedder, UnitEmbedder
-from meetsep.gss import GuidedSeparator
-from meetsep.hooks import Hook, no_hook, stage
-from meetsep.intervals import merge_segments, subtract_intervals
-from meetsep.logs import logger
-from meetsep.segment import Segmenter
-from meetsep.separate import BeamStreams, NeuralSeparator, separate_file
-from meetsep.transcript import build_transcript
-from meetsep.types import (
+from meetsep.stages.asr import HeldSpeech, Recognizer, language_sample
+from meetsep.stages.assign import WordAssigner
+from meetsep.io.audio import SignalFile, channel_signals, load_recording, resample_blocks
+from meetsep.stages.beamform import Beamformer
+from meetsep.stages.beams import SpeakerAudio, SpeakerBeams
+from meetsep.stages.channels import CallChannels
+from meetsep.core.chunking import group_by_time
+from meetsep.core.config import PipelineConfig, load_config, option_overrides
+from meetsep.stages.dereverb import Dereverberator
+from meetsep.stages.diarize import Diarizer
+from meetsep.stages.embedding import SpatialFeatures, SpeakerEmbedder, UnitEmbedder
+from meetsep.stages.gss import GuidedSeparator
+from meetsep.core.hooks import Hook, no_hook, stage
+from meetsep.core.intervals import merge_segments, subtract_intervals
+from meetsep.core.logs import logger
+from meetsep.stages.segment import Segmenter
+from meetsep.stages.separate import BeamStreams, NeuralSeparator, separate_file
+from meetsep.stages.transcript import build_transcript
+from meetsep.core.types import (
     AsrResult,
     AttributedWord,
     ChannelLayout,

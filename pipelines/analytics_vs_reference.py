@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from meetsep.analytics import Analytics, call_roles, from_reference, stored_or_computed
-from meetsep.formats import read_transcript
-from meetsep.intervals import overlap_seconds
+from meetsep.analysis.analytics import Analytics, call_roles, from_reference, stored_or_computed
+from meetsep.io.formats import read_transcript
+from meetsep.core.intervals import overlap_seconds
 
 
 def match_speakers(transcript_segments: list, reference: list[dict]) -> dict[str, str]:

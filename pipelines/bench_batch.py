@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from meetsep.audio import resample
-from meetsep.batch import read_report
+from meetsep.io.audio import resample
+from meetsep.batch.run import read_report
 
 LINES = [
     ("slt", "Could you share the latest numbers with the whole team before Friday?"),
@@ -83,7 +83,7 @@ def main() -> None:
         command = [
             sys.executable,
             "-m",
-            "meetsep.cli",
+            "meetsep.cli.commands",
             "batch",
             str(source),
             "--out",

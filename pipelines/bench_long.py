@@ -38,7 +38,7 @@ CHILD_MEETSEP = (
     + """
 import json, sys, time
 import meetsep
-from meetsep.hooks import TimingHook
+from meetsep.core.hooks import TimingHook
 config = meetsep.load_config([], sys.argv[2:])
 timing = TimingHook()
 began = time.perf_counter()
@@ -54,7 +54,7 @@ CHILD_FASTER_WHISPER = (
 import json, sys, time
 import numpy as np, soundfile as sf
 import meetsep
-from meetsep.models import resolve_model
+from meetsep.loading.models import resolve_model
 from faster_whisper import WhisperModel
 config = meetsep.load_config([], sys.argv[2:])
 began = time.perf_counter()
@@ -71,7 +71,7 @@ print(json.dumps(dict(wall=time.perf_counter() - began, peak_mb=peak_mb(), words
 
 def build(path: Path, minutes: float, channels: int, seeds: int) -> float:
     """Tile ``seeds`` simulated meetings into ``path`` until ``minutes`` long; returns seconds."""
-    from meetsep.simulate import SimulationConfig, simulate_meeting
+    from meetsep.sim.simulate import SimulationConfig, simulate_meeting
 
     pieces = []
     for seed in range(seeds):

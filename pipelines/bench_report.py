@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from meetsep.intervals import inside, overlapping_parts
-from meetsep.transcript import build_turns
-from meetsep.types import ChannelLayout, SpeakerSegment, TimeSpan, Transcript, Word
+from meetsep.core.intervals import inside, overlapping_parts
+from meetsep.stages.transcript import build_turns
+from meetsep.core.types import ChannelLayout, SpeakerSegment, TimeSpan, Transcript, Word
 
 VOCABULARY = (
     "the we project budget meeting schedule customer design team next week review release plan data report "
@@ -180,7 +180,7 @@ def main() -> None:
     parser.add_argument("--linked-only", action="store_true", help="Skip the page with the audio embedded.")
     parser.add_argument("--out", type=Path, default=Path("build/bench_report"))
     args = parser.parse_args()
-    from meetsep.report import write_report
+    from meetsep.analysis.report import write_report
 
     args.out.mkdir(parents=True, exist_ok=True)
     transcript = synthetic_transcript(args.minutes, args.speakers, args.longest_turn)

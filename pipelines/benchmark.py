@@ -139,7 +139,7 @@ MEETING_ROOMS = ((0.3, 20.0, "white"), (0.45, 15.0, "pink"), (0.6, 10.0, "pink")
 
 
 def real_plan() -> list[dict[str, Any]]:
-    """Sessions of real people (:mod:`meetsep.real_speech`), split by voice like the TTS families:
+    """Sessions of real people (:mod:`meetsep.sim.real_speech`), split by voice like the TTS families:
     per split, 8 two-person phone calls (8 kHz mono, telephone band, each speaker through a codec,
     16-24 turns, 0-15 % overlap) and 8 meetings of 2-4 people (4-mic circle, or 8 mics / a line,
     reverberant noisy rooms, 0-30 % overlap). Two calls and two meetings of each split pair one real
@@ -195,7 +195,7 @@ def make_corpus(name: str, folder: Path, only: set[str] | None = None) -> list[P
 
     A meeting already simulated with the same settings is kept.
     """
-    from meetsep.simulate import SimulationConfig, simulate_meeting, write_meeting
+    from meetsep.sim.simulate import SimulationConfig, simulate_meeting, write_meeting
 
     sessions = []
     for entry in corpus_plan(name):
@@ -218,8 +218,8 @@ def make_corpus(name: str, folder: Path, only: set[str] | None = None) -> list[P
 def run_configuration(name: str, sessions: list[Path], out: Path, overrides: list[str]) -> None:
     """Transcribe every session with one configuration; write hypotheses and timing.json."""
     import meetsep
-    from meetsep.formats import to_seglst
-    from meetsep.hooks import TimingHook
+    from meetsep.io.formats import to_seglst
+    from meetsep.core.hooks import TimingHook
 
     out.mkdir(parents=True, exist_ok=True)
     config = meetsep.load_config([], [f"{k}={v}" for k, v in CONFIGS[name].items()] + overrides)
@@ -266,7 +266,7 @@ def session_plan(session: Path) -> dict[str, Any]:
 
 def spoken_language(session: Path) -> str | None:
     """The language of a session: English for TTS voices, a real voice's own; None when they differ."""
-    from meetsep.real_speech import VOICES
+    from meetsep.sim.real_speech import VOICES
 
     voices = json.loads((session / "meta.json").read_text()).get("voices", {}).values()
     spoken = {VOICES[v["voice"]].language if v.get("engine") == "real" else "en" for v in voices} or {"en"}
@@ -285,10 +285,10 @@ def peak_resident_mb() -> float:
 def _oracle(session: Path, config: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], float]:
     import soundfile as sf
 
-    from meetsep.asr import Recognizer
-    from meetsep.audio import resample
-    from meetsep.formats import turn_entries
-    from meetsep.types import Stream
+    from meetsep.stages.asr import Recognizer
+    from meetsep.io.audio import resample
+    from meetsep.io.formats import turn_entries
+    from meetsep.core.types import Stream
 
     reference = json.loads((session / "reference.seglst.json").read_text())
     recognizer = Recognizer(config.asr, config.runtime)
@@ -298,8 +298,8 @@ def _oracle(session: Path, config: Any) -> tuple[list[dict[str, Any]], list[dict
         regions = [(e["start_time"], e["end_time"]) for e in reference if e["speaker"] == image.stem]
         streams.append(Stream(resample(audio, rate, 16000), 16000, image.stem, image.stem, regions))
     words = recognizer(streams).words
-    from meetsep.transcript import build_turns
-    from meetsep.types import Word
+    from meetsep.stages.transcript import build_turns
+    from meetsep.core.types import Word
 
     turns = build_turns(
         [
@@ -320,13 +320,13 @@ def _peer_senko(session: Path, config: Any, timing: Any) -> tuple[list[dict[str,
     import senko  # noqa: F401  (the peer system; optional)
     import soundfile as sf
 
-    from meetsep.asr import Recognizer
-    from meetsep.assign import assign_words
-    from meetsep.audio import resample
-    from meetsep.formats import diarization_entries, seglst_entries
-    from meetsep.intervals import overlapping_parts
-    from meetsep.transcript import build_transcript
-    from meetsep.types import ChannelLayout, Diarization, SpeakerSegment, Stream
+    from meetsep.stages.asr import Recognizer
+    from meetsep.stages.assign import assign_words
+    from meetsep.io.audio import resample
+    from meetsep.io.formats import diarization_entries, seglst_entries
+    from meetsep.core.intervals import overlapping_parts
+    from meetsep.stages.transcript import build_transcript
+    from meetsep.core.types import ChannelLayout, Diarization, SpeakerSegment, Stream
 
     audio, rate = sf.read(str(session / "mix.flac"), dtype="float32", always_2d=True)
     mono = resample(audio[:, 0], rate, 16000)
@@ -370,7 +370,7 @@ def _senko_diarizer() -> Any:
 
 
 def score(sessions: list[Path], out: Path) -> dict[str, Any]:
-    from meetsep.evaluate import score_session, total
+    from meetsep.analysis.evaluate import score_session, total
 
     rows = []
     for session in sessions:

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from train_separator import HELDOUT_SENTENCES, HELDOUT_VOICES, RATE, make_corpus, mixture  # noqa: E402
 
-from meetsep.evaluate import si_snr, si_snr_improvement  # noqa: E402
+from meetsep.analysis.evaluate import si_snr, si_snr_improvement  # noqa: E402
 
 EVAL_SEED = 12345
 
@@ -41,7 +41,7 @@ def main() -> None:
 
     import torch
 
-    from meetsep.models import load_separation, resolve_model
+    from meetsep.loading.models import load_separation, resolve_model
 
     torch.set_num_threads(args.threads)
     resolved = resolve_model(args.model, "separation")

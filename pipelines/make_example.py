@@ -14,7 +14,7 @@ import json
 import shutil
 from pathlib import Path
 
-from meetsep.simulate import SimulationConfig, simulate_meeting, write_meeting
+from meetsep.sim.simulate import SimulationConfig, simulate_meeting, write_meeting
 
 CONFIG = SimulationConfig(
     seed=7,
@@ -39,7 +39,7 @@ def main() -> None:
     shutil.rmtree(args.out / "speakers")
     readme = f"""# Bundled example: a simulated 4-microphone meeting
 
-Made by `python pipelines/make_example.py` (meetsep.simulate), deterministic from this config:
+Made by `python pipelines/make_example.py` (meetsep.sim.simulate), deterministic from this config:
 
 ```json
 {json.dumps(CONFIG.model_dump(mode="json"), indent=2)}

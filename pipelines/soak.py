@@ -31,7 +31,7 @@ def make_files(folder: Path, files: int, distinct: int, sentences: int, mics: in
     """``files`` FLAC files cycling through ``distinct`` simulated meetings; returns their paths."""
     import shutil
 
-    from meetsep.simulate import SimulationConfig, simulate_meeting, write_meeting
+    from meetsep.sim.simulate import SimulationConfig, simulate_meeting, write_meeting
 
     sources = []
     for seed in range(distinct):

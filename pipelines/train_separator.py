@@ -49,8 +49,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from meetsep.evaluate import si_snr_improvement  # noqa: E402
-from meetsep.tts import CALL_SENTENCES, SENTENCES, speak  # noqa: E402
+from meetsep.analysis.evaluate import si_snr_improvement  # noqa: E402
+from meetsep.sim.tts import CALL_SENTENCES, SENTENCES, speak  # noqa: E402
 
 RATE = 16000
 TRAIN_VOICES = [("flite", v) for v in ("slt", "rms", "kal16", "kal")] + [
@@ -260,7 +260,7 @@ def train(args: argparse.Namespace) -> Path:
     from speechbrain.nnet.losses import get_si_snr_with_pitwrapper
     from tqdm import tqdm
 
-    from meetsep.sepmodels import (
+    from meetsep.loading.sepmodels import (
         SeparationNet,
         build_modules,
         convtasnet_hparams,

@@ -36,10 +36,10 @@ SEGMENT: dict[str, Any] = {}  # segment config overrides of the cached segmentat
 
 
 class CachedUnits:
-    """A :class:`meetsep.types.UnitEmbedder` that returns embeddings computed once for every unit.
+    """A :class:`meetsep.core.types.UnitEmbedder` that returns embeddings computed once for every unit.
 
     Voice (192) and spatial parts are kept apart, so any ``spatial_weight`` joins them as
-    :class:`meetsep.embedding.UnitEmbedder` would: ``[voice, w · place] / sqrt(1 + w²)``.
+    :class:`meetsep.stages.embedding.UnitEmbedder` would: ``[voice, w · place] / sqrt(1 + w²)``.
     """
 
     def __init__(self, voice: np.ndarray, place: np.ndarray | None, weight: float, min_clean_seconds: float) -> None:
@@ -63,12 +63,12 @@ def prepare(session: Path, cache: Path) -> dict[str, Any]:
     target = cache / f"{session.name}.pkl"
     if target.is_file():
         return pickle.loads(target.read_bytes())
-    from meetsep.audio import load_recording, resample
-    from meetsep.beamform import Beamformer
-    from meetsep.config import AttributeConfig, BeamformConfig, RuntimeConfig, SegmentConfig
-    from meetsep.diarize import Diarizer
-    from meetsep.embedding import SpatialFeatures, SpeakerEmbedder, UnitEmbedder
-    from meetsep.segment import Segmenter
+    from meetsep.io.audio import load_recording, resample
+    from meetsep.stages.beamform import Beamformer
+    from meetsep.core.config import AttributeConfig, BeamformConfig, RuntimeConfig, SegmentConfig
+    from meetsep.stages.diarize import Diarizer
+    from meetsep.stages.embedding import SpatialFeatures, SpeakerEmbedder, UnitEmbedder
+    from meetsep.stages.segment import Segmenter
 
     mono = benchmark.session_plan(session).get("mode") == "phone-call"
     recording = load_recording(session / "mix.flac", layout="mono" if mono else "array")
@@ -95,18 +95,18 @@ def prepare(session: Path, cache: Path) -> dict[str, Any]:
 
 def _wpe_average(recording: Any) -> np.ndarray:
     """The channels dereverberated by meetsep's WPE (whole recording at once), averaged."""
-    from meetsep.audio import read_window
-    from meetsep.dereverb import dereverberate
-    from meetsep.dsp import StftSettings
+    from meetsep.io.audio import read_window
+    from meetsep.stages.dereverb import dereverberate
+    from meetsep.core.dsp import StftSettings
 
     audio = read_window(recording, 0.0, recording.num_samples / recording.sample_rate)
     return dereverberate(audio, StftSettings(fft_size=512, hop=128)).mean(axis=0)
 
 
 def run_variant(data: dict[str, Any], overrides: dict[str, Any]) -> tuple[list[Any], float | None]:
-    from meetsep.config import AttributeConfig
-    from meetsep.diarize import Diarizer
-    from meetsep.embedding import MIN_CLEAN_SECONDS
+    from meetsep.core.config import AttributeConfig
+    from meetsep.stages.diarize import Diarizer
+    from meetsep.stages.embedding import MIN_CLEAN_SECONDS
 
     config = AttributeConfig(**overrides)
     embed = CachedUnits(data["voice"], data["place"], config.spatial_weight, MIN_CLEAN_SECONDS)
@@ -117,9 +117,9 @@ def run_variant(data: dict[str, Any], overrides: dict[str, Any]) -> tuple[list[A
 def run_oracle(data: dict[str, Any], reference: list[dict[str, Any]]) -> list[Any]:
     """The same units and segmentation, each unit given the reference speaker it overlaps most:
     the DER left by segmentation and reconstruction alone (the floor clustering can reach)."""
-    import meetsep.diarize as diarize
-    from meetsep.config import AttributeConfig
-    from meetsep.embedding import MIN_CLEAN_SECONDS
+    import meetsep.stages.diarize as diarize
+    from meetsep.core.config import AttributeConfig
+    from meetsep.stages.embedding import MIN_CLEAN_SECONDS
 
     names = sorted({r["speaker"] for r in reference})
 
@@ -159,10 +159,10 @@ def run_oracle(data: dict[str, Any], reference: list[dict[str, Any]]) -> list[An
 
 def _components(reference: list[dict[str, Any]], hypothesis: list[dict[str, Any]]) -> dict[str, float]:
     """Missed speech, false alarm and confusion (seconds, no collar) of one meeting, on the annotations
-    :func:`meetsep.evaluate.score_session` scores."""
+    :func:`meetsep.analysis.evaluate.score_session` scores."""
     from pyannote.metrics.diarization import DiarizationErrorRate
 
-    from meetsep.evaluate import _annotation
+    from meetsep.analysis.evaluate import _annotation
 
     annotations = [_annotation(items, "session") for items in (reference, hypothesis)]
     return DiarizationErrorRate(collar=0.0, skip_overlap=False)(*annotations, detailed=True)
@@ -203,10 +203,10 @@ def main() -> None:
         "--embedding-rate", type=int, default=16000, help="attribute.embedding_rate of the cached embeddings"
     )
     args = parser.parse_args()
-    import meetsep.diarize
+    import meetsep.stages.diarize
 
     if args.unit_seconds:
-        meetsep.diarize.MAX_UNIT_SECONDS = args.unit_seconds
+        meetsep.stages.diarize.MAX_UNIT_SECONDS = args.unit_seconds
         args.cache = args.cache / f"units{args.unit_seconds:g}"
     if args.embedding_rate != 16000:
         args.cache = args.cache / f"embedding{args.embedding_rate}"
@@ -217,7 +217,7 @@ def main() -> None:
     if args.segment:
         SEGMENT.update(parse_variant("segment:" + args.segment)[1])
         args.cache = args.cache / ("segment-" + args.segment.replace("=", "").replace(",", "-"))
-    from meetsep.evaluate import score_session
+    from meetsep.analysis.evaluate import score_session
 
     corpus_dir = Path("build/corpus") / args.corpus
     sessions = [

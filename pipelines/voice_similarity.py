@@ -1,6 +1,6 @@
 """How alike a voice is to itself and to others, as meetsep's speaker embedder hears it.
 
-For each voice (real people of :mod:`meetsep.real_speech`, TTS voices of :data:`meetsep.tts.FAMILIES`):
+For each voice (real people of :mod:`meetsep.sim.real_speech`, TTS voices of :data:`meetsep.sim.tts.FAMILIES`):
 utterances through the same channels as the simulator's (none / telephone / codec / cheap microphone),
 cut into stretches of ``--seconds`` (units of the diarizer are up to 3 s), embedded as the pipeline
 embeds them (CAM++, band-limited to 4 kHz by default). Prints, per voice, the mean cosine of its
@@ -22,9 +22,9 @@ import numpy as np
 def stretches(family: str, voice: str, count: int, seconds: float, seed: int) -> list[np.ndarray]:
     """Up to ``count`` stretches of ``seconds`` of one voice, each from its own utterance, through
     a channel drawn per utterance (as the simulator's degradations do)."""
-    from meetsep import real_speech
-    from meetsep.degrade import CHANNELS, apply_channel
-    from meetsep.tts import HELDOUT_SENTENCES, SENTENCES, Synthesizer
+    from meetsep.sim import real_speech
+    from meetsep.sim.degrade import CHANNELS, apply_channel
+    from meetsep.sim.tts import HELDOUT_SENTENCES, SENTENCES, Synthesizer
 
     rng = np.random.default_rng(seed)
     rate = real_speech.RATE
@@ -56,10 +56,10 @@ def main() -> None:
     args = parser.parse_args()
 
     import meetsep
-    from meetsep import real_speech
-    from meetsep.audio import resample
-    from meetsep.embedding import SpeakerEmbedder
-    from meetsep.tts import FAMILIES
+    from meetsep.sim import real_speech
+    from meetsep.io.audio import resample
+    from meetsep.stages.embedding import SpeakerEmbedder
+    from meetsep.sim.tts import FAMILIES
 
     config = meetsep.load_config([], [f"attribute.embedding_rate={args.embedding_rate}"])
     embedder = SpeakerEmbedder(config.attribute, config.runtime)

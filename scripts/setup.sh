@@ -11,7 +11,7 @@ VENV=.venv
 # Debian packages: TTS voices used by the simulator, the tests and the example recipe (espeak-ng,
 # flite, festival with three English voices: the voice families of the generalization corpus), sox,
 # chromium with its driver for the report's browser test, and recordings of real people
-# (meetsep.real_speech: codec2's examples, Asterisk's voice prompts) for the real-voice corpus and tests.
+# (meetsep.sim.real_speech: codec2's examples, Asterisk's voice prompts) for the real-voice corpus and tests.
 DEBIAN_PACKAGES=(espeak-ng flite sox festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts chromium chromium-driver
   codec2-examples asterisk-core-sounds-en asterisk-core-sounds-en-wav asterisk-core-sounds-fr-wav asterisk-core-sounds-it-wav
   asterisk-prompt-it-menardi-wav asterisk-core-sounds-ru-wav asterisk-prompt-fr-armelle asterisk-prompt-es-co)

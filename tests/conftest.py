@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from meetsep.audio import resample
+from meetsep.io.audio import resample
 
 RATE = 16000
 
@@ -116,7 +116,7 @@ def call_center(tts, tmp_path_factory: pytest.TempPathFactory) -> Mix:
 @pytest.fixture(scope="module")
 def meeting():
     """Two flite talkers (seed 4), 40 % overlap, 4-mic circular array, RT60 0.3 s, SNR 30 dB."""
-    from meetsep.simulate import SimulationConfig, simulate_meeting
+    from meetsep.sim.simulate import SimulationConfig, simulate_meeting
 
     return simulate_meeting(
         SimulationConfig(seed=4, num_speakers=2, num_sentences=4, overlap_ratio=0.4, num_mics=4, snr_db=30)
@@ -126,8 +126,8 @@ def meeting():
 @pytest.fixture(scope="module")
 def meeting_diarization(meeting):
     """The true diarization of ``meeting`` (its reference segments and where they overlap)."""
-    from meetsep.intervals import overlapping_parts
-    from meetsep.types import Diarization, SpeakerSegment
+    from meetsep.core.intervals import overlapping_parts
+    from meetsep.core.types import Diarization, SpeakerSegment
 
     segments = [
         SpeakerSegment(speaker=e["speaker"], start=e["start_time"], end=e["end_time"]) for e in meeting.reference
@@ -137,7 +137,7 @@ def meeting_diarization(meeting):
 
 @pytest.fixture
 def cli_state():
-    """``meetsep.cli.main`` in this process configures logging and warnings: put them back after."""
+    """``meetsep.cli.commands.main`` in this process configures logging and warnings: put them back after."""
     import logging
     import warnings
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import meetsep
-from meetsep.evaluate import score_session
-from meetsep.formats import seglst_entries, to_json
-from meetsep.hooks import TimingHook
+from meetsep.analysis.evaluate import score_session
+from meetsep.io.formats import seglst_entries, to_json
+from meetsep.core.hooks import TimingHook
 
 pytestmark = pytest.mark.integration
 
@@ -85,7 +85,7 @@ def test_example_through_the_cli_finds_three_speakers(tmp_path):
         [
             sys.executable,
             "-m",
-            "meetsep.cli",
+            "meetsep.cli.commands",
             "transcribe",
             str(EXAMPLE / "mix.flac"),
             "--out",
@@ -111,7 +111,7 @@ def test_example_through_the_cli_finds_three_speakers(tmp_path):
 def _bag(text: str) -> dict[str, int]:
     from collections import Counter
 
-    from meetsep.evaluate import normalize_text
+    from meetsep.analysis.evaluate import normalize_text
 
     return Counter(normalize_text(text).split())
 
@@ -124,7 +124,7 @@ def test_a_scene_forced_to_fewer_speakers_keeps_the_words_one_microphone_finds(t
     two are compared through the reference, not word by word)."""
     import soundfile as sf
 
-    from meetsep.simulate import SimulationConfig, simulate_meeting
+    from meetsep.sim.simulate import SimulationConfig, simulate_meeting
 
     meeting = simulate_meeting(
         SimulationConfig(seed=11, num_speakers=4, num_sentences=10, overlap_ratio=0.0, num_mics=4, snr_db=30)
@@ -181,15 +181,15 @@ def test_batches_hand_their_unfilled_packs_on_and_decode_all_speech_once(tmp_pat
     batches every diarized second is in exactly one decoded pack of its speaker."""
     import soundfile as sf
 
-    import meetsep.asr
+    import meetsep.stages.asr
     import meetsep.pipeline
-    from meetsep.simulate import SimulationConfig, simulate_meeting
+    from meetsep.sim.simulate import SimulationConfig, simulate_meeting
 
     meeting = simulate_meeting(SimulationConfig(seed=3, num_speakers=2, num_sentences=6, num_mics=4, snr_db=30))
     path = tmp_path / "two.flac"
     sf.write(str(path), meeting.audio.T, meeting.sample_rate)
     decoded: list[list] = []
-    original = meetsep.asr.pack_pieces
+    original = meetsep.stages.asr.pack_pieces
 
     def recorded(*args, **kwargs):
         packs = original(*args, **kwargs)
@@ -197,7 +197,7 @@ def test_batches_hand_their_unfilled_packs_on_and_decode_all_speech_once(tmp_pat
             decoded.extend(packs)
         return packs
 
-    monkeypatch.setattr(meetsep.asr, "pack_pieces", recorded)
+    monkeypatch.setattr(meetsep.stages.asr, "pack_pieces", recorded)
     monkeypatch.setattr(meetsep.pipeline, "BATCH_SECONDS", 4.0)
     transcript = meetsep.transcribe(path, layout="array", overrides=FAST)
     assert transcript.words and transcript.duration > 3 * 4.0

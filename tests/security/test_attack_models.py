@@ -17,12 +17,12 @@ import pytest
 import soundfile as sf
 import torch
 
-from meetsep.errors import ModelFileError
-from meetsep.models import ResolvedModel, load_embedding_model, load_segmentation_model, resolve_model
-from meetsep.sepmodels import build_modules, convtasnet_hparams, convtasnet_yaml, load_separation_model
-from meetsep.sepmodels import save_speechbrain_folder as save_folder
+from meetsep.core.errors import ModelFileError
+from meetsep.loading.models import ResolvedModel, load_embedding_model, load_segmentation_model, resolve_model
+from meetsep.loading.sepmodels import build_modules, convtasnet_hparams, convtasnet_yaml, load_separation_model
+from meetsep.loading.sepmodels import save_speechbrain_folder as save_folder
 
-MEETSEP = [sys.executable, "-m", "meetsep.cli"]
+MEETSEP = [sys.executable, "-m", "meetsep.cli.commands"]
 TINY = convtasnet_hparams(N=16, B=8, H=16, X=2, R=1, kernel_size=16)
 
 

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from meetsep.batch import LOCK_NAME, process_item, read_report
-from meetsep.config import PipelineConfig
-from meetsep.errors import ConfigError, OutputError
-from meetsep.files import confined, folder_lock, normalized_name
-from meetsep.formats import FORMATS, WRITERS, write_transcript
-from meetsep.manifest import BatchItem, discover
-from meetsep.types import ChannelLayout, SpeakerSegment, Transcript
+from meetsep.batch.run import LOCK_NAME, process_item, read_report
+from meetsep.core.config import PipelineConfig
+from meetsep.core.errors import ConfigError, OutputError
+from meetsep.io.files import confined, folder_lock, normalized_name
+from meetsep.io.formats import FORMATS, WRITERS, write_transcript
+from meetsep.io.manifest import BatchItem, discover
+from meetsep.core.types import ChannelLayout, SpeakerSegment, Transcript
 
 
 def transcript(session_id: str = "call", speaker: str = "agent") -> Transcript:
@@ -161,7 +161,7 @@ def test_rttm_fields_stay_fields_when_names_have_spaces(tmp_path):
 
 
 def run_main(argv: list[str]) -> int:
-    from meetsep.cli import main
+    from meetsep.cli.commands import main
 
     with pytest.raises(SystemExit) as exited:
         main(argv)
@@ -173,7 +173,7 @@ def test_an_unwritable_out_is_refused_before_any_model_loads(tmp_path, monkeypat
     def no_models(*args, **kwargs):
         raise AssertionError("a model was loaded before --out was checked")
 
-    for name in ("meetsep.pipeline.Pipeline.__init__", "meetsep.models.load_separation", "meetsep.engines.run_local"):
+    for name in ("meetsep.pipeline.Pipeline.__init__", "meetsep.loading.models.load_separation", "meetsep.batch.engines.run_local"):
         monkeypatch.setattr(name, no_models)
     audio = tmp_path / "x.wav"
     audio.write_bytes(b"")  # never read: --out is checked first
@@ -204,11 +204,11 @@ STUB_RUN = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    import meetsep.engines as engines
-    from meetsep.batch import ItemResult
-    from meetsep.config import PipelineConfig
-    from meetsep.errors import MeetsepError
-    from meetsep.manifest import BatchItem
+    import meetsep.batch.engines as engines
+    from meetsep.batch.run import ItemResult
+    from meetsep.core.config import PipelineConfig
+    from meetsep.core.errors import MeetsepError
+    from meetsep.io.manifest import BatchItem
 
     def slow_engine(items, settings, on_result):  # stands in for the workers: holds the run for a while
         time.sleep(float(sys.argv[2]))
@@ -254,7 +254,7 @@ def test_the_lock_goes_with_a_killed_process(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from meetsep.files import folder_lock\n"
+            "import sys, time; from pathlib import Path; from meetsep.io.files import folder_lock\n"
             "with folder_lock(Path(sys.argv[1]), '.meetsep/lock', 'x'):\n    print('held', flush=True); time.sleep(60)",
             str(out),
         ],

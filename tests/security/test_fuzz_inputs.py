@@ -1,6 +1,6 @@
 """Property-based fuzzing of what users hand meetsep: audio files, manifests, ``--set`` overrides.
 
-Every case ends in a result or a one-line :class:`~meetsep.errors.MeetsepError`, never another
+Every case ends in a result or a one-line :class:`~meetsep.core.errors.MeetsepError`, never another
 exception, and leaves no partial output. Examples are derandomized (the same cases on every run,
 so a failure reproduces) and kept few enough for ``make test``.
 """
@@ -22,11 +22,11 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from meetsep.audio import AUDIO_EXTENSIONS, iter_blocks, load_recording, read_window
-from meetsep.config import PipelineConfig, load_config
-from meetsep.errors import AudioInputError, ConfigError, MeetsepError
-from meetsep.files import confined, normalized_name
-from meetsep.manifest import discover
+from meetsep.io.audio import AUDIO_EXTENSIONS, iter_blocks, load_recording, read_window
+from meetsep.core.config import PipelineConfig, load_config
+from meetsep.core.errors import AudioInputError, ConfigError, MeetsepError
+from meetsep.io.files import confined, normalized_name
+from meetsep.io.manifest import discover
 
 FUZZ = settings(
     max_examples=60,
@@ -125,7 +125,7 @@ TRANSCRIBE_FORMATS = ["json", "rttm", "txt"]
 def test_transcribe_writes_every_format_or_none_and_one_line_on_failure(cli_state, capsys, case):
     """The whole command on fuzzed audio (the real pipeline, Whisper tiny.en): exit 0 with every
     format, or exit 1 with one error line and nothing in --out."""
-    from meetsep.cli import main
+    from meetsep.cli.commands import main
 
     extension, data = case
     folder = Path(tempfile.mkdtemp())

@@ -1,0 +1,2 @@
+"""Batch runs over archives: resumable per-item processing, reports and metrics, execution engines
+(local processes, Ray)."""

@@ -1,0 +1,400 @@
+"""Pipeline configuration: pydantic models shaped like the pipeline, YAML presets and overrides.
+
+A preset holds only what differs from the defaults. ``--set asr.beam_size=1`` style overrides
+address fields by their dotted path; values are parsed as YAML scalars (``1``, ``true``, ``null``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from meetsep.core.errors import ConfigError
+
+PRESET_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class AudioConfig(_Strict):
+    """How the input is read and what its channels mean.
+
+    ``layout: auto`` means: 1 channel -> mono, 2 channels -> stereo-speakers (call-center
+    recordings, one speaker per channel), 3 or more -> array.
+    """
+
+    layout: Literal["auto", "mono", "array", "stereo-speakers"] = "auto"
+    channel_speakers: list[str] | None = Field(
+        default=None, description="Speaker label per channel for stereo-speakers (default channel-0, channel-1)."
+    )
+    mic_positions: list[list[float]] | None = Field(
+        default=None, description="Array geometry, one [x, y, z] in metres per microphone."
+    )
+
+    @model_validator(mode="after")
+    def _two_channel_speakers(self) -> AudioConfig:
+        if self.channel_speakers is not None and (
+            len(self.channel_speakers) != 2 or len(set(self.channel_speakers)) != 2
+        ):
+            raise ValueError("channel_speakers must name 2 different speakers (left channel, right channel)")
+        return self
+
+
+class BeamformConfig(_Strict):
+    """Beamforming of array input (see :mod:`meetsep.stages.beamform`).
+
+    ``average``: the mean of all channels (a delay-less delay-and-sum: keeps the direct sound of a compact
+    array, averages out uncorrelated noise). ``reference``: one channel as it is. ``mvdr``: the average
+    for segmentation and diarization, then one MVDR beam per diarized speaker (steered by its relative
+    transfer function, or its direction of arrival when ``steering: doa`` and the geometry is known),
+    which ASR (or the separation network) takes as that speaker's audio.
+    """
+
+    kind: Literal["average", "reference", "mvdr"] = "mvdr"
+    reference_channel: int = Field(default=0, ge=0)
+    steering: Literal["covariance", "doa"] = Field(
+        default="covariance", description="mvdr beams: relative transfer function, or doa (needs audio.mic_positions)."
+    )
+    doa_algorithm: Literal["SRP", "MUSIC", "NormMUSIC", "TOPS"] = "SRP"
+    doa_snapshots: int = Field(default=400, ge=10, description="Solo STFT frames per speaker given to the DOA search.")
+    min_solo: float = Field(default=1.0, ge=0.0, description="Seconds of solo speech a speaker needs for its own beam.")
+    fft_size: int = Field(default=1024, ge=64)
+    hop: int = Field(default=256, ge=16)
+    dereverb: Literal["none", "wpe"] = Field(default="none", description="wpe: beams of WPE-dereverberated channels.")
+
+
+class SeparateConfig(_Strict):
+    """Separation of overlapped speech into one stream per speaker.
+
+    ``gss`` (array input): guided source separation — per diarized speaker segment, diarization-guided
+    cACGMM time-frequency masks on the multichannel STFT and an MVDR beam toward that speaker.
+    ``convtasnet`` / ``sepformer`` (any input): a single-channel network separates each overlapped
+    region of the (beamformed) mixture, padded by ``pad`` seconds; its outputs are matched to the
+    diarized speakers by speaker-embedding similarity and replace the mixture in that speaker's stream
+    inside the region, cross-faded over ``crossfade`` seconds. With any of these, ASR runs on each
+    speaker's stream, so words said in overlap are kept for both speakers.
+    ``none`` (default): no separation — ASR on each speaker's MVDR beam for array input with
+    ``beamform.kind=mvdr`` (the default), else on the mixture, words given to the speaker active at
+    their time. On the standard corpus the beams cut cpWER about as much as GSS (45.8 vs 43.7 % on
+    meetings with >= 20 % overlap) at half the cost, so GSS is an option, not the default.
+    """
+
+    kind: Literal["none", "gss", "convtasnet", "sepformer"] = "none"
+    model: str | None = Field(
+        default=None,
+        description="convtasnet/sepformer: a model name, a local SpeechBrain folder or asteroid file, or a hub id "
+        "(default: the shipped convtasnet-16k; sepformer-whamr16k).",
+    )
+    context: float = Field(
+        default=4.0, ge=0.0, description="gss: seconds of audio on each side of a segment used for the masks."
+    )
+    iterations: int = Field(default=10, ge=1, description="gss: cACGMM EM iterations.")
+    gss_overlapped_only: bool = Field(
+        default=False,
+        description="gss: only speaker segments that overlap another speaker; the others are taken from the beam (or mixture).",
+    )
+    merge_gap: float = Field(default=0.5, ge=0.0, description="Merge a speaker's segments closer than this (s).")
+    beam_guard_db: float | None = Field(
+        default=6.0,
+        ge=0.0,
+        description="Speaker beams: a segment whose beam is this much weaker than the mixture where its speaker talks "
+        "alone (the beam points elsewhere) comes from the mixture; None: always the beam.",
+    )
+    fft_size: int = Field(default=1024, ge=64)
+    hop: int = Field(default=256, ge=16)
+    pad: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="convtasnet/sepformer/mvdr beams: audio kept around each overlapped region and speaker segment (s).",
+    )
+    crossfade: float = Field(
+        default=0.05, ge=0.0, description="convtasnet/sepformer: cross-fade between mixture and separated audio (s)."
+    )
+
+
+class SegmentConfig(_Strict):
+    """Voice activity, overlap and local speakers with pyannote segmentation-3.0."""
+
+    kind: Literal["pyannote"] = "pyannote"
+    model: str | None = Field(default=None, description="Local path or hub id; default: shipped weights.")
+    step: float = Field(default=2.0, gt=0.0, le=10.0, description="Sliding window step in seconds (window 10 s).")
+    batch_size: int = Field(default=8, ge=1, description="Windows the network sees at once (see meetsep.stages.segment).")
+    backend: Literal["onnx", "torch"] = Field(default="onnx", description="Network run by ONNX Runtime or PyTorch.")
+    input_rate: Literal[8000, 16000] = Field(
+        default=8000,
+        description="Rate the model hears: 8000 band-limits its input to 4 kHz, as telephone speech is (speech "
+        "through a phone or codec is then not mistaken for noise); 16000: full band.",
+    )
+    min_duration_off: float = Field(default=0.0, ge=0.0, description="Fill speaker gaps shorter than this (s).")
+    speech_threshold: float | None = Field(  # see meetsep.stages.segment; None: pyannote's count
+        default=0.5, gt=0.0, lt=1.0, description="Speech where the windows' mean speech probability reaches this."
+    )
+    vad: Literal["silero", "none"] = Field(default="silero", description="Also speech where Silero VAD hears it.")
+
+
+class AsrConfig(_Strict):
+    """Whisper speech recognition with word timestamps."""
+
+    kind: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
+    model: str = Field(default="base", description="tiny.en, base, or a local model folder / checkpoint.")
+    language: str | None = Field(
+        default=None,
+        description="Pin the language (e.g. en, de). None: identified by Whisper on speech spread over the "
+        "recording and its speakers (English-only models: en).",
+    )
+    language_fallback: str = Field(
+        default="en", description="Used when the identified language wins less than language_min_probability."
+    )
+    # 0.7: chosen on dev meetings (espeak-ng, flite; Whisper base, channel average): flite voted English 0.75-0.94,
+    # degraded espeak-ng English 0.25-0.60 or Welsh up to 0.63 (wrong): all fall back to English at 0.7.
+    language_min_probability: float = Field(
+        default=0.7, ge=0.0, le=1.0, description="Share of Whisper's language probability the winner needs."
+    )
+    language_packs: int = Field(
+        default=6, ge=1, description="Packs of speech (up to 30 s each) the language vote hears."
+    )
+    language_per_speaker: bool = Field(
+        default=False,
+        description="Identify each speaker's language (a speaker not confidently identified keeps the recording's).",
+    )
+    beam_size: int = Field(default=5, ge=1)
+    compute_type: Literal["int8", "float32", "int8_float32", "float16"] = "int8"
+    max_window: float = Field(default=30.0, gt=1.0, le=30.0, description="Longest audio given to Whisper at once (s).")
+    merge_gap: float = Field(default=2.0, ge=0.0, description="Speech regions closer than this share a window (s).")
+    padding: float = Field(default=0.2, ge=0.0, description="Audio kept around each speech window (s).")
+    pack_gap: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="Silence between a speaker's speech windows packed into one Whisper window (s).",
+    )
+
+
+class AttributeConfig(_Strict):
+    """Speaker embeddings (CAM++) and clustering into global speakers."""
+
+    kind: Literal["campplus"] = "campplus"
+    model: str | None = None
+    num_speakers: int | None = Field(default=None, ge=1)
+    min_speakers: int | None = Field(default=None, ge=1)
+    max_speakers: int | None = Field(default=None, ge=1)
+    # Chosen on dev families (espeak-ng, flite; never festival, piper): pipelines/tune_diarization.py --split dev,
+    # segmentation band-limited: AHC (former default) DER 36.6 %, count exact 31 %; NME-SC 26.6 / 50 %; + spatial
+    # 0.75 21.3 / 69 %; + every window embedded 18.9 / 69; + 4 kHz embeddings, merge 0.75 19.8 / 69 (README).
+    clustering: Literal["ahc", "spectral"] = Field(
+        default="spectral",
+        description="spectral: NME-SC, speakers counted by the normalized maximum eigengap (no threshold); "
+        "ahc: agglomerative with a cosine-distance threshold (threshold, spatial_threshold).",
+    )
+    threshold: float = Field(default=0.75, gt=0.0, lt=2.0, description="ahc: cosine-distance threshold (voice only).")
+    merge_threshold: float | None = Field(
+        default=0.75,
+        gt=0.0,
+        le=1.0,
+        description="spectral: merge clusters whose centroids are at least this cosine-similar (one person heard "
+        "through different channels); None: no merging.",
+    )
+    min_speaker_units: int = Field(  # spectral, count not given: see meetsep.core.clustering.absorb_small
+        default=1, ge=1, description="A speaker found with fewer units (up to 3 s each) joins the nearest other."
+    )
+    spatial_weight: float = Field(
+        default=0.75,
+        ge=0.0,
+        description="Array input: weight of where a unit's speech comes from (its spatial covariance's principal "
+        "eigenvector), next to its voice (0: voice only).",
+    )
+    spatial_threshold: float = Field(default=0.75, gt=0.0, lt=2.0, description="ahc: distance, with spatial features.")
+    min_cluster_size: int = Field(default=3, ge=1, description="ahc: smallest cluster kept.")
+    exclude_overlap: bool = True
+    embedding_rate: Literal[8000, 16000] = Field(
+        default=8000,
+        description="Rate the speaker-embedding model hears: 8000 band-limits speech to 4 kHz first, so a voice "
+        "heard through a phone or codec and the same voice heard wideband embed alike.",
+    )
+    embedding_backend: Literal["onnx", "torch"] = Field(
+        default="onnx", description="CAM++ through ONNX Runtime (exported once, 2.7x faster) or PyTorch."
+    )
+    embed_every: int = Field(
+        default=1,
+        ge=1,
+        description="Embed every Nth segmentation window; the others are stitched to them by shared speech (1: embed all).",
+    )
+    crosstalk_margin_db: float = Field(
+        default=10.0,
+        ge=0.0,
+        description="stereo-speakers: a channel's speech counts as its own unless the other channel is this much louder.",
+    )
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> AttributeConfig:
+        if self.min_speakers and self.max_speakers and self.min_speakers > self.max_speakers:
+            raise ValueError("min_speakers must not exceed max_speakers")
+        return self
+
+
+class RuntimeConfig(_Strict):
+    threads: int = Field(default=0, ge=0, description="Torch/CTranslate2 threads; 0 = all cores.")
+    asr_workers: int = Field(default=0, ge=0, description="Whisper windows decoded at once (0: 1 per thread, max 4).")
+    seed: int = 0
+    model_dir: str | None = Field(default=None, description="Folder searched first (also MEETSEP_MODEL_DIR).")
+    allow_download: bool = Field(default=False, description="Allow hub downloads for models not found locally.")
+    trust_model_code: bool = Field(
+        default=False,
+        description="Load model files with their own loaders (HyperPyYAML, pickle), which run any code they hold; "
+        "only for files you trust. Off: model files are read as data.",
+    )
+
+
+class PipelineConfig(_Strict):
+    """The whole pipeline, one section per stage."""
+
+    audio: AudioConfig = AudioConfig()
+    beamform: BeamformConfig = BeamformConfig()
+    segment: SegmentConfig = SegmentConfig()
+    separate: SeparateConfig = SeparateConfig()
+    asr: AsrConfig = AsrConfig()
+    attribute: AttributeConfig = AttributeConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+
+    def config_hash(self) -> str:
+        """Short stable hash of every value that can change results (output provenance, batch keys).
+
+        ``runtime.threads`` and ``runtime.asr_workers`` are left out: they change speed, not results,
+        and batch workers set them; so is ``runtime.trust_model_code``, which decides whether a model
+        file may be loaded at all, not what a loaded model computes.
+        """
+        excluded = {"runtime": {"threads", "asr_workers", "trust_model_code"}}
+        blob = json.dumps(self.model_dump(mode="json", exclude=excluded), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+# Options that the CLI and the Python API both take by name, and the config field each one sets.
+OPTION_FIELDS = {
+    "num_speakers": "attribute.num_speakers",
+    "min_speakers": "attribute.min_speakers",
+    "max_speakers": "attribute.max_speakers",
+    "layout": "audio.layout",
+    "beamforming": "beamform.kind",
+    "separation": "separate.kind",
+}
+
+
+def option_overrides(**options: Any) -> dict[str, Any]:
+    """``option_overrides(num_speakers=3, layout=None)`` → ``{"attribute.num_speakers": 3}``."""
+    return {OPTION_FIELDS[name]: value for name, value in options.items() if value is not None}
+
+
+class _ValueLoader(yaml.SafeLoader):
+    """YAML's safe loader without aliases: an override is one value, not a graph that could expand."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise ConfigError("YAML aliases (*name) are not accepted in an override value")
+        return super().compose_node(parent, index)
+
+
+def _parse_value(text: str) -> Any:
+    """An override's value as a YAML scalar or structure (``1``, ``true``, ``null``, ``[1, 2]``), else the text."""
+    try:
+        return yaml.load(text, Loader=_ValueLoader)  # a SafeLoader subclass: data only
+    except yaml.YAMLError:
+        return text
+
+
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    if not isinstance(dotted, str) or not _KEY.fullmatch(dotted):
+        raise ConfigError(f"cannot set {str(dotted)[:80]!r}: expected section.key, e.g. asr.beam_size")
+    keys = dotted.split(".")
+    node = data
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"cannot set {dotted!r}: {key!r} is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def _resolve_preset(name_or_path: str | Path) -> Path:
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    candidate = PRESET_DIR / f"{name_or_path}.yaml"
+    if candidate.is_file():
+        return candidate
+    known = ", ".join(sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))) or "none"
+    raise ConfigError(f"{name_or_path}: config file not found (presets: {known})")
+
+
+def load_config(
+    files: list[str | Path] | tuple[str | Path, ...] = (),
+    overrides: dict[str, Any] | list[str] | tuple[str, ...] = (),
+) -> PipelineConfig:
+    """Build a config from defaults, YAML files (or preset names) in order, then overrides.
+
+    Args:
+        files: YAML files or names of presets in ``configs/``; later files win.
+        overrides: ``{"asr.beam_size": 1}`` or ``["asr.beam_size=1", ...]``.
+    """
+    data: dict[str, Any] = {}
+    for file in files:
+        path = _resolve_preset(file)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: invalid YAML ({str(error).splitlines()[0]})") from None
+        except (OSError, UnicodeDecodeError, RecursionError) as error:
+            raise ConfigError(f"{path}: unreadable config ({_one_line(error)})") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: a config file must hold a mapping of sections")
+        _merge(data, loaded)
+    items = overrides.items() if isinstance(overrides, dict) else (_split_override(o) for o in overrides)
+    for key, value in items:
+        _set_path(data, key, value)
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "config"
+        raise ConfigError(f"config: {where[:200]}: {_one_line(first['msg'])}") from None
+    except RecursionError:
+        raise ConfigError("config: a value is nested too deeply") from None
+
+
+def _one_line(error: BaseException | str) -> str:
+    text = " ".join(str(error).split())
+    return (text[:297] + "...") if len(text) > 300 else text or type(error).__name__
+
+
+def _split_override(text: str) -> tuple[str, Any]:
+    """``"asr.beam_size=1"`` → ``("asr.beam_size", 1)``.
+
+    Raises:
+        ConfigError: no ``=``, or a value nested too deeply to read.
+    """
+    if "=" not in text:
+        raise ConfigError(f"override {text[:80]!r} is not key=value")
+    key, value = text.split("=", 1)
+    try:
+        return key.strip(), _parse_value(value)
+    except RecursionError:
+        raise ConfigError(f"override {key.strip()[:80]!r}: value nested too deeply") from None
+    except ConfigError as error:
+        raise ConfigError(f"override {key.strip()[:80]!r}: {error}") from None
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value

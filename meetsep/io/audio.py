@@ -1,0 +1,389 @@
+"""Reading, checking and resampling audio.
+
+Files are read with soundfile (libsndfile: WAV, FLAC, OGG/Vorbis/Opus, MP3) in blocks, so a long
+multichannel recording is never held whole in memory. Every problem with an input becomes an
+:class:`~meetsep.core.errors.AudioInputError` naming the file and the problem; what the MP3 decoder
+prints on its own is kept off the terminal (:mod:`meetsep.io.decoding`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+
+from meetsep.core.chunking import spans
+from meetsep.io.decoding import is_mpeg, quiet_decoder, wav_missing_bytes
+from meetsep.core.errors import AudioInputError
+from meetsep.core.types import ChannelLayout, Recording, SpeakerSegment, SpeakerSource, Stream
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3")
+MIN_SAMPLE_RATE = 8000
+MAX_SAMPLE_RATE = 384000  # a header beyond this is broken or hostile: resampling it would need a giant filter
+MAX_CHANNELS = 64
+BLOCK_SECONDS = 60.0
+
+
+def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    """Resample along the last axis with a polyphase filter (scipy), keeping float32.
+
+    Args:
+        audio: ``(..., samples)`` array.
+    """
+    if source_rate == target_rate:
+        return audio.astype(np.float32, copy=False)
+    from scipy.signal import resample_poly
+
+    divisor = gcd(int(source_rate), int(target_rate))
+    out = resample_poly(audio, target_rate // divisor, source_rate // divisor, axis=-1)
+    return out.astype(np.float32, copy=False)
+
+
+class SignalFile:
+    """A mono float32 signal kept in an anonymous temporary file, read back by slices.
+
+    The 16 kHz mixture of a 2-hour meeting is 460 MB as float32; stages read the windows they need
+    (``signal[a:b]`` gives a NumPy array, like slicing an array would), so the mixture does not
+    hold memory in proportion to the recording. ``len()`` and contiguous slices are all it offers;
+    the file is gone when the object is (or on :meth:`close`).
+    """
+
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, blocks: Iterable[np.ndarray] = ()) -> None:
+        self._file = tempfile.TemporaryFile(prefix="meetsep-signal-")
+        self._length = 0
+        for block in blocks:
+            self.append(block)
+
+    def append(self, samples: np.ndarray) -> None:
+        """Add samples at the end."""
+        data = np.ascontiguousarray(samples, dtype=np.float32)
+        self._file.write(data.tobytes())
+        self._file.flush()
+        self._length += len(data)
+
+    def __len__(self) -> int:
+        return self._length
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (self._length,)
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        if not isinstance(index, slice) or index.step not in (None, 1):
+            raise TypeError("a SignalFile is read by contiguous slices only")
+        start, stop, _ = index.indices(self._length)
+        buffer = bytearray(max(0, stop - start) * self.dtype.itemsize)
+        done = 0
+        while done < len(buffer):  # pread may return less than asked
+            read = os.preadv(self._file.fileno(), [memoryview(buffer)[done:]], start * self.dtype.itemsize + done)
+            if read <= 0:
+                raise OSError(f"temporary signal file: {len(buffer) - done} bytes missing")
+            done += read
+        return np.frombuffer(buffer, dtype=self.dtype)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def resample_blocks(blocks: Iterable[np.ndarray], source_rate: int, target_rate: int) -> Iterator[np.ndarray]:
+    """:func:`resample` of the concatenated 1-D ``blocks``, given block by block (memory of a block).
+
+    The same samples as resampling the whole signal at once, bit for bit: each output sample is
+    scipy's polyphase sum over the same input samples in the same order (``upfirdn`` with
+    ``resample_poly``'s filter), computed once all of its input has arrived; a block keeps only the
+    few input samples the filter still needs from the previous one.
+    """
+    if source_rate == target_rate:
+        yield from (np.asarray(block, dtype=np.float32) for block in blocks)
+        return
+    from scipy.signal import firwin, upfirdn
+
+    divisor = gcd(int(source_rate), int(target_rate))
+    up, down = target_rate // divisor, source_rate // divisor
+    half = 10 * max(up, down)
+    pre_pad = down - half % down
+    kernel = np.concatenate(
+        [
+            np.zeros(pre_pad, np.float32),
+            firwin(2 * half + 1, 1.0 / max(up, down), window=("kaiser", 5.0)).astype(np.float32) * up,
+        ]
+    )
+    skip = (half + pre_pad) // down  # leading outputs resample_poly drops
+    buffer, start = np.zeros(0, np.float32), 0  # input samples kept, global index of the first (a multiple of `down`)
+    received, emitted = 0, 0  # input samples seen, output samples given
+    for block in (*blocks, None):
+        final = block is None
+        if not final:
+            buffer = np.concatenate([buffer, np.asarray(block, dtype=np.float32)])
+            received += len(block)
+        total = -(-received * up // down)  # resample_poly's output length once the input ends
+        if final:  # the signal is zero after its end: zeros let every remaining output be computed
+            buffer = np.concatenate([buffer, np.zeros(len(kernel) // up + 2, np.float32)])
+            ready = total
+        else:  # outputs whose last input sample has arrived: (m + skip) * down // up < received
+            ready = max(0, total - skip - 1)
+        if ready > emitted:
+            outputs = upfirdn(kernel, buffer, up, down)
+            shift = start * up // down  # output index of the buffer's first input
+            yield outputs[emitted + skip - shift : ready + skip - shift].astype(np.float32, copy=False)
+            emitted = ready
+        # keep the input the next output's filter reaches back to, from a multiple of `down`
+        first_needed = max(0, ((emitted + skip) * down - len(kernel) + 1) // up)
+        keep = first_needed - first_needed % down
+        if keep > start:
+            buffer, start = buffer[keep - start :], keep
+
+
+def resolve_layout(requested: str | ChannelLayout, num_channels: int, source: str) -> ChannelLayout:
+    """Turn ``auto`` into a layout and check that a requested layout fits the channel count.
+
+    ``auto``: 1 channel -> mono, 2 -> stereo-speakers, 3 or more -> array.
+    """
+    value = requested.value if isinstance(requested, ChannelLayout) else requested
+    if value == "auto":
+        if num_channels == 1:
+            return ChannelLayout.MONO
+        return ChannelLayout.STEREO_SPEAKERS if num_channels == 2 else ChannelLayout.ARRAY
+    try:
+        layout = ChannelLayout(value)
+    except ValueError:
+        raise AudioInputError(source, f"unknown layout {value!r} (use auto, mono, array or stereo-speakers)") from None
+    if layout is ChannelLayout.STEREO_SPEAKERS and num_channels != 2:
+        raise AudioInputError(source, f"layout stereo-speakers needs 2 channels, the audio has {num_channels}")
+    if layout is ChannelLayout.ARRAY and num_channels < 2:
+        raise AudioInputError(source, "layout array needs at least 2 channels, the audio has 1")
+    return layout
+
+
+def _check_rate_and_channels(sample_rate: int, channels: int, source: str) -> None:
+    if int(sample_rate) < MIN_SAMPLE_RATE:
+        raise AudioInputError(source, f"sample rate {sample_rate} Hz is too low (need at least {MIN_SAMPLE_RATE} Hz)")
+    if int(sample_rate) > MAX_SAMPLE_RATE:
+        raise AudioInputError(source, f"sample rate {sample_rate} Hz is too high (at most {MAX_SAMPLE_RATE} Hz)")
+    if channels > MAX_CHANNELS:
+        raise AudioInputError(source, f"{channels} channels; expected (channels, samples) — pass the transpose?")
+
+
+def _check_finite(block: np.ndarray, source: str) -> None:
+    if not np.all(np.isfinite(block)):
+        raise AudioInputError(source, "audio contains NaN or infinite samples")
+
+
+def check_samples(audio: np.ndarray, sample_rate: int, source: str) -> np.ndarray:
+    """Validate an in-memory signal and return it as ``(channels, samples)`` float32."""
+    array = np.asarray(audio)
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2:
+        raise AudioInputError(source, f"audio must have shape (channels, samples), got {array.shape}")
+    if not np.issubdtype(array.dtype, np.number):
+        raise AudioInputError(source, f"audio has non-numeric dtype {array.dtype}")
+    _check_rate_and_channels(sample_rate, array.shape[0], source)
+    if array.shape[1] == 0:
+        raise AudioInputError(source, "no audio samples (empty)")
+    if np.issubdtype(array.dtype, np.integer):
+        array = array.astype(np.float32) / float(np.iinfo(array.dtype).max)
+    array = array.astype(np.float32, copy=False)
+    _check_finite(array, source)
+    return array
+
+
+def _open_info(path: Path) -> tuple[int, int, int]:
+    """``(sample_rate, channels, frames)`` from the header, after the cheap checks."""
+    import soundfile as sf
+
+    if not path.exists():
+        raise AudioInputError(path, "file not found")
+    if path.is_dir():
+        raise AudioInputError(path, "is a directory, not an audio file")
+    mpeg = is_mpeg(path)
+    try:
+        with quiet_decoder(mpeg):
+            info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+        if mpeg:  # libsndfile's message for an MP3 it cannot decode speaks of pipes
+            raise AudioInputError(path, "corrupt MP3: no MPEG audio frames could be decoded") from None
+        raise AudioInputError(path, f"unreadable or unsupported audio ({_first_line(error)})") from None
+    _check_rate_and_channels(info.samplerate, info.channels, str(path))
+    if info.frames == 0:
+        raise AudioInputError(path, "no audio samples (empty)")
+    missing = wav_missing_bytes(path)
+    if missing:
+        raise AudioInputError(path, f"truncated audio: the WAV data chunk lacks {missing} bytes its header declares")
+    return int(info.samplerate), int(info.channels), int(info.frames)
+
+
+def iter_blocks(recording: Recording, block_seconds: float = BLOCK_SECONDS) -> Iterator[np.ndarray]:
+    """Yield ``(channels, n)`` float32 blocks in order; mono layout yields the channel average.
+
+    Files are read block by block (memory bounded by the block size) and checked as they go.
+
+    Raises:
+        AudioInputError: NaN/infinite samples, or a file shorter than its header says.
+    """
+    size = max(1, int(block_seconds * recording.sample_rate))
+    downmix = recording.layout is ChannelLayout.MONO and recording.num_channels > 1
+    if recording.samples is not None:
+        for start, stop in spans(0, recording.num_samples, size):
+            block = recording.samples[:, start:stop]
+            yield block.mean(axis=0, keepdims=True) if downmix else block
+        return
+    import soundfile as sf
+
+    assert recording.path is not None
+    mpeg = is_mpeg(recording.path)
+    read = 0
+    try:
+        with quiet_decoder(mpeg):
+            stream = sf.SoundFile(str(recording.path))
+        try:
+            if stream.seekable():
+                with quiet_decoder(mpeg):
+                    stream.seek(0)  # as soundfile's blocks() does: libmpg123's samples differ without it
+            while read < recording.num_samples:  # as far as the header says, as soundfile's blocks() reads
+                with quiet_decoder(mpeg):  # only around the decoder's own work, never across a yield
+                    block = stream.read(min(size, recording.num_samples - read), dtype="float32", always_2d=True)
+                if not len(block):
+                    break
+                read += block.shape[0]
+                block = np.ascontiguousarray(block.T)
+                _check_finite(block, recording.source)
+                yield block.mean(axis=0, keepdims=True) if downmix else block
+        finally:
+            stream.close()
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise AudioInputError(recording.path, f"corrupt or truncated audio ({_first_line(error)})") from None
+    if read < recording.num_samples and mpeg:
+        raise AudioInputError(
+            recording.path,
+            f"corrupt or truncated MP3: its header declares {recording.num_samples} samples, only {read} could be decoded",
+        )
+    if read < recording.num_samples:
+        raise AudioInputError(
+            recording.path, f"truncated audio: header says {recording.num_samples} samples, only {read} could be read"
+        )
+
+
+def read_window(recording: Recording, start: float, end: float) -> np.ndarray:
+    """Samples of ``[start, end)`` seconds as stored, ``(channels, n)`` float32, read from disk if needed."""
+    first = max(0, int(round(start * recording.sample_rate)))
+    last = min(recording.num_samples, int(round(end * recording.sample_rate)))
+    if recording.samples is not None:
+        return recording.samples[:, first:last]
+    import soundfile as sf
+
+    try:
+        with quiet_decoder(is_mpeg(recording.path)):
+            block = sf.read(str(recording.path), start=first, stop=last, dtype="float32", always_2d=True)[0].T
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise AudioInputError(recording.source, f"corrupt or truncated audio ({_first_line(error)})") from None
+    _check_finite(block, recording.source)
+    return np.ascontiguousarray(block)
+
+
+def channel_signals(recording: Recording, rate: int) -> list[SignalFile]:
+    """Each channel of the recording at ``rate``, as a :class:`SignalFile` made block by block.
+
+    One pass over the file (memory of a block, whatever the length); a channel that needs resampling
+    is kept at its own rate first, then resampled block by block (:func:`resample_blocks`: the same
+    samples as resampling the whole channel at once). The caller closes the files.
+    """
+    stored = [SignalFile() for _ in range(recording.num_channels)]
+    made: list[SignalFile] = []
+    try:
+        for block in iter_blocks(recording):
+            for signal, samples in zip(stored, block):
+                signal.append(samples)
+        if recording.sample_rate == rate:
+            return stored
+        size = max(1, int(BLOCK_SECONDS * recording.sample_rate))
+        for signal in stored:
+            pieces = (signal[start:stop] for start, stop in spans(0, len(signal), size))
+            made.append(SignalFile(resample_blocks(pieces, recording.sample_rate, rate)))
+            signal.close()
+        return made
+    except BaseException:
+        for signal in stored + made:
+            signal.close()
+        raise
+
+
+def read_all(recording: Recording) -> np.ndarray:
+    """The whole recording as ``(channels, samples)`` float32 (mono layout: one channel)."""
+    if recording.samples is not None and not (recording.layout is ChannelLayout.MONO and recording.num_channels > 1):
+        return recording.samples
+    return np.concatenate(list(iter_blocks(recording)), axis=1)
+
+
+def load_recording(
+    source: str | Path | np.ndarray,
+    *,
+    sample_rate: int | None = None,
+    layout: str | ChannelLayout = "auto",
+    session_id: str | None = None,
+    mic_positions: list[list[float]] | np.ndarray | None = None,
+) -> Recording:
+    """Make a :class:`Recording` from a file path (header checked, samples read later) or an array.
+
+    Args:
+        source: a path, or an array shaped ``(channels, samples)`` or ``(samples,)``.
+        sample_rate: required for arrays; ignored for files.
+        layout: ``auto``, ``mono``, ``array`` or ``stereo-speakers``.
+        session_id: output name; default the file stem (or ``"recording"``).
+        mic_positions: ``(channels, 3)`` list or ``(3, channels)`` array of mic coordinates (m).
+    """
+    samples = None
+    path = None
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        rate, channels, frames = _open_info(path)
+        name, where = session_id or path.stem, str(source)
+    else:
+        if sample_rate is None:
+            raise AudioInputError("<array>", "sample_rate is required for in-memory audio")
+        samples = check_samples(source, sample_rate, "<array>")
+        rate, (channels, frames) = int(sample_rate), samples.shape
+        name, where = session_id or "recording", "<array>"
+    resolved = resolve_layout(layout, channels, where)
+    positions = None
+    if mic_positions is not None:
+        positions = np.asarray(mic_positions, dtype=np.float64)
+        if positions.shape[0] != 3:
+            positions = positions.T
+        if positions.shape != (3, channels):
+            raise AudioInputError(
+                where, f"mic_positions has shape {positions.shape}, expected 3 coordinates per channel ({channels})"
+            )
+    return Recording(rate, channels, frames, resolved, name, where, path, samples, positions)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
+def in_range(audio: np.ndarray) -> np.ndarray:
+    """Scale down audio whose peak exceeds 0.99 (beams can be louder than their input) for Whisper."""
+    peak = float(np.abs(audio).max()) if len(audio) else 0.0
+    return (audio * (0.99 / peak)).astype(np.float32) if peak > 0.99 else audio.astype(np.float32)
+
+
+def speaker_stream(source: SpeakerSource, target: SpeakerSegment, pad: float) -> Stream:
+    """The target segment (± ``pad`` s) of its speaker's audio, as a stream carrying that speaker."""
+    rate = source.rate
+    first = max(0, int((target.start - pad) * rate))
+    piece = in_range(source(target.speaker, first, int((target.end + pad) * rate)))
+    return Stream(
+        piece,
+        rate,
+        f"beam-{target.speaker}-{target.start:.2f}",
+        target.speaker,
+        [(target.start, target.end)],
+        first / rate,
+    )

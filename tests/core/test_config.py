@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import pytest
+
+from meetsep.core.config import PRESET_DIR, PipelineConfig, load_config
+from meetsep.core.errors import ConfigError
+
+
+def test_defaults_and_hash_is_stable():
+    config = load_config()
+    assert config == PipelineConfig()
+    assert config.asr.kind == "faster-whisper" and config.audio.layout == "auto"
+    assert config.config_hash() == PipelineConfig().config_hash()
+    assert config.config_hash() != load_config([], ["asr.beam_size=1"]).config_hash()
+
+
+@pytest.mark.parametrize("preset", sorted(p.stem for p in PRESET_DIR.glob("*.yaml")))
+def test_every_preset_loads_and_changes_something(preset):
+    assert load_config([preset]) != PipelineConfig()
+
+
+def test_overrides_are_typed_and_later_files_win(tmp_path):
+    first = tmp_path / "a.yaml"
+    first.write_text("asr:\n  beam_size: 3\n  model: tiny.en\n")
+    second = tmp_path / "b.yaml"
+    second.write_text("asr:\n  beam_size: 2\n")
+    config = load_config(
+        [first, second], ["attribute.num_speakers=4", "runtime.allow_download=false", "asr.language=null"]
+    )
+    assert config.asr.beam_size == 2 and config.asr.model == "tiny.en"
+    assert config.attribute.num_speakers == 4 and config.asr.language is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["asr.beam_sise=2"], "asr.beam_sise"),
+        (["asr.kind=whisperx"], "asr.kind"),
+        (["attribute.min_speakers=5", "attribute.max_speakers=2"], "min_speakers"),
+        (["asr"], "key=value"),
+        (["asr..model=x"], "expected section.key"),
+        (["=1"], "expected section.key"),
+        (["asr.model=" + "[" * 3000 + "]" * 3000], "nested too deeply"),
+        (["asr.model=[&a [1, 2], *a]"], "aliases"),
+        (["asr.model.x=1"], "asr.model"),
+    ],
+)
+def test_bad_values_give_one_line_errors(overrides, message):
+    with pytest.raises(ConfigError) as error:
+        load_config([], overrides)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_unknown_preset_names_the_known_ones():
+    with pytest.raises(ConfigError, match="fast_cpu"):
+        load_config(["no_such_preset"])
+
+
+def test_threads_do_not_change_the_hash():
+    assert load_config([], ["runtime.threads=1"]).config_hash() == load_config([], ["runtime.threads=2"]).config_hash()
+
+
+def test_trusting_model_code_does_not_change_the_hash():
+    """It decides whether a model file may load at all, not what a loaded model computes (outputs keep their hash)."""
+    trusted = load_config([], ["runtime.trust_model_code=true"])
+    assert trusted.runtime.trust_model_code and not PipelineConfig().runtime.trust_model_code
+    assert trusted.config_hash() == PipelineConfig().config_hash()
+
+
+def test_an_unreadable_config_file_is_one_line(tmp_path):
+    binary = tmp_path / "bad.yaml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ConfigError, match="bad.yaml: unreadable config") as error:
+        load_config([binary])
+    assert "\n" not in str(error.value)
+
+
+def test_channel_speakers_must_be_two_names():
+    with pytest.raises(ConfigError, match="channel_speakers"):
+        load_config([], ["audio.channel_speakers=[agent]"])
+    assert load_config(["call_center_stereo"]).audio.channel_speakers == ["agent", "customer"]
