@@ -141,7 +141,7 @@ MEETING_ROOMS = ((0.3, 20.0, "white"), (0.45, 15.0, "pink"), (0.6, 10.0, "pink")
 def real_plan() -> list[dict[str, Any]]:
     """Sessions of real people (:mod:`meetsep.sim.real_speech`), split by voice like the TTS families:
     per split, 8 two-person phone calls (8 kHz mono, telephone band, each speaker through a codec,
-    16-24 turns, 0-15 % overlap) and 8 meetings of 2-4 people (4-mic circle, or 8 mics / a line,
+    16-24 turns, 0-15 % overlap), 4 short ones (6-8 turns, about 30 s) and 8 meetings of 2-4 people (4-mic circle, or 8 mics / a line,
     reverberant noisy rooms, 0-30 % overlap). Two calls and two meetings of each split pair one real
     voice with TTS voices of that split (dev: ve9qrp, whose words are not known; held-out: Allison, whose
     prompts come with their words, with held-out TTS voices and sentences), so the held-out split
@@ -162,6 +162,20 @@ def real_plan() -> list[dict[str, Any]]:
                     degrade=True,
                     sentences=split,
                     snr_db=25.0 - 2.5 * (index % 4),
+                )
+            )
+        for index in range(4):  # short calls (about 30 s, a few turns each): counting from few units
+            plan.append(
+                dict(
+                    session_id=f"{split}_real_short_{index:02d}",
+                    seed=5020 + 100 * split_index + index,
+                    mode="phone-call",
+                    family="real",
+                    num_sentences=6 + index % 3,
+                    overlap_ratio=CALL_OVERLAPS[index],
+                    degrade=True,
+                    sentences=split,
+                    snr_db=25.0 - 2.5 * index,
                 )
             )
         for index in range(8):

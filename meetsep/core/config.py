@@ -201,8 +201,8 @@ class AttributeConfig(_Strict):
         description="spectral: merge clusters whose centroids are at least this cosine-similar (one person heard "
         "through different channels); None: no merging.",
     )
-    min_speaker_units: int = Field(  # spectral, count not given: see meetsep.core.clustering.absorb_small
-        default=1, ge=1, description="A speaker found with fewer units (up to 3 s each) joins the nearest other."
+    min_speaker_units: int = Field(  # 6: chosen on dev real voices and dev TTS (espeak-ng, flite), see README
+        default=6, ge=1, description="A speaker with fewer units (≤ 3 s each), under a quarter of all, joins another."
     )
     spatial_weight: float = Field(
         default=0.75,
