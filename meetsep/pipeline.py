@@ -19,37 +19,37 @@ from typing import Any
 
 import numpy as np
 
-from meetsep.stages.asr import HeldSpeech, Recognizer, language_sample
-from meetsep.stages.assign import WordAssigner
-from meetsep.io.audio import SignalFile, channel_signals, load_recording, resample_blocks
-from meetsep.stages.beamform import Beamformer
-from meetsep.stages.beams import SpeakerAudio, SpeakerBeams
-from meetsep.stages.channels import CallChannels
 from meetsep.core.chunking import group_by_time
 from meetsep.core.config import PipelineConfig, load_config, option_overrides
-from meetsep.stages.dereverb import Dereverberator
-from meetsep.stages.diarize import Diarizer
-from meetsep.stages.embedding import SpatialFeatures, SpeakerEmbedder, UnitEmbedder
-from meetsep.stages.gss import GuidedSeparator
 from meetsep.core.hooks import Hook, no_hook, stage
 from meetsep.core.intervals import merge_segments, subtract_intervals
 from meetsep.core.logs import logger
+from meetsep.core.protocols import Separator, SpeakerSource
+from meetsep.core.records import (
+    AsrResult,
+    AttributedWord,
+    Diarization,
+    HeldSpeech,
+    LanguageChoice,
+    MixtureSource,
+    Recording,
+    SeparationJob,
+    Stream,
+)
+from meetsep.io.audio import SignalFile, channel_signals, load_recording, resample_blocks
+from meetsep.schema import ChannelLayout, Transcript
+from meetsep.stages.asr import Recognizer, language_sample
+from meetsep.stages.assign import WordAssigner
+from meetsep.stages.beamform import Beamformer
+from meetsep.stages.beams import SpeakerBeams
+from meetsep.stages.channels import CallChannels
+from meetsep.stages.dereverb import Dereverberator
+from meetsep.stages.diarize import DiarizationDetail, Diarizer
+from meetsep.stages.embedding import SpatialFeatures, SpeakerEmbedder, VoiceAndPlaceEmbedder
+from meetsep.stages.gss import GuidedSeparator
 from meetsep.stages.segment import Segmenter
 from meetsep.stages.separate import BeamStreams, NeuralSeparator, separate_file
 from meetsep.stages.transcript import build_transcript
-from meetsep.core.types import (
-    AsrResult,
-    AttributedWord,
-    ChannelLayout,
-    Diarization,
-    LanguageChoice,
-    Recording,
-    SeparationJob,
-    Separator,
-    SpeakerSource,
-    Stream,
-    Transcript,
-)
 
 __all__ = ["Pipeline", "separate_file", "transcribe"]
 
@@ -151,7 +151,7 @@ class Pipeline:
         # separation and speaker beams need the diarization first: who speaks when guides them
         with stage(hook, "attribute", sid) as report:
             diarization = self.diarizer(mixture, segmentation, self._unit_embedder(recording), report)
-        source: SpeakerSource = SpeakerAudio(mixture)
+        source: SpeakerSource = MixtureSource(mixture)
         if beams is not None:
             heard = recording
             if self.config.beamform.dereverb == "wpe":
@@ -194,11 +194,11 @@ class Pipeline:
         words = self.assigner(asr.words, diarization, separated=True)
         return self._transcript(recording, asr.language, diarization, words)
 
-    def _unit_embedder(self, recording: Recording) -> UnitEmbedder:
+    def _unit_embedder(self, recording: Recording) -> VoiceAndPlaceEmbedder:
         """Voice embeddings, joined by where the speech comes from on an array when asked."""
         config = self.config.attribute
         use_space = recording.layout is ChannelLayout.ARRAY and config.spatial_weight > 0
-        return UnitEmbedder(self.embedder, config, SpatialFeatures(recording) if use_space else None)
+        return VoiceAndPlaceEmbedder(self.embedder, config, SpatialFeatures(recording) if use_space else None)
 
     def _call_center(self, recording: Recording, hook: Hook) -> Transcript:
         sid = recording.session_id
@@ -237,6 +237,54 @@ class Pipeline:
             words=words,
             config_hash=self.config.config_hash(),
         )
+
+    def diarize(
+        self,
+        source: str | Path | np.ndarray | Recording,
+        *,
+        sample_rate: int | None = None,
+        layout: str | None = None,
+        session_id: str | None = None,
+        mixture: np.ndarray | None = None,
+        hook: Hook = no_hook,
+    ) -> DiarizationDetail:
+        """Who speaks when, without ASR: the front half of the chain as :meth:`__call__` runs it on a mono
+        or array recording (beamform → segment → embed + diarize).
+
+        Returns the 16 kHz mixture (in memory), its segmentation, the units and embeddings clustered and
+        the diarization, as a :class:`meetsep.stages.diarize.DiarizationDetail`.
+
+        Args:
+            source, sample_rate, layout, session_id, hook: as for :meth:`__call__`.
+            mixture: ``(samples,)`` float32 at 16 kHz to segment and embed instead of the beamformer's
+                (e.g. dereverberated channels, averaged); where speech comes from is still heard on ``source``.
+        """
+        import torch
+
+        torch.manual_seed(self.config.runtime.seed)
+        audio_config = self.config.audio
+        if isinstance(source, Recording):
+            recording = source
+        else:
+            recording = load_recording(
+                source,
+                sample_rate=sample_rate,
+                layout=layout or audio_config.layout,
+                session_id=session_id,
+                mic_positions=audio_config.mic_positions,
+            )
+        if recording.layout is ChannelLayout.STEREO_SPEAKERS:
+            raise ValueError("stereo-speakers recordings are attributed by channel, not diarized")
+        sid = recording.session_id
+        if mixture is None:
+            with stage(hook, "beamform", sid):
+                blocks = resample_blocks(self.beamformer.blocks(recording), recording.sample_rate, SAMPLE_RATE)
+                mixture = np.concatenate([np.zeros(0, np.float32), *blocks])
+        mixture = np.asarray(mixture, dtype=np.float32)
+        with stage(hook, "segment", sid) as report:
+            segmentation = self.segmenter(mixture, report)
+        with stage(hook, "attribute", sid) as report:
+            return self.diarizer.detail(mixture, segmentation, self._unit_embedder(recording), report)
 
 
 _PIPELINES: dict[str, Pipeline] = {}

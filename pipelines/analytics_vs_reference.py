@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from meetsep.analysis.analytics import Analytics, call_roles, from_reference, stored_or_computed
-from meetsep.io.formats import read_transcript
 from meetsep.core.intervals import overlap_seconds
+from meetsep.io.formats import read_transcript
 
 
 def match_speakers(transcript_segments: list, reference: list[dict]) -> dict[str, str]:

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from meetsep.io.audio import resample
 from meetsep.batch.run import read_report
+from meetsep.io.audio import resample
 
 LINES = [
     ("slt", "Could you share the latest numbers with the whole team before Friday?"),

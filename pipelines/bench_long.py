@@ -10,7 +10,8 @@ processes on the same audio:
 
 Prints peak RSS, wall time, RTF, the ratio meetsep / faster-whisper and meetsep's per-stage times,
 then cpWER and DER of the same code and settings on ``--accuracy`` held-out meetings of the
-``generalization`` corpus (:mod:`benchmark`), so a speed-up that costs accuracy shows in the same run.
+``generalization`` corpus (``pipelines/benchmark.py``, configuration ``b_meetsep``), so a speed-up that
+costs accuracy shows in the same run.
 
     python pipelines/bench_long.py --minutes 60,120 --channels 8
 """
@@ -19,18 +20,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import soundfile as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-# the child's own peak resident memory: benchmark.peak_resident_mb (VmHWM; ru_maxrss would include the
-# parent's at the fork), from this folder, which run() puts on the child's path
+# the child's own peak resident memory (VmHWM; ru_maxrss would include the parent's at the fork)
 PEAK = """
-from benchmark import peak_resident_mb as peak_mb
+from meetsep.core.hooks import peak_resident_mb as peak_mb
 """
 
 CHILD_MEETSEP = (
@@ -91,18 +90,38 @@ def build(path: Path, minutes: float, channels: int, seeds: int) -> float:
     return written / 16000
 
 
-def run(code: str, path: Path, overrides: list[str]) -> dict[str, object]:
-    """``code`` in a new process, with the meetsep this process imported (``python -c`` would put the
-    current folder's first: another checkout than the one benchmarked)."""
+def child_environment() -> dict[str, str]:
+    """This process's environment, with the meetsep it imported first on ``PYTHONPATH``: a child runs the
+    checkout being benchmarked, whichever one the current folder or the installed package holds."""
     import meetsep
 
     root = str(Path(meetsep.__file__).resolve().parent.parent)
-    here = str(Path(__file__).resolve().parent)
-    code = f"import sys\nsys.path[:0] = [{root!r}, {here!r}]\n{code}"
+    rest = [path for path in os.environ.get("PYTHONPATH", "").split(os.pathsep) if path and path != root]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([root, *rest]))
+
+
+def run(code: str, path: Path, overrides: list[str]) -> dict[str, object]:
+    """``code`` in a new process, with the meetsep this process imported (``-P``: ``python -c`` would
+    otherwise put the current folder first, maybe another checkout than the one benchmarked)."""
     result = subprocess.run(
-        [sys.executable, "-c", code, str(path), *overrides], capture_output=True, text=True, check=True
+        [sys.executable, "-P", "-c", code, str(path), *overrides],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=child_environment(),
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def accuracy_run(sessions: list[Path], out: Path, overrides: list[str]) -> dict[str, object]:
+    """``pipelines/benchmark.py``'s own run and scoring of ``sessions`` of the generalization corpus with
+    configuration b_meetsep (the defaults) plus ``overrides``: its total (meetings, cpwer, der, ...)."""
+    command = [sys.executable, str(Path(__file__).resolve().parent / "benchmark.py"), "--corpus", "generalization"]
+    command += ["--configs", "b_meetsep", "--out", str(out), "--sessions", ",".join(s.name for s in sessions)]
+    for override in overrides:
+        command += ["--set", override]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=child_environment())  # its table: not here
+    return json.loads((out / "results.json").read_text())["b_meetsep"]["total"]
 
 
 def main() -> None:
@@ -143,17 +162,15 @@ def main() -> None:
     accuracy = None
     if args.accuracy:
         # the same code and overrides on a few held-out generalization meetings: speed never silently costs accuracy
-        import benchmark
+        from meetsep.sim.corpora import make_corpus
 
         sessions = [
             s
-            for s in benchmark.make_corpus("generalization", Path("build/corpus/generalization"))
+            for s in make_corpus("generalization", Path("build/corpus/generalization"))
             if s.name.startswith("heldout")
         ]
         chosen = sessions[:: max(1, len(sessions) // args.accuracy)][: args.accuracy]
-        # benchmark.py's own run and scoring, configuration b_meetsep (the defaults) plus the same overrides
-        benchmark.run_configuration("b_meetsep", chosen, args.out / "accuracy", args.overrides)
-        result = benchmark.score(chosen, args.out / "accuracy")["total"]
+        result = accuracy_run(chosen, args.out / "accuracy", args.overrides)
         accuracy = dict(meetings=result["meetings"], cpwer=result["cpwer"], der=result["der"])
         print(
             f"\naccuracy on {accuracy['meetings']} held-out generalization meetings ({', '.join(c.name for c in chosen)}): "

@@ -23,8 +23,8 @@ import numpy as np
 import soundfile as sf
 
 from meetsep.core.intervals import inside, overlapping_parts
+from meetsep.schema import ChannelLayout, SpeakerSegment, TimeSpan, Transcript, Word
 from meetsep.stages.transcript import build_turns
-from meetsep.core.types import ChannelLayout, SpeakerSegment, TimeSpan, Transcript, Word
 
 VOCABULARY = (
     "the we project budget meeting schedule customer design team next week review release plan data report "

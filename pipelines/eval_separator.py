@@ -3,9 +3,9 @@
     python pipelines/eval_separator.py                      # the shipped convtasnet-16k, 200 mixtures
     python pipelines/eval_separator.py --model runs/export --count 50
 
-The mixtures use only voices and sentences that ``train_separator.py`` never trains on
-(``HELDOUT_VOICES``, ``HELDOUT_SENTENCES``), rooms from another seed, whole utterances with the second
-talker starting inside the first (30-100 % of the shorter one overlapped), ±5 dB level ratio and
+The mixtures (:mod:`meetsep.sim.separation_data`) use only voices and sentences that ``train_separator.py``
+never trains on (``HELDOUT_VOICES``, ``HELDOUT_SENTENCES``), rooms from another seed, whole utterances with
+the second talker starting inside the first (30-100 % of the shorter one overlapped), ±5 dB level ratio and
 15-40 dB white noise; the references are each talker's reverberant image. Prints SI-SNR of the mixture,
 SI-SNRi (mean, median, 10th percentile; best permutation), model size and CPU time per second of audio,
 and writes them as JSON with ``--json``.
@@ -15,18 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from train_separator import HELDOUT_SENTENCES, HELDOUT_VOICES, RATE, make_corpus, mixture  # noqa: E402
-
-from meetsep.analysis.evaluate import si_snr, si_snr_improvement  # noqa: E402
+from meetsep.analysis.evaluate import si_snr, si_snr_improvement
+from meetsep.sim.separation_data import HELDOUT_SENTENCES, HELDOUT_VOICES, RATE, make_corpus, mixture
 
 EVAL_SEED = 12345
 

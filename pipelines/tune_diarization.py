@@ -1,10 +1,11 @@
 """Diarization variants side by side on simulated meetings: DER and speaker count, no ASR.
 
 Segmentation and every unit's embeddings (voice and, for array input, where the speech comes
-from) are computed once per meeting and cached under ``--cache``; each variant then only clusters
-and reconstructs, so dozens of variants compare in minutes. Variants are ``NAME:key=value,...``
-with keys of the ``attribute`` config section (``clustering``, ``threshold``, ``spatial_weight``,
-``embed_every``, ...).
+from) are computed once per meeting by the pipeline's front half (:meth:`meetsep.Pipeline.diarize`)
+and cached under ``--cache``; each variant then only clusters and reconstructs, so dozens of variants
+compare in minutes. Variants are ``NAME:key=value,...`` with keys of the ``attribute`` config section
+(``clustering``, ``threshold``, ``spatial_weight``, ``embed_every``, ...; ``max_unit_seconds`` is
+``--unit-seconds``, which the cache is made for).
 
 Leave-family-out: choose defaults with ``--split dev`` (meetings of the dev voice families) and
 report them with ``--split heldout`` only once they are chosen.
@@ -17,29 +18,24 @@ report them with ``--split heldout`` only once they are chosen.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import pickle
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import benchmark  # noqa: E402  (the corpus plans)
-
-EMBEDDING_RATE = 16000
-MIXTURE = "average"
-SEGMENT: dict[str, Any] = {}  # segment config overrides of the cached segmentation
+from meetsep.sim.corpora import CORPORA, make_corpus, session_plan
 
 
 class CachedUnits:
-    """A :class:`meetsep.core.types.UnitEmbedder` that returns embeddings computed once for every unit.
+    """A :class:`meetsep.core.protocols.UnitEmbedder` that returns embeddings computed once for every unit.
 
     Voice (192) and spatial parts are kept apart, so any ``spatial_weight`` joins them as
-    :class:`meetsep.stages.embedding.UnitEmbedder` would: ``[voice, w · place] / sqrt(1 + w²)``.
+    :class:`meetsep.stages.embedding.VoiceAndPlaceEmbedder` would: ``[voice, w · place] / sqrt(1 + w²)``.
     """
 
     def __init__(self, voice: np.ndarray, place: np.ndarray | None, weight: float, min_clean_seconds: float) -> None:
@@ -58,36 +54,43 @@ class CachedUnits:
         return out
 
 
-def prepare(session: Path, cache: Path) -> dict[str, Any]:
-    """Mixture length, segmentation and all unit embeddings of one meeting (cached)."""
+def front_config(args: argparse.Namespace, segment: dict[str, Any], attribute: dict[str, Any]) -> Any:
+    """The pipeline whose front half (:meth:`meetsep.Pipeline.diarize`) makes the cache: the mixture's
+    beamformer, the cached segmentation's settings, every window embedded, at ``--embedding-rate``, and
+    voice and place joined at weight 1 (:func:`prepare` splits them again)."""
+    from meetsep import load_config
+
+    overrides = {
+        "beamform.kind": "average" if args.mixture == "wpe" else args.mixture,
+        "attribute.spatial_weight": 1.0,
+        "attribute.embedding_rate": args.embedding_rate,
+        "attribute.embed_every": 1,
+        **{f"segment.{key}": value for key, value in segment.items()},
+        **{f"attribute.{key}": value for key, value in attribute.items()},
+    }
+    return load_config([], overrides)
+
+
+def prepare(session: Path, cache: Path, front: Callable[[], Any], mixture: str) -> dict[str, Any]:
+    """Mixture length, segmentation and all unit embeddings of one meeting (cached); ``front()`` gives
+    the pipeline that makes them (see :func:`front_config`)."""
     target = cache / f"{session.name}.pkl"
     if target.is_file():
         return pickle.loads(target.read_bytes())
     from meetsep.io.audio import load_recording, resample
-    from meetsep.stages.beamform import Beamformer
-    from meetsep.core.config import AttributeConfig, BeamformConfig, RuntimeConfig, SegmentConfig
-    from meetsep.stages.diarize import Diarizer
-    from meetsep.stages.embedding import SpatialFeatures, SpeakerEmbedder, UnitEmbedder
-    from meetsep.stages.segment import Segmenter
 
-    mono = benchmark.session_plan(session).get("mode") == "phone-call"
+    mono = session_plan(session).get("mode") == "phone-call"
     recording = load_recording(session / "mix.flac", layout="mono" if mono else "array")
-    if MIXTURE == "wpe":
-        mixture = resample(_wpe_average(recording), recording.sample_rate, 16000)
-    else:
-        mixture = resample(Beamformer(BeamformConfig(kind=MIXTURE))(recording), recording.sample_rate, 16000)
-    segmentation = Segmenter(SegmentConfig(**SEGMENT), RuntimeConfig())(mixture)
-    speech = Diarizer(AttributeConfig()).units(segmentation)
-    embedder = SpeakerEmbedder(AttributeConfig(), RuntimeConfig())
-    config = AttributeConfig(spatial_weight=1.0, embedding_rate=EMBEDDING_RATE)
-    joined = UnitEmbedder(embedder, config, SpatialFeatures(recording))(mixture, speech)
-    data = dict(
-        samples=len(mixture),
-        segmentation=segmentation,
-        voice=joined[..., : embedder.dimension] * np.sqrt(2.0),
-        # one channel (a phone call) tells nothing of where speech comes from: voice only, as the pipeline does
-        place=joined[..., embedder.dimension :] * np.sqrt(2.0) if recording.num_channels > 1 else None,
-    )
+    wpe = resample(_wpe_average(recording), recording.sample_rate, 16000) if mixture == "wpe" else None
+    pipeline = front()
+    detail = pipeline.diarize(recording, mixture=wpe)
+    joined, size = detail.embeddings, pipeline.embedder.dimension
+    if joined.shape[-1] > size:  # array input: voice and place joined at weight 1, each part unit-norm again
+        voice, place = joined[..., :size] * np.sqrt(2.0), joined[..., size:] * np.sqrt(2.0)
+    else:  # one channel (a phone call) tells nothing of where speech comes from: voice only, as the pipeline does;
+        # kept as caches always held it, through a weight-1 join and back (float32 ÷ √2, × √2)
+        voice, place = (joined / np.sqrt(2.0)).astype(np.float32) * np.sqrt(2.0), None
+    data = dict(samples=len(detail.audio), segmentation=detail.segmentation, voice=voice, place=place)
     cache.mkdir(parents=True, exist_ok=True)
     target.write_bytes(pickle.dumps(data))
     return data
@@ -95,77 +98,69 @@ def prepare(session: Path, cache: Path) -> dict[str, Any]:
 
 def _wpe_average(recording: Any) -> np.ndarray:
     """The channels dereverberated by meetsep's WPE (whole recording at once), averaged."""
+    from meetsep.core.dsp import StftSettings
     from meetsep.io.audio import read_window
     from meetsep.stages.dereverb import dereverberate
-    from meetsep.core.dsp import StftSettings
 
     audio = read_window(recording, 0.0, recording.num_samples / recording.sample_rate)
     return dereverberate(audio, StftSettings(fft_size=512, hop=128)).mean(axis=0)
 
 
-def run_variant(data: dict[str, Any], overrides: dict[str, Any]) -> tuple[list[Any], float | None]:
+def run_variant(
+    data: dict[str, Any], overrides: dict[str, Any], base: dict[str, Any]
+) -> tuple[list[Any], float | None]:
+    """The diarization of the cached units with the ``attribute`` settings ``base`` + ``overrides``."""
     from meetsep.core.config import AttributeConfig
     from meetsep.stages.diarize import Diarizer
     from meetsep.stages.embedding import MIN_CLEAN_SECONDS
 
-    config = AttributeConfig(**overrides)
+    config = AttributeConfig(**{**base, **overrides})
     embed = CachedUnits(data["voice"], data["place"], config.spatial_weight, MIN_CLEAN_SECONDS)
     diarization = Diarizer(config)(np.zeros(data["samples"], np.float32), data["segmentation"], embed)
     return diarization.segments, getattr(diarization, "count_confidence", None)
 
 
-def run_oracle(data: dict[str, Any], reference: list[dict[str, Any]]) -> list[Any]:
+class OracleClustering:
+    """Clusters units by the reference: each unit goes to the reference speaker active in most of its
+    active frames (a clustering for :class:`meetsep.stages.diarize.Diarizer`)."""
+
+    confidence = None
+
+    def __init__(self, reference: list[dict[str, Any]]) -> None:
+        self.reference = reference
+        self.names = sorted({r["speaker"] for r in reference})
+
+    def __call__(self, embeddings: np.ndarray, segmentations: Any, **_: Any) -> Any:
+        window = segmentations.sliding_window
+        num_windows, num_frames, width = segmentations.data.shape
+        labels = np.zeros((num_windows, width), dtype=np.int64)
+        for w in range(num_windows):
+            start = window[w].start
+            times = start + (np.arange(num_frames) + 0.5) * (window.duration / num_frames)
+            for u in range(width):
+                active = times[segmentations.data[w, :, u] > 0.5]
+                votes = [
+                    sum(
+                        np.sum((active >= r["start_time"]) & (active < r["end_time"]))
+                        for r in self.reference
+                        if r["speaker"] == n
+                    )
+                    for n in self.names
+                ]
+                labels[w, u] = int(np.argmax(votes))
+        return labels, None, None
+
+
+def run_oracle(data: dict[str, Any], reference: list[dict[str, Any]], base: dict[str, Any]) -> list[Any]:
     """The same units and segmentation, each unit given the reference speaker it overlaps most:
     the DER left by segmentation and reconstruction alone (the floor clustering can reach)."""
-    import meetsep.stages.diarize as diarize
     from meetsep.core.config import AttributeConfig
+    from meetsep.stages.diarize import Diarizer
     from meetsep.stages.embedding import MIN_CLEAN_SECONDS
 
-    names = sorted({r["speaker"] for r in reference})
-
-    class Oracle:
-        confidence = None
-
-        def __call__(self, embeddings: np.ndarray, segmentations: Any, **_: Any) -> Any:
-            window = segmentations.sliding_window
-            num_windows, num_frames, width = segmentations.data.shape
-            labels = np.zeros((num_windows, width), dtype=np.int64)
-            for w in range(num_windows):
-                start = window[w].start
-                times = start + (np.arange(num_frames) + 0.5) * (window.duration / num_frames)
-                for u in range(width):
-                    active = times[segmentations.data[w, :, u] > 0.5]
-                    votes = [
-                        sum(
-                            np.sum((active >= r["start_time"]) & (active < r["end_time"]))
-                            for r in reference
-                            if r["speaker"] == n
-                        )
-                        for n in names
-                    ]
-                    labels[w, u] = int(np.argmax(votes))
-            return labels, None, None
-
-    original = diarize._clustering
-    diarize._clustering = lambda *args, **kwargs: Oracle()
-    try:
-        config = AttributeConfig()
-        embed = CachedUnits(data["voice"], data["place"], 0.0, MIN_CLEAN_SECONDS)
-        diarization = diarize.Diarizer(config)(np.zeros(data["samples"], np.float32), data["segmentation"], embed)
-    finally:
-        diarize._clustering = original
-    return diarization.segments
-
-
-def _components(reference: list[dict[str, Any]], hypothesis: list[dict[str, Any]]) -> dict[str, float]:
-    """Missed speech, false alarm and confusion (seconds, no collar) of one meeting, on the annotations
-    :func:`meetsep.analysis.evaluate.score_session` scores."""
-    from pyannote.metrics.diarization import DiarizationErrorRate
-
-    from meetsep.analysis.evaluate import _annotation
-
-    annotations = [_annotation(items, "session") for items in (reference, hypothesis)]
-    return DiarizationErrorRate(collar=0.0, skip_overlap=False)(*annotations, detailed=True)
+    diarizer = Diarizer(AttributeConfig(**base), clustering=OracleClustering(reference))
+    embed = CachedUnits(data["voice"], data["place"], 0.0, MIN_CLEAN_SECONDS)
+    return diarizer(np.zeros(data["samples"], np.float32), data["segmentation"], embed).segments
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
@@ -181,7 +176,7 @@ def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", default="generalization")
+    parser.add_argument("--corpus", default="generalization", choices=CORPORA)
     parser.add_argument("--split", default="dev", help="session id prefix: dev or heldout (all: every session)")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME:key=value,...")
     parser.add_argument("--cache", type=Path, default=Path("build/tune"))
@@ -203,33 +198,30 @@ def main() -> None:
         "--embedding-rate", type=int, default=16000, help="attribute.embedding_rate of the cached embeddings"
     )
     args = parser.parse_args()
-    import meetsep.stages.diarize
+    import meetsep
 
+    attribute = {"max_unit_seconds": args.unit_seconds} if args.unit_seconds else {}
     if args.unit_seconds:
-        meetsep.stages.diarize.MAX_UNIT_SECONDS = args.unit_seconds
         args.cache = args.cache / f"units{args.unit_seconds:g}"
     if args.embedding_rate != 16000:
         args.cache = args.cache / f"embedding{args.embedding_rate}"
     if args.mixture != "average":
         args.cache = args.cache / f"mixture-{args.mixture}"
-    global EMBEDDING_RATE, MIXTURE
-    EMBEDDING_RATE, MIXTURE = args.embedding_rate, args.mixture
+    segment: dict[str, Any] = {}  # segment config overrides of the cached segmentation
     if args.segment:
-        SEGMENT.update(parse_variant("segment:" + args.segment)[1])
+        segment.update(parse_variant("segment:" + args.segment)[1])
         args.cache = args.cache / ("segment-" + args.segment.replace("=", "").replace(",", "-"))
-    from meetsep.analysis.evaluate import score_session
+    from meetsep.analysis.evaluate import der_components, score_session
 
     corpus_dir = Path("build/corpus") / args.corpus
-    sessions = [
-        s
-        for s in benchmark.make_corpus(args.corpus, corpus_dir)
-        if args.split == "all" or s.name.startswith(args.split)
-    ]
+    sessions = [s for s in make_corpus(args.corpus, corpus_dir) if args.split == "all" or s.name.startswith(args.split)]
+    # the pipeline is made (models found and loaded) only when a meeting is not cached yet
+    front = functools.cache(lambda: meetsep.Pipeline(front_config(args, segment, attribute)))
     variants = [parse_variant(v) for v in args.variant] or [("defaults", {})]
     if args.oracle:
         variants.append(("oracle_clusters", {}))
     began = time.perf_counter()
-    prepared = {s.name: prepare(s, args.cache / args.corpus) for s in sessions}
+    prepared = {s.name: prepare(s, args.cache / args.corpus, front, args.mixture) for s in sessions}
     print(f"{len(sessions)} meetings prepared in {time.perf_counter() - began:.0f} s", flush=True)
     print(f"{'variant':<24} {'DER':>6} {'count exact':>12} {'|count err|':>12}  by family (DER / exact)")
     for name, overrides in variants:
@@ -238,12 +230,12 @@ def main() -> None:
         for session in sessions:
             reference = json.loads((session / "reference.seglst.json").read_text())
             if name == "oracle_clusters":
-                segments = run_oracle(prepared[session.name], reference)
+                segments = run_oracle(prepared[session.name], reference, attribute)
             elif overrides.get("num_speakers") == "oracle":
                 count = len({r["speaker"] for r in reference})
-                segments, _ = run_variant(prepared[session.name], dict(overrides, num_speakers=count))
+                segments, _ = run_variant(prepared[session.name], dict(overrides, num_speakers=count), attribute)
             else:
-                segments, _ = run_variant(prepared[session.name], overrides)
+                segments, _ = run_variant(prepared[session.name], overrides, attribute)
             hypothesis = [dict(speaker=s.speaker, start_time=s.start, end_time=s.end) for s in segments]
             # no words: only the diarization is scored (the WER columns are meaningless here)
             scores = score_session(
@@ -251,7 +243,7 @@ def main() -> None:
             )
             family = session.name.split("_")[1]
             rows.append((family, scores))
-            components.append(_components(reference, hypothesis))
+            components.append(der_components(reference, hypothesis))
             if args.per_session:
                 print(
                     f"  {name:<22} {session.name:<20} DER {100 * scores.der:5.1f}%  speakers {scores.hypothesis_speakers} (ref {scores.reference_speakers})"

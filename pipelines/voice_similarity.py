@@ -56,10 +56,10 @@ def main() -> None:
     args = parser.parse_args()
 
     import meetsep
-    from meetsep.sim import real_speech
     from meetsep.io.audio import resample
-    from meetsep.stages.embedding import SpeakerEmbedder
+    from meetsep.sim import real_speech
     from meetsep.sim.tts import FAMILIES
+    from meetsep.stages.embedding import SpeakerEmbedder
 
     config = meetsep.load_config([], [f"attribute.embedding_rate={args.embedding_rate}"])
     embedder = SpeakerEmbedder(config.attribute, config.runtime)

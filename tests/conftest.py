@@ -127,7 +127,8 @@ def meeting():
 def meeting_diarization(meeting):
     """The true diarization of ``meeting`` (its reference segments and where they overlap)."""
     from meetsep.core.intervals import overlapping_parts
-    from meetsep.core.types import Diarization, SpeakerSegment
+    from meetsep.core.records import Diarization
+    from meetsep.schema import SpeakerSegment
 
     segments = [
         SpeakerSegment(speaker=e["speaker"], start=e["start_time"], end=e["end_time"]) for e in meeting.reference

@@ -9,8 +9,8 @@ import pytest
 
 import meetsep
 from meetsep.analysis.evaluate import score_session
-from meetsep.io.formats import seglst_entries, to_json
 from meetsep.core.hooks import TimingHook
+from meetsep.io.formats import seglst_entries, to_json
 
 pytestmark = pytest.mark.integration
 
@@ -181,8 +181,8 @@ def test_batches_hand_their_unfilled_packs_on_and_decode_all_speech_once(tmp_pat
     batches every diarized second is in exactly one decoded pack of its speaker."""
     import soundfile as sf
 
-    import meetsep.stages.asr
     import meetsep.pipeline
+    import meetsep.stages.asr
     from meetsep.sim.simulate import SimulationConfig, simulate_meeting
 
     meeting = simulate_meeting(SimulationConfig(seed=3, num_speakers=2, num_sentences=6, num_mics=4, snr_db=30))
@@ -209,3 +209,17 @@ def test_batches_hand_their_unfilled_packs_on_and_decode_all_speech_once(tmp_pat
         for segment in (s for s in transcript.diarization if s.speaker == speaker):
             covered = sum(max(0.0, min(end, segment.end) - max(start, segment.start)) for start, end in pieces)
             assert covered >= segment.end - segment.start - 1e-6, (segment, pieces)
+
+
+def test_the_front_half_alone_gives_the_diarization_the_transcript_holds(two_speaker_mix):
+    """Pipeline.diarize: beamform, segment, embed + diarize as a transcription runs them, and what they made."""
+    pipeline = meetsep.Pipeline(meetsep.load_config([], FAST))
+    timing = TimingHook()
+    detail = pipeline.diarize(two_speaker_mix.path, hook=timing)
+    assert set(timing.seconds) == {"beamform", "segment", "attribute"}
+    transcript = pipeline(two_speaker_mix.path)
+    assert [(s.speaker, s.start, s.end) for s in detail.diarization.segments] == [
+        (s.speaker, s.start, s.end) for s in transcript.diarization
+    ]
+    assert abs(len(detail.audio) / 16000 - transcript.duration) < 1e-3 and detail.segmentation.speech
+    assert detail.embeddings.shape == (*detail.units.origin.shape, pipeline.embedder.dimension)

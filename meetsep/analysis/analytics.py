@@ -1,7 +1,7 @@
 """Conversation analytics of a transcript: talk time, overtalk, interruptions, dead air, response latency.
 
 Computed from who speaks when (speaker activity intervals, in seconds) and how many words each
-speaker said. From a :class:`~meetsep.core.types.Transcript` the activity is its diarization (the speech
+speaker said. From a :class:`~meetsep.schema.Transcript` the activity is its diarization (the speech
 detector's activity, which also covers speech without recognized words), or its words when it has
 no diarization; from a reference (SegLST entries) it is the entries themselves.
 
@@ -40,7 +40,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from meetsep.core.intervals import SpanIndex, covered_by_at_least, merge_spans, spans_length
-from meetsep.core.types import ChannelLayout, Interval, SpeakerSegment, TimeSpan, Transcript
+from meetsep.core.records import Interval
+from meetsep.schema import ChannelLayout, SpeakerSegment, TimeSpan, Transcript
 
 Span = Interval
 DIGITS = 3

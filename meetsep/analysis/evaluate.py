@@ -134,7 +134,9 @@ def load_diarization(path: str | Path) -> list[dict[str, Any]] | None:
     return None
 
 
-def _annotation(segments: list[dict[str, Any]], uri: str) -> Any:
+def annotation(segments: list[dict[str, Any]], uri: str) -> Any:
+    """SegLST-style entries (``speaker``, ``start_time``, ``end_time``) as the pyannote ``Annotation`` DER is
+    scored on (:func:`score_session`); entries of no duration are left out."""
     from pyannote.core import Annotation, Segment
 
     annotation = Annotation(uri=uri)
@@ -169,8 +171,8 @@ def score_session(
     tcp = meeteval.wer.tcpwer(ref, hyp, collar=COLLAR_TCP)[sid] if reference else None
     # greedy ORC: exact ORC-WER's search blows up (tens of GB) on long sessions with many speakers
     orc = meeteval.wer.greedy_orcwer(ref, hyp)[sid] if reference and hypothesis else None
-    ref_annotation = _annotation(reference, sid)
-    hyp_annotation = _annotation(hypothesis_diarization if hypothesis_diarization is not None else hypothesis, sid)
+    ref_annotation = annotation(reference, sid)
+    hyp_annotation = annotation(hypothesis_diarization if hypothesis_diarization is not None else hypothesis, sid)
     der = (
         float(DiarizationErrorRate(collar=0.0, skip_overlap=False)(ref_annotation, hyp_annotation))
         if reference
@@ -197,6 +199,15 @@ def score_session(
         orcwer=float(orc.error_rate) if orc and orc.length else (1.0 if reference else 0.0),
         orc_errors=int(orc.errors) if orc else (int(cp.length) if cp else 0),
     )
+
+
+def der_components(reference: list[dict[str, Any]], hypothesis: list[dict[str, Any]]) -> dict[str, float]:
+    """DER's parts in seconds (``missed detection``, ``false alarm``, ``confusion``, ``correct``, ``total``
+    reference speech), no collar, overlap scored, on the annotations :func:`score_session` scores."""
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    annotations = [annotation(entries, "session") for entries in (reference, hypothesis)]
+    return DiarizationErrorRate(collar=0.0, skip_overlap=False)(*annotations, detailed=True)
 
 
 def score_files(reference: str | Path, hypothesis: str | Path) -> Scores:

@@ -23,10 +23,10 @@ from pathlib import Path
 
 from meetsep.analysis.analytics import Analytics, stored_or_computed
 from meetsep.core.errors import MeetsepError
+from meetsep.core.intervals import merge_spans
 from meetsep.io.files import atomic_write_text
 from meetsep.io.formats import output_path, write_transcript
-from meetsep.core.intervals import merge_spans
-from meetsep.core.types import Transcript
+from meetsep.schema import Transcript
 
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#e15759", "#76b7b2", "#9c755f", "#edc948", "#ff9da7", "#bab0ac")
 MP3_RATES = (8000, 11025, 12000, 16000)  # the low MPEG rates; higher input is resampled to 16 kHz

@@ -117,8 +117,8 @@ def process_item(
     ``analytics``: add :mod:`meetsep.analysis.analytics` to the JSON (``metadata.analytics``).
     """
     from meetsep.analysis.analytics import with_analytics
-    from meetsep.pipeline import transcribe
     from meetsep.analysis.report import write_outputs
+    from meetsep.pipeline import transcribe
 
     started = time.perf_counter()
     result = ItemResult(id=item.id, path=str(item.path), status="failed")

@@ -60,8 +60,8 @@ def batch(
     Finished files are skipped on a re-run; every result goes to OUT/batch_report.jsonl; the exit
     code is 0 only when every file succeeded. One run per OUT at a time (a second is refused).
     """
-    from meetsep.core.config import load_config
     from meetsep.batch.engines import BatchSettings, default_jobs, run_batch
+    from meetsep.core.config import load_config
     from meetsep.io.manifest import discover, parse_shard, select_shard
 
     chosen = chosen_formats(formats)

@@ -245,9 +245,9 @@ def separate(
     progress: bool | None,
 ) -> None:
     """Separate SOURCE (or --start/--end of it) into one 16 kHz WAV per speaker: OUT/<stem>.s1.wav, ..."""
+    from meetsep.core.hooks import stage
     from meetsep.io.audio import load_recording
     from meetsep.io.files import check_writable_folder
-    from meetsep.core.hooks import stage
     from meetsep.loading.models import load_separation, resolve_model
     from meetsep.pipeline import separate_file
 

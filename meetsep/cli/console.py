@@ -78,7 +78,9 @@ progress_option = click.option(
     "--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal)."
 )
 analytics_option = click.option(
-    "--analytics", is_flag=True, help="Add call analytics to the JSON output (metadata.analytics; meetsep.analysis.analytics)."
+    "--analytics",
+    is_flag=True,
+    help="Add call analytics to the JSON output (metadata.analytics; meetsep.analysis.analytics).",
 )
 _OUTPUT_OPTIONS = (
     click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."),

@@ -41,9 +41,8 @@ class AudioConfig(_Strict):
 
     @model_validator(mode="after")
     def _two_channel_speakers(self) -> AudioConfig:
-        if self.channel_speakers is not None and (
-            len(self.channel_speakers) != 2 or len(set(self.channel_speakers)) != 2
-        ):
+        speakers = self.channel_speakers
+        if speakers is not None and (len(speakers) != 2 or len(set(speakers)) != 2):
             raise ValueError("channel_speakers must name 2 different speakers (left channel, right channel)")
         return self
 
@@ -93,9 +92,7 @@ class SeparateConfig(_Strict):
         description="convtasnet/sepformer: a model name, a local SpeechBrain folder or asteroid file, or a hub id "
         "(default: the shipped convtasnet-16k; sepformer-whamr16k).",
     )
-    context: float = Field(
-        default=4.0, ge=0.0, description="gss: seconds of audio on each side of a segment used for the masks."
-    )
+    context: float = Field(default=4.0, ge=0.0, description="gss: audio on each side of a segment the masks see (s).")
     iterations: int = Field(default=10, ge=1, description="gss: cACGMM EM iterations.")
     gss_overlapped_only: bool = Field(
         default=False,
@@ -126,7 +123,7 @@ class SegmentConfig(_Strict):
     kind: Literal["pyannote"] = "pyannote"
     model: str | None = Field(default=None, description="Local path or hub id; default: shipped weights.")
     step: float = Field(default=2.0, gt=0.0, le=10.0, description="Sliding window step in seconds (window 10 s).")
-    batch_size: int = Field(default=8, ge=1, description="Windows the network sees at once (see meetsep.stages.segment).")
+    batch_size: int = Field(default=8, ge=1, description="Windows the network sees at once (meetsep.stages.segment).")
     backend: Literal["onnx", "torch"] = Field(default="onnx", description="Network run by ONNX Runtime or PyTorch.")
     input_rate: Literal[8000, 16000] = Field(
         default=8000,
@@ -150,17 +147,13 @@ class AsrConfig(_Strict):
         description="Pin the language (e.g. en, de). None: identified by Whisper on speech spread over the "
         "recording and its speakers (English-only models: en).",
     )
-    language_fallback: str = Field(
-        default="en", description="Used when the identified language wins less than language_min_probability."
-    )
+    language_fallback: str = Field(default="en", description="Used when no language wins language_min_probability.")
     # 0.7: chosen on dev meetings (espeak-ng, flite; Whisper base, channel average): flite voted English 0.75-0.94,
     # degraded espeak-ng English 0.25-0.60 or Welsh up to 0.63 (wrong): all fall back to English at 0.7.
     language_min_probability: float = Field(
         default=0.7, ge=0.0, le=1.0, description="Share of Whisper's language probability the winner needs."
     )
-    language_packs: int = Field(
-        default=6, ge=1, description="Packs of speech (up to 30 s each) the language vote hears."
-    )
+    language_packs: int = Field(default=6, ge=1, description="Speech packs (up to 30 s each) the language vote hears.")
     language_per_speaker: bool = Field(
         default=False,
         description="Identify each speaker's language (a speaker not confidently identified keeps the recording's).",
@@ -171,9 +164,7 @@ class AsrConfig(_Strict):
     merge_gap: float = Field(default=2.0, ge=0.0, description="Speech regions closer than this share a window (s).")
     padding: float = Field(default=0.2, ge=0.0, description="Audio kept around each speech window (s).")
     pack_gap: float = Field(
-        default=1.0,
-        ge=0.0,
-        description="Silence between a speaker's speech windows packed into one Whisper window (s).",
+        default=1.0, ge=0.0, description="Silence between a speaker's speech windows packed in one Whisper window (s)."
     )
 
 
@@ -201,9 +192,10 @@ class AttributeConfig(_Strict):
         description="spectral: merge clusters whose centroids are at least this cosine-similar (one person heard "
         "through different channels); None: no merging.",
     )
-    min_speaker_units: int = Field(  # 6: chosen on dev real voices and dev TTS (espeak-ng, flite), see README
-        default=6, ge=1, description="A speaker with fewer units (≤ 3 s each), under a quarter of all, joins another."
+    min_speaker_units: int = Field(  # 1 (off): 6 helped dev real + TTS, not held-out real (README)
+        default=1, ge=1, description="A speaker with fewer units (≤ 3 s each), under a quarter of all, joins another."
     )
+    max_unit_seconds: float = Field(default=3.0, gt=0.0, description="Longest unit of one local speaker's speech (s).")
     spatial_weight: float = Field(
         default=0.75,
         ge=0.0,
@@ -252,6 +244,10 @@ class RuntimeConfig(_Strict):
     )
 
 
+# Added after outputs carried config_hash: hashed only when not default (earlier hashes, batch keys stay valid).
+HASHED_WHEN_SET = (("attribute", "max_unit_seconds"),)
+
+
 class PipelineConfig(_Strict):
     """The whole pipeline, one section per stage."""
 
@@ -268,9 +264,12 @@ class PipelineConfig(_Strict):
 
         ``runtime.threads`` and ``runtime.asr_workers`` are left out: they change speed, not results,
         and batch workers set them; so is ``runtime.trust_model_code``, which decides whether a model
-        file may be loaded at all, not what a loaded model computes.
+        file may be loaded at all, not what a loaded model computes; so are ``HASHED_WHEN_SET`` at their default.
         """
         excluded = {"runtime": {"threads", "asr_workers", "trust_model_code"}}
+        for section, name in HASHED_WHEN_SET:
+            if getattr(getattr(self, section), name) == getattr(getattr(PipelineConfig(), section), name):
+                excluded.setdefault(section, set()).add(name)
         blob = json.dumps(self.model_dump(mode="json", exclude=excluded), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

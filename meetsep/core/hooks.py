@@ -1,7 +1,7 @@
-"""Progress and timing reports from the pipeline.
+"""Progress and timing reports from the pipeline, and the peak memory of the process that ran it.
 
 A hook is any callable taking a :class:`StageEvent`. The CLI turns events into progress bars, tests
-into assertions, benchmarks into per-stage tables.
+into assertions, benchmarks into per-stage tables (with :func:`peak_resident_mb` beside them).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Protocol
 
 
@@ -78,3 +79,14 @@ class TimingHook:
             self.seconds[event.stage] += event.elapsed
         if self.forward is not None:
             self.forward(event)
+
+
+def peak_resident_mb() -> float:
+    """This process's peak resident memory (VmHWM): unlike ru_maxrss, which Linux carries over from
+    the parent across exec, it belongs to this process alone."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource  # (Unix only) where /proc has no VmHWM
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

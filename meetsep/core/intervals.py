@@ -1,7 +1,7 @@
 """Time intervals in seconds: overlaps between speakers, set differences, membership, merging, coverage.
 
 An interval is ``(start, end)`` in seconds of the recording; a speaker's activity is a list of
-:class:`~meetsep.core.types.SpeakerSegment`. Shared by every stage that reasons about who speaks when.
+:class:`~meetsep.schema.SpeakerSegment`. Shared by every stage that reasons about who speaks when.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from meetsep.core.types import Interval, SpeakerSegment
+from meetsep.core.records import Interval
+from meetsep.schema import SpeakerSegment
 
 
 def overlapping_parts(segments: list[SpeakerSegment]) -> list[Interval]:

@@ -17,9 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from meetsep.core.chunking import spans
-from meetsep.io.decoding import is_mpeg, quiet_decoder, wav_missing_bytes
 from meetsep.core.errors import AudioInputError
-from meetsep.core.types import ChannelLayout, Recording, SpeakerSegment, SpeakerSource, Stream
+from meetsep.core.protocols import SpeakerSource
+from meetsep.core.records import Recording, Stream
+from meetsep.io.decoding import is_mpeg, quiet_decoder, wav_missing_bytes
+from meetsep.schema import ChannelLayout, SpeakerSegment
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3")
 MIN_SAMPLE_RATE = 8000

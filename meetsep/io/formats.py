@@ -21,7 +21,7 @@ from pathlib import Path
 
 from meetsep.core.errors import OutputError
 from meetsep.io.files import atomic_paths, confined
-from meetsep.core.types import Transcript, Turn, Word
+from meetsep.schema import Transcript, Turn, Word
 
 FORMATS = ("json", "seglst", "rttm", "srt", "vtt", "txt")  # rendered from the transcript alone
 PAGE_FORMATS = ("html",)  # rendered with the audio, by meetsep.analysis.report

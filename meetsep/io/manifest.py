@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meetsep.io.audio import AUDIO_EXTENSIONS
 from meetsep.core.errors import ConfigError
+from meetsep.io.audio import AUDIO_EXTENSIONS
 from meetsep.io.files import normalized_name
 
 ITEM_OPTIONS = ("layout", "num_speakers", "min_speakers", "max_speakers")

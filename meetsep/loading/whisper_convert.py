@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from meetsep.loading.ctranslate2_file import read_ctranslate2_variables
 from meetsep.io.files import atomic_path
+from meetsep.loading.ctranslate2_file import read_ctranslate2_variables
 
 if TYPE_CHECKING:
     import torch

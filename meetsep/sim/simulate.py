@@ -21,10 +21,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from meetsep.sim import real_speech
 from meetsep.io.audio import resample
-from meetsep.sim.degrade import CHANNELS, apply_channel, pink_noise
 from meetsep.io.files import atomic_path, atomic_write_text
+from meetsep.sim import real_speech
+from meetsep.sim.degrade import CHANNELS, apply_channel, pink_noise
 from meetsep.sim.tts import CALL_SENTENCES, FAMILIES, HELDOUT_SENTENCES, SENTENCES, Synthesizer, sox_effects
 
 # (engine, voice). flite voices are distinct speakers; espeak-ng variants differ in formants and pitch.

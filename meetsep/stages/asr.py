@@ -1,4 +1,4 @@
-"""Stage 4: Whisper speech recognition with word timestamps, on speech windows of each stream.
+"""Stage 6: Whisper speech recognition with word timestamps, on speech windows of each stream.
 
 Speech regions of a stream are merged into pieces (regions closer than ``asr.merge_gap`` share
 one), padded by ``asr.padding``. Pieces of the same speaker (or of the same stream, when it has no
@@ -21,7 +21,6 @@ conditioning on previous text. Two backends run the same shipped weights:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,24 +28,15 @@ import numpy as np
 from meetsep.core.config import AsrConfig, RuntimeConfig
 from meetsep.core.hooks import StageReporter
 from meetsep.core.logs import logger
+from meetsep.core.parallel import imap_single_threaded
+from meetsep.core.records import AsrResult, HeldSpeech, Interval, LanguageChoice, Piece, RecognizedWord, Stream
 from meetsep.loading.models import (
     load_faster_whisper,
     load_openai_whisper_model,
     openai_whisper_checkpoint,
     resolve_model,
 )
-from meetsep.core.parallel import imap_single_threaded
-from meetsep.core.types import AsrResult, Interval, LanguageChoice, RecognizedWord, SpeakerSegment, Stream
-
-
-@dataclass(frozen=True)
-class Piece:
-    """A stretch ``[start, end)`` s (recording time) of ``stream`` placed at ``offset`` s of its pack."""
-
-    stream: Stream
-    start: float
-    end: float
-    offset: float
+from meetsep.schema import SpeakerSegment
 
 
 def speech_windows(regions: list[Interval], max_window: float, merge_gap: float) -> list[Interval]:
@@ -58,20 +48,6 @@ def speech_windows(regions: list[Interval], max_window: float, merge_gap: float)
         else:
             windows.append([start, end])
     return [(s, e) for s, e in windows]
-
-
-@dataclass
-class HeldSpeech:
-    """Speech carried from one batch of streams to the next (:meth:`Recognizer.__call__` with ``held``).
-
-    A batch's last pack of each speaker is rarely full; decoding it would cost a whole 30 s encoder
-    pass for a few seconds of speech, once per speaker and batch. Its pieces are held instead and
-    start that speaker's first pack in the next batch; ``ends`` keeps where each speaker's decoded
-    speech ends, so padding is cut there as within a batch.
-    """
-
-    pieces: list[Piece] = field(default_factory=list)
-    ends: dict[str, float] = field(default_factory=dict)
 
 
 def pack_pieces(

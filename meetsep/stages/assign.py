@@ -1,8 +1,8 @@
-r"""Words to speakers: each recognized word gets the speaker the diarization has at its time.
+r"""Stage 7: Words to speakers: each recognized word gets the speaker the diarization has at its time.
 
 Stage "assign" of the chain: takes the recognized words (from the mixture, or from speaker streams
 that already carry their speaker) and the diarization, and returns
-:class:`~meetsep.core.types.AttributedWord`\ s. A word of the mixture goes to the speaker most active
+:class:`~meetsep.core.records.AttributedWord`\ s. A word of the mixture goes to the speaker most active
 during it in the *exclusive* diarization (one speaker per frame); words inside regions where two
 diarized speakers are active are marked ``overlap``. Speaker streams leak, so the same word can
 come out of two of them: :func:`drop_cross_stream_duplicates` keeps one.
@@ -11,7 +11,7 @@ come out of two of them: :func:`drop_cross_stream_duplicates` keeps one.
 from __future__ import annotations
 
 from meetsep.core.intervals import overlap_seconds
-from meetsep.core.types import AttributedWord, Diarization, Interval, RecognizedWord
+from meetsep.core.records import AttributedWord, Diarization, Interval, RecognizedWord
 
 STREAM_TOLERANCE = 0.25  # s: a stream word this close to its speaker's diarized activity stays theirs
 

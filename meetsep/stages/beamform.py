@@ -1,6 +1,6 @@
 """Stage 1: beamforming — an array (or mono) recording reduced to one mixture channel.
 
-Takes a :class:`~meetsep.core.types.Recording` and gives ``(samples,)`` float32 blocks at its sample
+Takes a :class:`~meetsep.core.records.Recording` and gives ``(samples,)`` float32 blocks at its sample
 rate, for segmentation and diarization:
 
 - ``average``: the mean over channels. For a compact array it keeps the direct sound, averages out
@@ -20,10 +20,11 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from meetsep.io.audio import iter_blocks
 from meetsep.core.config import BeamformConfig
 from meetsep.core.errors import AudioInputError
-from meetsep.core.types import ChannelLayout, Recording
+from meetsep.core.records import Recording
+from meetsep.io.audio import iter_blocks
+from meetsep.schema import ChannelLayout
 
 
 class Beamformer:

@@ -1,7 +1,7 @@
-"""Speaker beams: after diarization, one MVDR beam per speaker of an array recording.
+"""Stage 5: Speaker beams: after diarization, one MVDR beam per speaker of an array recording.
 
 Stage "beams" of the chain (``beamform.kind=mvdr``): takes the recording and its diarization and
-returns each speaker's audio (:class:`SpeakerAudio`, a :class:`~meetsep.core.types.SpeakerSource`),
+returns each speaker's audio (:class:`SpeakerAudio`, a :class:`~meetsep.core.protocols.SpeakerSource`),
 which the separators cut speaker segments from and ASR transcribes. Frames where the speaker talks
 alone give its target statistics; frames where it is silent (others talking, noise) give the
 interference-plus-noise covariance Φᵢ. The steering vector is the speaker's relative transfer
@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from meetsep.io.audio import iter_blocks, read_window, resample
 from meetsep.core.chunking import spans
 from meetsep.core.config import BeamformConfig
 from meetsep.core.dsp import (
@@ -45,7 +44,10 @@ from meetsep.core.errors import AudioInputError
 from meetsep.core.intervals import inside
 from meetsep.core.logs import logger
 from meetsep.core.parallel import imap_single_threaded
-from meetsep.core.types import ChannelLayout, Diarization, Recording, Signal
+from meetsep.core.protocols import Signal
+from meetsep.core.records import Diarization, Recording
+from meetsep.io.audio import iter_blocks, read_window, resample
+from meetsep.schema import ChannelLayout
 
 FILTER_SECONDS = 60.0  # longest stretch beamformed at once by filter_window (8 channels: ~400 MB of STFT)
 
@@ -226,7 +228,7 @@ class SpeakerBeams:
 
 class SpeakerAudio:
     """A speaker's audio at 16 kHz: its MVDR beam (``beamform.kind=mvdr``) or else the mixture
-    (a :class:`~meetsep.core.types.SpeakerSource`; without beams, everyone's audio is the mixture).
+    (a :class:`~meetsep.core.protocols.SpeakerSource`; without beams, everyone's audio is the mixture).
 
     Args:
         mixture: ``(samples,)`` float32 at 16 kHz, the (beamformed) mixture that was diarized.

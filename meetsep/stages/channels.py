@@ -1,11 +1,11 @@
-"""Call-center stereo: the speaker is the channel; words a channel only heard as crosstalk are dropped.
+"""Stage 7: Call-center stereo: the speaker is the channel; words a channel only heard as crosstalk are dropped.
 
 Stage "channels" of the ``stereo-speakers`` chain. A channel's speech counts as its own unless the
 other channel is louder by more than ``attribute.crosstalk_margin_db`` at that time (crosstalk leaks
 in attenuated): :meth:`CallChannels.streams` gives one stream per channel with its own speech
 regions; after ASR, :meth:`CallChannels.attribute` gives the diarization (each channel's own speech)
 and drops a word recognized on a channel where it is crosstalk, so no word is transcribed twice.
-The channels may be arrays or :class:`~meetsep.core.types.Signal` files read block by block, so a long
+The channels may be arrays or :class:`~meetsep.core.protocols.Signal` files read block by block, so a long
 call is never held in memory.
 """
 
@@ -16,16 +16,9 @@ import numpy as np
 from meetsep.core.chunking import spans
 from meetsep.core.config import AttributeConfig
 from meetsep.core.intervals import overlap_seconds, overlapping_parts
-from meetsep.core.types import (
-    AttributedWord,
-    Diarization,
-    Interval,
-    RecognizedWord,
-    SegmentationResult,
-    Signal,
-    SpeakerSegment,
-    Stream,
-)
+from meetsep.core.protocols import Signal
+from meetsep.core.records import AttributedWord, Diarization, Interval, RecognizedWord, SegmentationResult, Stream
+from meetsep.schema import SpeakerSegment
 
 FRAME_SECONDS = 0.02
 BLOCK_FRAMES = 3000  # frames of level measured per block read (60 s at 20 ms)

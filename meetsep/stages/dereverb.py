@@ -1,4 +1,4 @@
-"""Dereverberation of array input before the speaker beams: weighted prediction error (WPE).
+"""Stage 5: dereverberation of array input before the speaker beams: weighted prediction error (WPE).
 
 Stage "dereverb" of the chain (``beamform.dereverb=wpe``, array input with speaker beams). WPE
 (Nakatani et al., 2010; Yoshioka and Nakatani, 2012) predicts each channel's late reverberation
@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from meetsep.io.audio import read_window
 from meetsep.core.chunking import spans
 from meetsep.core.dsp import StftSettings, istft, stft
-from meetsep.core.types import Recording
+from meetsep.core.records import Recording
+from meetsep.io.audio import read_window
 
 BLOCK_SECONDS = 30.0  # audio dereverberated at a time
 CONTEXT_SECONDS = 0.5  # audio on each side of a block that its prediction sees but that is not kept

@@ -1,10 +1,10 @@
-"""Diarization: global speakers from each window's local speakers, with overlaps.
+"""Stage 4: Diarization: global speakers from each window's local speakers, with overlaps.
 
 Stage "diarize" of the chain. Each 10 s segmentation window's local speakers are cut into units
-(contiguous runs, at most 3 s); their embeddings (voice, and where the speech comes from on an
-array; :mod:`meetsep.stages.embedding`) are clustered over the whole recording with pyannote's
-agglomerative clustering (cosine, with the cannot-link constraint that two local speakers of one
-window differ; automatic count or the ``attribute.*_speakers`` bounds); pyannote's reconstruction
+(contiguous runs, at most ``attribute.max_unit_seconds``, 3 s); their embeddings (voice, and where the
+speech comes from on an array; :mod:`meetsep.stages.embedding`) are clustered over the whole recording
+with pyannote's agglomerative clustering (cosine, with the cannot-link constraint that two local speakers
+of one window differ; automatic count or the ``attribute.*_speakers`` bounds); pyannote's reconstruction
 turns clustered windows plus the speaker count into a diarization with overlaps, and an exclusive
 one (one speaker per frame) for word assignment.
 
@@ -12,10 +12,15 @@ Only every ``attribute.embed_every``-th window is embedded: the units of the oth
 cluster of the units next door that share their speech frames (a unit no embedded window saw is
 embedded and goes to the nearest centroid). Since units that repeat an earlier window's unit reuse its
 embedding (:mod:`meetsep.stages.embedding`), this saves little (13 → 11 CAM++ calls in the tests).
+
+:meth:`Diarizer.detail` also gives the units and embeddings clustered (tuning recipes cache them), and a
+clustering passed to :class:`Diarizer` replaces the configured one (e.g. an oracle that knows who speaks).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,21 +29,54 @@ from meetsep.core.clustering import MAX_UNITS, absorb_small, merge_similar, nme_
 from meetsep.core.config import AttributeConfig
 from meetsep.core.hooks import StageReporter
 from meetsep.core.intervals import overlapping_parts
-from meetsep.core.types import Diarization, SegmentationResult, Signal, SpeakerSegment, SpeechUnits, UnitEmbedder
+from meetsep.core.protocols import Signal, UnitEmbedder
+from meetsep.core.records import Diarization, SegmentationResult, SpeechUnits
+from meetsep.schema import SpeakerSegment
 
 MAX_SPEAKERS = 10  # spectral clustering: most speakers counted when no bound is given
 RUN_GAP_SECONDS = 0.2  # a local speaker's pauses shorter than this do not split it into two units
-MAX_UNIT_SECONDS = 3.0  # longest stretch of one local speaker embedded as one unit
 ASSIGN_BLOCK = 2048  # units compared with the centroids at a time
 
 
+@dataclass(frozen=True)
+class DiarizationDetail:
+    """A diarization and what it was made from (:meth:`Diarizer.detail`).
+
+    Attributes:
+        audio: the segmented signal, ``(samples,)`` float32 at 16 kHz.
+        segmentation: its segmentation.
+        units: the units clustered (:meth:`Diarizer.units`); None when there was no speech.
+        embeddings: ``(num_windows, units, dimension)``, the units' embeddings as clustered: NaN for
+            padding, units with too little speech and windows ``attribute.embed_every`` skips; None when
+            there was no speech.
+        diarization: who speaks when.
+    """
+
+    audio: Signal
+    segmentation: SegmentationResult
+    units: SpeechUnits | None
+    embeddings: np.ndarray | None
+    diarization: Diarization
+
+
 class Diarizer:
-    """Segmentation + unit embeddings → who speaks when (see the module docstring)."""
+    """Segmentation + unit embeddings → who speaks when (see the module docstring).
+
+    Args:
+        config: the ``attribute`` section.
+        clustering: clusters the units instead of the clustering ``config.clustering`` names (e.g. an
+            oracle that knows who speaks). It is called as pyannote's clusterings are,
+            ``clustering(embeddings=, segmentations=, num_clusters=, min_clusters=, max_clusters=)``, and
+            returns ``(hard_clusters, soft_clusters, centroids)``: ``(num_windows, units)`` cluster indices
+            (soft clusters and centroids may be None); its ``confidence`` attribute, if any, becomes the
+            diarization's ``count_confidence``.
+    """
 
     sample_rate = 16000
 
-    def __init__(self, config: AttributeConfig) -> None:
+    def __init__(self, config: AttributeConfig, clustering: Callable[..., Any] | None = None) -> None:
         self.config = config
+        self.clustering = clustering
 
     def units(self, segmentation: SegmentationResult) -> SpeechUnits:
         """Split each window's local speakers into contiguous runs of activity: the units to cluster.
@@ -70,9 +108,9 @@ class Diarizer:
                     else:
                         spans.append([start, end])
                 for start, end in spans:
-                    # long runs are cut into equal parts no longer than MAX_UNIT_SECONDS: a turn change
-                    # the model missed then spoils at most one part, and overlapping windows outvote it
-                    parts = int(np.ceil((end - start) * frame_seconds / MAX_UNIT_SECONDS))
+                    # long runs are cut into equal parts no longer than attribute.max_unit_seconds: a turn
+                    # change the model missed then spoils at most one part, and overlapping windows outvote it
+                    parts = int(np.ceil((end - start) * frame_seconds / self.config.max_unit_seconds))
                     bounds = np.linspace(start, end, parts + 1).round().astype(int)
                     runs.extend((speaker, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]))
             runs_per_window.append(runs)
@@ -95,9 +133,19 @@ class Diarizer:
         """Speakers of ``audio`` (``(samples,)`` float32 at 16 kHz, the segmented signal), from the
         units of its segmentation embedded by ``embed`` (voice, and where it comes from when
         ``embed.spatial`` is set)."""
+        return self.detail(audio, segmentation, embed, reporter).diarization
+
+    def detail(
+        self,
+        audio: Signal,
+        segmentation: SegmentationResult,
+        embed: UnitEmbedder,
+        reporter: StageReporter | None = None,
+    ) -> DiarizationDetail:
+        """What :meth:`__call__` does, with the units and embeddings it clustered."""
         count = segmentation.count
         if not segmentation.speech or np.nanmax(count.data) == 0:
-            return Diarization([], [], [])
+            return DiarizationDetail(audio, segmentation, None, None, Diarization([], [], []))
         speech = self.units(segmentation)
         units, origin = speech.activity, speech.origin
         # Windows overlap (10 s, sliding by segment.step), so every stretch of speech is seen by several
@@ -106,14 +154,16 @@ class Diarizer:
         embeddings = embed(audio, speech, np.repeat(embedded[:, None], origin.shape[1], axis=1), reporter)
         config = self.config
         threshold = config.spatial_threshold if embed.spatial is not None else config.threshold
-        clustering = _clustering(
-            config.clustering,
-            embed.min_clean_seconds,
-            threshold,
-            config.min_cluster_size,
-            config.merge_threshold,
-            config.min_speaker_units,
-        )
+        clustering = self.clustering
+        if clustering is None:
+            clustering = _clustering(
+                config.clustering,
+                embed.min_clean_seconds,
+                threshold,
+                config.min_cluster_size,
+                config.merge_threshold,
+                config.min_speaker_units,
+            )
         try:
             hard_clusters, _, centroids = clustering(
                 embeddings=embeddings,
@@ -140,7 +190,8 @@ class Diarizer:
         full = [SpeakerSegment(speaker=names[s], start=a, end=b) for s, a, b in full]
         exclusive = [SpeakerSegment(speaker=names[s], start=a, end=b) for s, a, b in exclusive if s in names]
         confidence = getattr(clustering, "confidence", None) if config.num_speakers is None else None
-        return Diarization(full, exclusive, overlapping_parts(full), confidence)
+        diarization = Diarization(full, exclusive, overlapping_parts(full), confidence)
+        return DiarizationDetail(audio, segmentation, speech, embeddings, diarization)
 
     def _stitch(
         self,

@@ -1,10 +1,10 @@
-"""Speaker embeddings: what a stretch of speech sounds like (CAM++), and where it comes from (array).
+"""Stage 3: Speaker embeddings: what a stretch of speech sounds like (CAM++), and where it comes from (array).
 
 Stage "embed" of the chain: takes the segmented mixture and the units of speech that diarization
 clusters (each window's local speakers cut into runs, see :mod:`meetsep.stages.diarize`), and returns one
 vector per unit. :class:`SpeakerEmbedder` is the voice model (also used by the separation network
 to match its outputs to speakers); :class:`SpatialFeatures` describes where a unit's speech comes
-from on a microphone array; :class:`UnitEmbedder` cuts each unit's single-speaker speech out of
+from on a microphone array; :class:`VoiceAndPlaceEmbedder` cuts each unit's single-speaker speech out of
 its window and embeds it, joined by its spatial feature when asked.
 """
 
@@ -14,13 +14,14 @@ import os
 
 import numpy as np
 
-from meetsep.io.audio import read_window, resample
 from meetsep.core.config import AttributeConfig, RuntimeConfig
 from meetsep.core.dsp import StftSettings, stft
 from meetsep.core.hooks import StageReporter
-from meetsep.loading.models import load_embedding_model, load_embedding_onnx, resolve_model
 from meetsep.core.parallel import map_single_threaded
-from meetsep.core.types import Recording, Signal, SpeechUnits
+from meetsep.core.protocols import Signal
+from meetsep.core.records import Recording, SpeechUnits
+from meetsep.io.audio import read_window, resample
+from meetsep.loading.models import load_embedding_model, load_embedding_onnx, resolve_model
 
 MIN_EMBEDDING_SECONDS = 0.4
 MIN_CLEAN_SECONDS = 1.0  # clean speech a unit needs to help form the clusters
@@ -144,7 +145,7 @@ class SpatialFeatures:
         return (feature / (np.linalg.norm(feature) + 1e-12)).astype(np.float32)
 
 
-class UnitEmbedder:
+class VoiceAndPlaceEmbedder:
     """Embeddings of units of speech: each unit's clean (single-speaker) speech in its window.
 
     Args:

@@ -1,4 +1,4 @@
-"""Guided source separation (GSS) for microphone arrays: diarization-guided cACGMM masks + MVDR.
+"""Stage 5: Guided source separation (GSS) for microphone arrays: diarization-guided cACGMM masks + MVDR.
 
 A separator (``separate.kind=gss``, :class:`GuidedSeparator`): takes the array recording, the
 diarization and a batch of speaker segments, and returns one enhanced 16 kHz stream per segment.
@@ -18,12 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from meetsep.io.audio import in_range, read_window, resample, speaker_stream
 from meetsep.core.config import SeparateConfig
 from meetsep.core.dsp import EPS, StftSettings, istft, mvdr_souden, stft
 from meetsep.core.errors import AudioInputError
 from meetsep.core.hooks import StageReporter
-from meetsep.core.types import ChannelLayout, SeparationJob, SpeakerSegment, Stream
+from meetsep.core.records import SeparationJob, Stream
+from meetsep.io.audio import in_range, read_window, resample, speaker_stream
+from meetsep.schema import ChannelLayout, SpeakerSegment
 
 
 @dataclass(frozen=True)

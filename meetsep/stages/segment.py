@@ -24,7 +24,7 @@ the full chain's DER 21.9 → 22.6 %, cpWER 69.5 → 68.9 %, speaker count exact
 it was fitted: the settings are silero's own; the held-out meetings showed the loss.
 
 Takes ``(samples,)`` float32 at 16 kHz (an array, or the long mixture kept on disk, read a block of
-windows at a time) and returns a :class:`~meetsep.core.types.SegmentationResult`. The local-speaker
+windows at a time) and returns a :class:`~meetsep.core.records.SegmentationResult`. The local-speaker
 activity is kept for the embedding and diarization stages (one unit per window and local speaker).
 
 The network runs in ONNX Runtime (``segment.backend=onnx``, exported once by
@@ -43,13 +43,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from meetsep.io.audio import SignalFile, resample_blocks
 from meetsep.core.chunking import spans
 from meetsep.core.config import RuntimeConfig, SegmentConfig
 from meetsep.core.hooks import StageReporter
 from meetsep.core.intervals import inside
+from meetsep.core.protocols import Signal
+from meetsep.core.records import Interval, SegmentationResult
+from meetsep.io.audio import SignalFile, resample_blocks
 from meetsep.loading.models import load_segmentation_model, load_segmentation_onnx, load_silero_vad, resolve_model
-from meetsep.core.types import Interval, SegmentationResult, Signal
 
 if TYPE_CHECKING:
     from pyannote.core import SlidingWindowFeature

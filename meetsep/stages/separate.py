@@ -1,9 +1,9 @@
-"""Stage 3: separation of overlapped speech into one stream per speaker segment.
+"""Stage 5: separation of overlapped speech into one stream per speaker segment.
 
-Every separator (a :class:`~meetsep.core.types.Separator`) takes the recording, each speaker's audio (a
-:class:`~meetsep.core.types.SpeakerSource`: its MVDR beam from :mod:`meetsep.stages.beams`, or the mixture),
+Every separator (a :class:`~meetsep.core.protocols.Separator`) takes the recording, each speaker's audio (a
+:class:`~meetsep.core.protocols.SpeakerSource`: its MVDR beam from :mod:`meetsep.stages.beams`, or the mixture),
 the diarization and a batch of targets — speaker segments, a speaker's segments closer than
-``separate.merge_gap`` merged — and returns one :class:`~meetsep.core.types.Stream` per target, carrying
+``separate.merge_gap`` merged — and returns one :class:`~meetsep.core.records.Stream` per target, carrying
 that speaker; ASR then transcribes each stream on its own, so words said in overlap are kept for
 both speakers. The pipeline hands targets over in batches of a few minutes of recording, so streams
 never hold more than one batch of audio.
@@ -30,26 +30,19 @@ from typing import Any
 
 import numpy as np
 
-from meetsep.io.audio import in_range, read_window, resample, speaker_stream
 from meetsep.core.chunking import crossfade, spans
 from meetsep.core.config import RuntimeConfig, SeparateConfig
 from meetsep.core.errors import AudioInputError
-from meetsep.io.files import atomic_paths, confined
 from meetsep.core.hooks import StageReporter
 from meetsep.core.intervals import subtract_intervals
 from meetsep.core.logs import logger
-from meetsep.loading.models import load_separation, resolve_model
 from meetsep.core.parallel import imap_single_threaded
-from meetsep.core.types import (
-    Diarization,
-    Embedder,
-    Interval,
-    Recording,
-    SeparationJob,
-    SpeakerSegment,
-    SpeakerSource,
-    Stream,
-)
+from meetsep.core.protocols import Embedder, SpeakerSource
+from meetsep.core.records import Diarization, Interval, Recording, SeparationJob, Stream
+from meetsep.io.audio import in_range, read_window, resample, speaker_stream
+from meetsep.io.files import atomic_paths, confined
+from meetsep.loading.models import load_separation, resolve_model
+from meetsep.schema import SpeakerSegment
 
 DEFAULT_MODELS = {"convtasnet": "convtasnet-16k", "sepformer": "sepformer-whamr16k"}
 REFERENCE_SECONDS = 12.0  # single-speaker speech embedded as a speaker's reference, at most

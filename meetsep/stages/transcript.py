@@ -1,4 +1,4 @@
-"""Stage 6: words with speakers → a :class:`~meetsep.core.types.Transcript` of speaker turns.
+"""Stage 8: words with speakers → a :class:`~meetsep.schema.Transcript` of speaker turns.
 
 Takes the attributed words and the diarization and returns the typed result that the writers
 (:mod:`meetsep.io.formats`) serialize.
@@ -6,17 +6,8 @@ Takes the attributed words and the diarization and returns the typed result that
 
 from __future__ import annotations
 
-from meetsep.core.types import (
-    AttributedWord,
-    ChannelLayout,
-    Diarization,
-    LanguageChoice,
-    SpeakerSegment,
-    TimeSpan,
-    Transcript,
-    Turn,
-    Word,
-)
+from meetsep.core.records import AttributedWord, Diarization, LanguageChoice
+from meetsep.schema import ChannelLayout, SpeakerSegment, TimeSpan, Transcript, Turn, Word
 from meetsep.version import __version__
 
 TURN_GAP = 1.0

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from meetsep.analysis.analytics import Roles, Settings, call_roles, from_reference, from_transcript, stored_or_computed
+from meetsep.schema import ChannelLayout, SpeakerSegment, Transcript, Word
 from meetsep.sim.simulate import SimulationConfig, simulate_meeting
 from meetsep.stages.transcript import build_turns
-from meetsep.core.types import ChannelLayout, SpeakerSegment, Transcript, Word
 
 TOLERANCE = 0.1  # seconds
 

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from meetsep.analysis.evaluate import normalize_text, score_session
+from meetsep.analysis.evaluate import annotation, der_components, normalize_text, score_session
 
 REFERENCE = [
     dict(session_id="s", speaker="A", start_time=0.0, end_time=3.0, words="good morning everyone"),
@@ -21,6 +21,17 @@ def test_reference_scores_zero_against_itself_even_relabelled():
     scores = score_session(REFERENCE, relabelled)
     assert (scores.cpwer, scores.tcpwer, scores.der, scores.jer) == (0.0, 0.0, 0.0, 0.0)
     assert scores.reference_words == WORDS and scores.speaker_count_error == 0
+
+
+def test_der_components_split_the_der_score_session_gives():
+    """Missed, false alarm and confusion in seconds, on the annotations score_session scores (no collar)."""
+    turns = [dict(speaker="A", start_time=0.0, end_time=4.0), dict(speaker="B", start_time=4.0, end_time=8.0)]
+    assert len(annotation([*turns, dict(speaker="C", start_time=9.0, end_time=9.0)], "s")) == 2  # no empty turn
+    hypothesis = [dict(speaker="x", start_time=0.0, end_time=6.0), dict(speaker="y", start_time=9.0, end_time=10.0)]
+    parts = der_components(turns, hypothesis)
+    assert (parts["missed detection"], parts["false alarm"], parts["confusion"], parts["total"]) == (2.0, 1.0, 2.0, 8.0)
+    der = score_session([dict(t, words="") for t in turns], [dict(h, words="") for h in hypothesis], session_id="s").der
+    assert der == pytest.approx(5.0 / 8.0)
 
 
 def test_dropped_word_is_one_deletion():
@@ -106,8 +117,8 @@ def test_a_lone_reference_and_hypothesis_session_are_paired_across_names(tmp_pat
 
 
 def test_unmatched_sessions_say_which_file_to_pass(tmp_path):
-    from meetsep.core.errors import MeetsepError
     from meetsep.analysis.evaluate import score_paths
+    from meetsep.core.errors import MeetsepError
 
     reference = write(tmp_path / "reference.seglst.json", [dict(e, session_id="meeting") for e in REFERENCE])
     out = tmp_path / "out"
@@ -134,8 +145,8 @@ def test_a_missing_hypothesis_scores_as_empty(tmp_path):
 
 
 def test_a_file_that_is_no_transcript_is_one_line(tmp_path):
-    from meetsep.core.errors import MeetsepError
     from meetsep.analysis.evaluate import score_paths
+    from meetsep.core.errors import MeetsepError
 
     reference = write(tmp_path / "reference.seglst.json", REFERENCE)
     bad = tmp_path / "bad.json"

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from meetsep.io.formats import write_transcript
-from meetsep.core.intervals import overlapping_parts
 from meetsep.analysis.report import encode_audio, render_report, write_outputs
+from meetsep.core.intervals import overlapping_parts
+from meetsep.io.formats import write_transcript
+from meetsep.schema import ChannelLayout, SpeakerSegment, TimeSpan, Transcript, Word
 from meetsep.stages.transcript import build_turns
-from meetsep.core.types import ChannelLayout, SpeakerSegment, TimeSpan, Transcript, Word
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "meeting"

@@ -220,8 +220,8 @@ def test_metrics_rows_one_per_file_from_the_json_outputs(tmp_path):
     from meetsep.core.config import load_config
     from meetsep.io.files import atomic_write_text
     from meetsep.io.formats import write_transcript
+    from meetsep.schema import ChannelLayout, SpeakerSegment, Transcript, Word
     from meetsep.stages.transcript import build_turns
-    from meetsep.core.types import ChannelLayout, SpeakerSegment, Transcript, Word
 
     def call_transcript() -> Transcript:
         words = [Word(text="hi", start=0.5, end=0.9, speaker="agent", probability=1.0, stream="channel-0")]

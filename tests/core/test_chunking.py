@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from meetsep.core.chunking import crossfade, group_by_time, spans
-from meetsep.core.types import SpeakerSegment
+from meetsep.schema import SpeakerSegment
 
 
 def test_target_batches_cover_every_target_once_in_order():

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from meetsep.core.config import PRESET_DIR, PipelineConfig, load_config
+from meetsep.core.config import HASHED_WHEN_SET, PRESET_DIR, PipelineConfig, load_config
 from meetsep.core.errors import ConfigError
 
 
@@ -65,6 +65,18 @@ def test_trusting_model_code_does_not_change_the_hash():
     trusted = load_config([], ["runtime.trust_model_code=true"])
     assert trusted.runtime.trust_model_code and not PipelineConfig().runtime.trust_model_code
     assert trusted.config_hash() == PipelineConfig().config_hash()
+
+
+def test_fields_added_later_leave_the_hash_of_earlier_outputs_as_it_was():
+    """Transcripts carry config_hash and batch runs resume by it: a field added later (HASHED_WHEN_SET) counts
+    only once set away from its default, so the defaults and every preset keep the hash they always had."""
+    assert PipelineConfig().config_hash() == "3009ff0fc4e12a34"  # the defaults' hash before max_unit_seconds
+    assert load_config(["meeting_array"]).config_hash() == "4d05909eee4a0683"
+    assert HASHED_WHEN_SET == (("attribute", "max_unit_seconds"),)
+    assert load_config([], ["attribute.max_unit_seconds=3"]).config_hash() == PipelineConfig().config_hash()
+    shorter = load_config([], ["attribute.max_unit_seconds=2.5"])
+    assert shorter.config_hash() != PipelineConfig().config_hash()
+    assert shorter.config_hash() != load_config([], ["attribute.max_unit_seconds=2"]).config_hash()
 
 
 def test_an_unreadable_config_file_is_one_line(tmp_path):

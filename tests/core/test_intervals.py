@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from meetsep.core.intervals import inside, merge_segments, overlapping_parts
-from meetsep.core.types import SpeakerSegment
+from meetsep.schema import SpeakerSegment
 
 
 def seg(speaker, start, end):

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from meetsep.io.audio import iter_blocks, load_recording, read_all, resample, resample_blocks
 from meetsep.core.errors import AudioInputError
-from meetsep.core.types import ChannelLayout
+from meetsep.io.audio import iter_blocks, load_recording, read_all, resample, resample_blocks
+from meetsep.schema import ChannelLayout
 
 
 def tone(seconds: float, rate: int, channels: int = 1) -> np.ndarray:

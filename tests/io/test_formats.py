@@ -5,8 +5,8 @@ import json
 import pytest
 
 from meetsep.io.formats import FORMATS, parse_formats, read_transcript, write_transcript
+from meetsep.schema import ChannelLayout, SpeakerSegment, TimeSpan, Transcript, Word
 from meetsep.stages.transcript import build_turns
-from meetsep.core.types import ChannelLayout, SpeakerSegment, TimeSpan, Transcript, Word
 
 
 def word(text, start, end, speaker, overlap=False):

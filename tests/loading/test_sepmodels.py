@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from meetsep.loading.sepmodels import (
     save_speechbrain_folder,
 )
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "pipelines"))
+ROOT = Path(__file__).resolve().parents[2]
 
 TINY = convtasnet_hparams(N=16, B=8, H=16, X=2, R=1, kernel_size=16)
 
@@ -117,35 +119,42 @@ TINY_RUN = ["--voices", "2", "--sentences", "1", "--variants", "1", "--rooms", "
 TINY_NET = ["--N", "16", "--B", "8", "--H", "16", "--X", "2", "--R", "1", "--kernel", "16"]  # fmt: skip
 
 
-def test_training_resumes_where_it_stopped_and_matches_an_uninterrupted_run(tmp_path):
-    from train_separator import parser, train
+def train(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """``pipelines/train_separator.py ARGS`` in a new process, with this checkout's meetsep."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    command = [sys.executable, str(ROOT / "pipelines" / "train_separator.py"), *args]
+    result = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=path))
+    assert not check or result.returncode == 0, result.stderr[-2000:]
+    return result
 
+
+def checkpoint(out: Path) -> dict:
+    return torch.load(out / "checkpoint.pt", weights_only=True)
+
+
+def test_training_resumes_where_it_stopped_and_matches_an_uninterrupted_run(tmp_path):
     common = [*TINY_RUN, *TINY_NET]
-    straight = torch.load(
-        train(parser().parse_args(["--out", str(tmp_path / "a"), "--steps", "4", *common])), weights_only=True
-    )
-    train(parser().parse_args(["--out", str(tmp_path / "b"), "--steps", "2", *common]))
-    resumed = torch.load(
-        train(parser().parse_args(["--out", str(tmp_path / "b"), "--steps", "4", *common])), weights_only=True
-    )
+    train("--out", str(tmp_path / "a"), "--steps", "4", *common)
+    train("--out", str(tmp_path / "b"), "--steps", "2", *common)
+    train("--out", str(tmp_path / "b"), "--steps", "4", *common)
+    straight, resumed = checkpoint(tmp_path / "a"), checkpoint(tmp_path / "b")
     assert straight["step"] == resumed["step"] == 4
     for name, tensor in straight["model"].items():
         assert torch.equal(tensor, resumed["model"][name]), name
 
 
 def test_a_cached_corpus_and_batch_workers_train_exactly_as_the_run_that_made_the_cache(tmp_path):
-    from train_separator import parser, train
-
     common = [*TINY_RUN, "--corpus", str(tmp_path / "corpus"), *TINY_NET, "--steps", "3"]
-    made = torch.load(train(parser().parse_args(["--out", str(tmp_path / "a"), *common])), weights_only=True)
+    train("--out", str(tmp_path / "a"), *common)
     assert sorted(p.name for p in (tmp_path / "corpus").iterdir()) == ["train.flac", "train.npz"]
-    cached = torch.load(
-        train(parser().parse_args(["--out", str(tmp_path / "b"), "--workers", "2", *common])), weights_only=True
-    )
+    train("--out", str(tmp_path / "b"), "--workers", "2", *common)
+    made, cached = checkpoint(tmp_path / "a"), checkpoint(tmp_path / "b")
     for name, tensor in made["model"].items():
         assert torch.equal(tensor, cached["model"][name]), name
-    with pytest.raises(SystemExit, match="another recipe"):
-        train(parser().parse_args(["--out", str(tmp_path / "c"), *common, "--rooms", "3"]))
+    refused = train("--out", str(tmp_path / "c"), *common, "--rooms", "3", check=False)
+    assert refused.returncode == 1 and refused.stderr.strip().endswith(
+        "was made from another recipe; delete it or use another --corpus folder"
+    )
 
 
 def test_separate_command_writes_streams_and_rejects_bad_input(tmp_path, tts):

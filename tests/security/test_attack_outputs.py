@@ -18,7 +18,7 @@ from meetsep.core.errors import ConfigError, OutputError
 from meetsep.io.files import confined, folder_lock, normalized_name
 from meetsep.io.formats import FORMATS, WRITERS, write_transcript
 from meetsep.io.manifest import BatchItem, discover
-from meetsep.core.types import ChannelLayout, SpeakerSegment, Transcript
+from meetsep.schema import ChannelLayout, SpeakerSegment, Transcript
 
 
 def transcript(session_id: str = "call", speaker: str = "agent") -> Transcript:
@@ -173,7 +173,11 @@ def test_an_unwritable_out_is_refused_before_any_model_loads(tmp_path, monkeypat
     def no_models(*args, **kwargs):
         raise AssertionError("a model was loaded before --out was checked")
 
-    for name in ("meetsep.pipeline.Pipeline.__init__", "meetsep.loading.models.load_separation", "meetsep.batch.engines.run_local"):
+    for name in (
+        "meetsep.pipeline.Pipeline.__init__",
+        "meetsep.loading.models.load_separation",
+        "meetsep.batch.engines.run_local",
+    ):
         monkeypatch.setattr(name, no_models)
     audio = tmp_path / "x.wav"
     audio.write_bytes(b"")  # never read: --out is checked first

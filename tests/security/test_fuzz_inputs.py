@@ -22,9 +22,9 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from meetsep.io.audio import AUDIO_EXTENSIONS, iter_blocks, load_recording, read_window
 from meetsep.core.config import PipelineConfig, load_config
 from meetsep.core.errors import AudioInputError, ConfigError, MeetsepError
+from meetsep.io.audio import AUDIO_EXTENSIONS, iter_blocks, load_recording, read_window
 from meetsep.io.files import confined, normalized_name
 from meetsep.io.manifest import discover
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from meetsep.stages.asr import HeldSpeech, pack_audio, pack_pieces, speech_windows, unpack_time
-from meetsep.core.types import Stream
+from meetsep.core.records import HeldSpeech, Stream
+from meetsep.stages.asr import pack_audio, pack_pieces, speech_windows, unpack_time
 
 RATE = 16000
 
@@ -86,8 +86,8 @@ def test_words_map_back_to_their_piece_and_stay_inside_it():
 def test_packs_decoded_at_once_give_the_words_of_one_at_a_time(tts):
     """Several faster-whisper workers (the default on a multi-core machine): same words, same
     language (identified by the vote), same order as one pack at a time."""
-    from meetsep.stages.asr import Recognizer, decoder_layout
     from meetsep.core.config import AsrConfig, RuntimeConfig
+    from meetsep.stages.asr import Recognizer, decoder_layout
 
     lines = [
         "Good morning everyone, thanks for joining.",
@@ -132,8 +132,8 @@ class FakeDetector:
 
 
 def language_recognizer(**asr):
-    from meetsep.stages.asr import Recognizer
     from meetsep.core.config import AsrConfig, RuntimeConfig
+    from meetsep.stages.asr import Recognizer
 
     return Recognizer(AsrConfig(model="base", **asr), RuntimeConfig(threads=1))
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from meetsep.stages.assign import assign_words
 from meetsep.core.intervals import overlapping_parts
-from meetsep.core.types import Diarization, RecognizedWord, SpeakerSegment
+from meetsep.core.records import Diarization, RecognizedWord
+from meetsep.schema import SpeakerSegment
+from meetsep.stages.assign import assign_words
 
 
 def seg(speaker, start, end):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from meetsep.io.audio import load_recording
-from meetsep.stages.beamform import Beamformer
 from meetsep.core.config import BeamformConfig
 from meetsep.core.errors import AudioInputError
+from meetsep.io.audio import load_recording
+from meetsep.stages.beamform import Beamformer
 
 
 def test_beamformer_modes_and_errors(meeting):

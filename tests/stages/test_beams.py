@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from meetsep.io.audio import load_recording
-from meetsep.stages.beams import SpeakerBeams, filter_window
+from meetsep.analysis.evaluate import si_snr
 from meetsep.core.config import BeamformConfig
 from meetsep.core.dsp import StftSettings, istft, stft
 from meetsep.core.errors import AudioInputError
-from meetsep.analysis.evaluate import si_snr
-from meetsep.core.types import Diarization, SeparationJob, SpeakerSegment
+from meetsep.core.records import Diarization, SeparationJob
+from meetsep.io.audio import load_recording
+from meetsep.schema import SpeakerSegment
+from meetsep.stages.beams import SpeakerBeams, filter_window
 
 
 def _overlap_gains(meeting, diarization: Diarization, steering: str) -> list[float]:
@@ -99,9 +100,9 @@ def test_blocks_fitted_side_by_side_equal_one_at_a_time(meeting, meeting_diariza
     """fit transforms several blocks of the recording at once and adds their sums in order; the
     beams (filters, DOA snapshots, solo time), and so the speaker streams, are bit-identical."""
     import meetsep.stages.beams as beams_module
+    from meetsep.core.config import SeparateConfig
     from meetsep.io.audio import iter_blocks
     from meetsep.stages.beams import SpeakerAudio
-    from meetsep.core.config import SeparateConfig
     from meetsep.stages.separate import BeamStreams
 
     monkeypatch.setattr(beams_module, "iter_blocks", lambda recording: iter_blocks(recording, block_seconds=3.0))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from meetsep.core.records import RecognizedWord
 from meetsep.stages.channels import FRAME_SECONDS, attribute_channels, frame_levels_db, own_speech
-from meetsep.core.types import RecognizedWord
 
 
 def rw(text, start, end, speaker=None):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from meetsep.core.dsp import StftSettings
 from meetsep.io.audio import load_recording, read_window
 from meetsep.stages.dereverb import Dereverberator, dereverberate
-from meetsep.core.dsp import StftSettings
 
 
 @pytest.fixture(scope="module")

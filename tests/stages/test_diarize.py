@@ -14,7 +14,7 @@ def test_stitched_windows_give_the_diarization_of_embedding_every_window(two_spe
 
     from meetsep.core.config import AttributeConfig, RuntimeConfig, SegmentConfig
     from meetsep.stages.diarize import Diarizer
-    from meetsep.stages.embedding import SpeakerEmbedder, UnitEmbedder
+    from meetsep.stages.embedding import SpeakerEmbedder, VoiceAndPlaceEmbedder
     from meetsep.stages.segment import Segmenter
 
     segmentation = Segmenter(SegmentConfig(), RuntimeConfig())(two_speaker_mix.audio)
@@ -28,7 +28,7 @@ def test_stitched_windows_give_the_diarization_of_embedding_every_window(two_spe
             calls.extend(map(len, audios)) or embed_many(audios)
         )
         annotation = Annotation()
-        diarization = Diarizer(config)(two_speaker_mix.audio, segmentation, UnitEmbedder(embedder, config))
+        diarization = Diarizer(config)(two_speaker_mix.audio, segmentation, VoiceAndPlaceEmbedder(embedder, config))
         for segment in diarization.segments:
             annotation[Segment(segment.start, segment.end)] = segment.speaker
         results[every] = (annotation, len(calls))
@@ -44,8 +44,8 @@ def test_speech_no_embedded_window_saw_is_embedded_like_the_clustered_units_and_
     from pyannote.core import SlidingWindow, SlidingWindowFeature
 
     from meetsep.core.config import AttributeConfig
+    from meetsep.core.records import SpeechUnits
     from meetsep.stages.diarize import Diarizer
-    from meetsep.core.types import SpeechUnits
 
     data = np.zeros((3, 10, 1), dtype=np.float32)
     data[:, 2:8, 0] = 1.0
@@ -74,16 +74,59 @@ def test_speech_no_embedded_window_saw_is_embedded_like_the_clustered_units_and_
     assert seen == [([1], embed)]
 
 
+def test_units_are_cut_at_max_unit_seconds_and_a_given_clustering_replaces_the_configured_one():
+    """attribute.max_unit_seconds bounds a unit; Diarizer(config, clustering) clusters with the one given, and
+    detail() returns the units and embeddings it clustered."""
+    from pyannote.core import SlidingWindow, SlidingWindowFeature
+
+    from meetsep.core.config import AttributeConfig
+    from meetsep.core.records import SegmentationResult
+    from meetsep.stages.diarize import Diarizer
+
+    local = np.zeros((1, 100, 3), dtype=np.float32)
+    local[0, :80, 0] = 1.0  # one local speaker for 8 s of a 10 s window
+    frames = SlidingWindow(start=0.0, duration=0.1, step=0.1)
+    count = SlidingWindowFeature((local[0].sum(axis=1, keepdims=True) > 0).astype(np.int8), frames)
+    window = SlidingWindow(start=0.0, duration=10.0, step=2.0)
+    segmentation = SegmentationResult(SlidingWindowFeature(local, window), count, frames, [(0.0, 8.0)], [])
+    for seconds, parts in ((3.0, 3), (2.0, 4), (8.0, 1)):
+        units = Diarizer(AttributeConfig(max_unit_seconds=seconds)).units(segmentation)
+        assert int(np.sum(units.origin[0] >= 0)) == parts, seconds
+
+    calls = []
+
+    class OneSpeaker:
+        confidence = 0.5
+
+        def __call__(self, embeddings, segmentations, **bounds):
+            calls.append(bounds)
+            return np.zeros(embeddings.shape[:2], dtype=np.int64), None, None
+
+    class Embed:
+        spatial = None
+        min_clean_seconds = 1.0
+
+        def __call__(self, audio, speech, selected=None, reporter=None):
+            return np.ones((*speech.origin.shape, 4), dtype=np.float32)
+
+    detail = Diarizer(AttributeConfig(), clustering=OneSpeaker()).detail(
+        np.zeros(160000, np.float32), segmentation, Embed()
+    )
+    assert len(calls) == 1 and detail.units.origin.shape == (1, 3) and detail.embeddings.shape == (1, 3, 4)
+    assert {s.speaker for s in detail.diarization.segments} == {"SPEAKER_00"}
+    assert detail.diarization.count_confidence == 0.5 and detail.segmentation is segmentation
+
+
 def _speakers_found(audio: np.ndarray) -> int:
     """Speakers the default diarization finds in a mono 16 kHz signal."""
     from meetsep.core.config import AttributeConfig, RuntimeConfig, SegmentConfig
     from meetsep.stages.diarize import Diarizer
-    from meetsep.stages.embedding import SpeakerEmbedder, UnitEmbedder
+    from meetsep.stages.embedding import SpeakerEmbedder, VoiceAndPlaceEmbedder
     from meetsep.stages.segment import Segmenter
 
     config = AttributeConfig()
     segmentation = Segmenter(SegmentConfig(), RuntimeConfig())(audio)
-    embed = UnitEmbedder(SpeakerEmbedder(config, RuntimeConfig()), config)
+    embed = VoiceAndPlaceEmbedder(SpeakerEmbedder(config, RuntimeConfig()), config)
     return len(Diarizer(config)(audio, segmentation, embed).speakers)
 
 

@@ -131,8 +131,8 @@ def test_speech_seen_by_overlapping_windows_is_embedded_once():
     from pyannote.core import SlidingWindow, SlidingWindowFeature
 
     from meetsep.core.config import AttributeConfig
-    from meetsep.stages.embedding import UnitEmbedder
-    from meetsep.core.types import SpeechUnits
+    from meetsep.core.records import SpeechUnits
+    from meetsep.stages.embedding import VoiceAndPlaceEmbedder
 
     frames, frame_seconds = 500, 0.02
     window = SlidingWindow(start=0.0, duration=10.0, step=2.0)
@@ -158,7 +158,7 @@ def test_speech_seen_by_overlapping_windows_is_embedded_once():
 
     embedder = Counting()
     audio = np.random.default_rng(0).standard_normal(16000 * 16).astype(np.float32)
-    result = UnitEmbedder(embedder, AttributeConfig(embedding_rate=16000))(audio, speech)
+    result = VoiceAndPlaceEmbedder(embedder, AttributeConfig(embedding_rate=16000))(audio, speech)
     assert len(embedder.calls) == 2  # the 4.0-6.0 s talker once, the 10-12 s talker once
     np.testing.assert_array_equal(result[0, 0], result[1, 0])
     np.testing.assert_array_equal(result[0, 0], result[2, 0])
@@ -170,13 +170,13 @@ def test_spatial_features_of_part_of_a_window_equal_those_of_the_whole_window(me
     same feature as from the STFT of the whole window (frames at the same times)."""
     from types import SimpleNamespace
 
-    from meetsep.io.audio import load_recording
     from meetsep.core.config import AttributeConfig
-    from meetsep.stages.embedding import SpatialFeatures, UnitEmbedder
+    from meetsep.io.audio import load_recording
+    from meetsep.stages.embedding import SpatialFeatures, VoiceAndPlaceEmbedder
 
     recording = load_recording(meeting.audio, sample_rate=meeting.sample_rate, layout="array")
     spatial = SpatialFeatures(recording)
-    embedder = UnitEmbedder(SimpleNamespace(dimension=192), AttributeConfig(), spatial)  # only the array part
+    embedder = VoiceAndPlaceEmbedder(SimpleNamespace(dimension=192), AttributeConfig(), spatial)  # only the array part
     frames, frame_seconds, start = 589, 10.0 / 589, 0.5
     masks = []
     for a, b in ((2.0, 3.5), (3.1, 4.0)):  # two units in the middle of the window (s from its start)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from meetsep.analysis.evaluate import si_snr
-from meetsep.stages.gss import GssSettings, enhance_segment
 from meetsep.core.intervals import merge_segments
+from meetsep.core.records import MixtureSource, SeparationJob
+from meetsep.schema import SpeakerSegment
 from meetsep.sim.simulate import SimulationConfig, simulate_meeting
-from meetsep.core.types import SeparationJob, SpeakerSegment
+from meetsep.stages.gss import GssSettings, enhance_segment
 
 
 def test_gss_raises_si_snr_of_overlapped_speakers_over_the_reference_mic():
@@ -41,12 +42,11 @@ def test_gss_raises_si_snr_of_overlapped_speakers_over_the_reference_mic():
 
 def test_gss_overlapped_only_takes_lone_segments_from_the_speakers_audio(monkeypatch):
     import meetsep.stages.gss as gss_module
-    from meetsep.io.audio import load_recording
-    from meetsep.stages.beams import SpeakerAudio
     from meetsep.core.config import SeparateConfig
-    from meetsep.stages.gss import GuidedSeparator
     from meetsep.core.intervals import overlapping_parts
-    from meetsep.core.types import Diarization
+    from meetsep.core.records import Diarization
+    from meetsep.io.audio import load_recording
+    from meetsep.stages.gss import GuidedSeparator
 
     rate = 16000
     audio = np.random.default_rng(0).standard_normal((3, rate * 10)).astype(np.float32) * 0.01
@@ -64,7 +64,7 @@ def test_gss_overlapped_only_takes_lone_segments_from_the_speakers_audio(monkeyp
     )
     mixture = audio.mean(axis=0)
     recording = load_recording(audio, sample_rate=rate, layout="array")
-    job = SeparationJob(recording, SpeakerAudio(mixture), diarization, merge_segments(segments, 0.5))
+    job = SeparationJob(recording, MixtureSource(mixture), diarization, merge_segments(segments, 0.5))
     streams = GuidedSeparator(SeparateConfig(kind="gss", gss_overlapped_only=True))(job)
     assert called == ["A", "B"]  # the two overlapping segments; A's lone one at 7-9 s is not separated
     lone = next(s for s in streams if s.regions == [(7.0, 9.0)])

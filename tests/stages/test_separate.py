@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 import meetsep.stages.separate as separate_module
-from meetsep.stages.beams import SpeakerAudio
 from meetsep.core.config import AttributeConfig, RuntimeConfig, SeparateConfig
-from meetsep.stages.embedding import SpeakerEmbedder
 from meetsep.core.intervals import merge_segments
+from meetsep.core.records import Diarization, MixtureSource, SeparationJob
+from meetsep.schema import SpeakerSegment
+from meetsep.stages.embedding import SpeakerEmbedder
 from meetsep.stages.separate import NeuralSeparator, crossfade_into, fit_to_mixture
-from meetsep.core.types import Diarization, SeparationJob, SpeakerSegment
 
 RATE = 16000
 
@@ -69,7 +69,7 @@ def test_separated_outputs_replace_the_overlap_in_the_right_speakers_stream(scen
         separate_module, "load_separation", lambda resolved, trust_model_code=False: OracleModel(sources, mixture)
     )
     embedder = SpeakerEmbedder(AttributeConfig(), RuntimeConfig())
-    job = SeparationJob(None, SpeakerAudio(mixture), diarization, merge_segments(diarization.segments, 0.5))
+    job = SeparationJob(None, MixtureSource(mixture), diarization, merge_segments(diarization.segments, 0.5))
     streams = NeuralSeparator(SeparateConfig(kind="convtasnet"), RuntimeConfig(), embedder)(job)
     by_speaker = {s.speaker: s for s in streams}
     assert sorted(by_speaker) == ["A", "B"] and all(s.name.startswith("sep-") for s in streams)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+from meetsep.schema import Word
 from meetsep.stages.transcript import build_turns
-from meetsep.core.types import Word
 
 
 def w(text, start, speaker, overlap=False):

@@ -1,42 +1,29 @@
-"""The data model: every type that crosses a stage boundary.
+"""Internal records that pass between the stages (not part of the public schema: they may change).
 
 Times are float seconds from the start of the recording. Audio is ``float32`` with shape
-``(channels, samples)`` (one channel: ``(samples,)``). Transcript objects are pydantic models so
-they serialize to JSON exactly and validate when read back; the intermediate results of the stages
-(segmentation, diarization, recognized and attributed words) are plain dataclasses. The protocols
-at the end are the call shapes the pipeline relies on: a signal read by slices, a speaker's audio,
-a speaker-embedding model, a separator.
+``(channels, samples)`` (one channel: ``(samples,)``). The intermediate results of the stages
+(segmentation, diarization, recognized and attributed words, separation jobs, speech carried between
+ASR batches) are plain dataclasses; the call shapes the pipeline relies on are in
+:mod:`meetsep.core.protocols`, the transcript they end in is :mod:`meetsep.schema`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+
+from meetsep.schema import ChannelLayout, SpeakerSegment
 
 if TYPE_CHECKING:
     from pyannote.core import SlidingWindow, SlidingWindowFeature
 
-    from meetsep.core.hooks import StageReporter
+    from meetsep.core.protocols import Signal, SpeakerSource
+
 
 Interval = tuple[float, float]  # (start, end) seconds
-
-
-class ChannelLayout(str, Enum):  # noqa: UP042  (StrEnum would change str() of a layout)
-    """What the channels of a recording mean.
-
-    - ``mono``: one channel (several channels given as ``mono`` are averaged).
-    - ``array``: a microphone array; every channel hears every speaker.
-    - ``stereo-speakers``: call-center style; each channel carries one speaker (agent, customer).
-    """
-
-    MONO = "mono"
-    ARRAY = "array"
-    STEREO_SPEAKERS = "stereo-speakers"
 
 
 @dataclass
@@ -95,98 +82,6 @@ class Stream:
     speaker: str | None = None
     regions: list[tuple[float, float]] = field(default_factory=list)
     offset: float = 0.0
-
-
-class TimeSpan(BaseModel):
-    """A time interval in seconds."""
-
-    model_config = ConfigDict(extra="forbid")
-    start: float
-    end: float
-
-
-class SpeakerSegment(BaseModel):
-    """A stretch of time in which one speaker is active (diarization output, RTTM rows)."""
-
-    model_config = ConfigDict(extra="forbid")
-    speaker: str
-    start: float
-    end: float
-
-
-class Word(BaseModel):
-    """One recognized word.
-
-    ``overlap`` is true when the word lies in a region where two or more people speak at once.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-    text: str
-    start: float
-    end: float
-    speaker: str
-    probability: float = Field(ge=0.0, le=1.0)
-    overlap: bool = False
-    stream: str = "mix"
-
-
-class Turn(BaseModel):
-    """Consecutive words of one speaker (one SegLST entry)."""
-
-    model_config = ConfigDict(extra="forbid")
-    speaker: str
-    start: float
-    end: float
-    text: str
-    overlap: bool
-    words: list[Word]
-
-
-class Transcript(BaseModel):
-    """Who said what, when: the result of the pipeline."""
-
-    model_config = ConfigDict(extra="forbid")
-    session_id: str
-    duration: float
-    layout: ChannelLayout
-    language: str | None
-    language_probability: float | None = Field(
-        default=None, description="Share of Whisper's language vote the language won (1.0: pinned by the config)."
-    )
-    speaker_languages: dict[str, str] = Field(
-        default_factory=dict, description="asr.language_per_speaker: each speaker's."
-    )
-    speakers: list[str]
-    speaker_count_confidence: float | None = Field(
-        default=None, description="How clearly the speaker count stood out (0-1; None: given or not estimated)."
-    )
-    turns: list[Turn]
-    diarization: list[SpeakerSegment]
-    overlaps: list[TimeSpan]
-    meetsep_version: str
-    config_hash: str
-    metadata: dict[str, Any] = Field(default_factory=dict, description="Passed through from a batch manifest.")
-
-    @property
-    def words(self) -> list[Word]:
-        """All words in time order."""
-        return sorted((w for t in self.turns for w in t.words), key=lambda w: (w.start, w.end, w.speaker))
-
-    @property
-    def text(self) -> str:
-        return " ".join(t.text for t in self.turns)
-
-
-# ---------------------------------------------------------------------------- between the stages
-
-
-class Signal(Protocol):
-    """A mono float32 signal read by contiguous slices: a NumPy array or a
-    :class:`meetsep.io.audio.SignalFile` (the long mixture, kept on disk)."""
-
-    def __len__(self) -> int: ...
-
-    def __getitem__(self, index: slice) -> np.ndarray: ...
 
 
 @dataclass
@@ -292,59 +187,6 @@ class AttributedWord:
     overlap: bool
 
 
-class SpeakerSource(Protocol):
-    """Each speaker's audio at ``rate`` Hz: the speaker's own beam, or the mixture for everyone."""
-
-    rate: int
-
-    @property
-    def per_speaker(self) -> bool:
-        """Whether speakers get different audio (their own beams) rather than the one mixture."""
-        ...
-
-    def __call__(self, speaker: str | None, first: int, last: int) -> np.ndarray:
-        """Samples ``[first, last)`` (clipped to the recording) of ``speaker``'s audio (None: the mixture)."""
-        ...
-
-
-class Embedder(Protocol):
-    """A speaker-embedding model on mono audio at ``sample_rate`` Hz."""
-
-    sample_rate: int
-    dimension: int
-    workers: int  # inputs embedded (and, by UnitEmbedder, cut out) at once
-
-    def __call__(self, audio: np.ndarray) -> np.ndarray:
-        """``(samples,)`` → ``(dimension,)`` unit-norm embedding; NaN when too short to embed."""
-        ...
-
-    def embed_many(self, audios: list[np.ndarray]) -> list[np.ndarray]:
-        """``[self(audio) for audio in audios]``, possibly several at once."""
-        ...
-
-
-class UnitEmbedder(Protocol):
-    """Embeddings of the units of speech diarization clusters (see :class:`meetsep.stages.embedding.UnitEmbedder`).
-
-    ``spatial`` is set when each embedding is joined by where the unit's speech comes from;
-    ``min_clean_seconds`` is the single-speaker speech a unit needs for a reliable embedding.
-    """
-
-    dimension: int
-    spatial: object | None
-    min_clean_seconds: float
-
-    def __call__(
-        self,
-        audio: Signal,
-        units: SpeechUnits,
-        selected: np.ndarray | None = None,
-        reporter: StageReporter | None = None,
-    ) -> np.ndarray:
-        """``(num_windows, units, dimension)`` embeddings of the ``selected`` units (NaN elsewhere)."""
-        ...
-
-
 @dataclass
 class SeparationJob:
     """What a separator is asked for: ``targets`` (speaker segments of one batch) of ``recording``,
@@ -356,11 +198,41 @@ class SeparationJob:
     targets: list[SpeakerSegment]
 
 
-class Separator(Protocol):
-    """Speaker segments → one 16 kHz :class:`Stream` per segment, carrying that speaker's speech.
+@dataclass(frozen=True)
+class Piece:
+    """A stretch ``[start, end)`` s (recording time) of ``stream`` placed at ``offset`` s of its pack."""
 
-    Every separator (speaker beams alone, guided source separation, a separation network) has this
-    one call.
+    stream: Stream
+    start: float
+    end: float
+    offset: float
+
+
+@dataclass
+class HeldSpeech:
+    """Speech carried from one batch of streams to the next (:meth:`meetsep.stages.asr.Recognizer.__call__` with ``held``).
+
+    A batch's last pack of each speaker is rarely full; decoding it would cost a whole 30 s encoder
+    pass for a few seconds of speech, once per speaker and batch. Its pieces are held instead and
+    start that speaker's first pack in the next batch; ``ends`` keeps where each speaker's decoded
+    speech ends, so padding is cut there as within a batch.
     """
 
-    def __call__(self, job: SeparationJob, reporter: StageReporter | None = None) -> list[Stream]: ...
+    pieces: list[Piece] = field(default_factory=list)
+    ends: dict[str, float] = field(default_factory=dict)
+
+
+class MixtureSource:
+    """A :class:`~meetsep.core.protocols.SpeakerSource` without speaker beams: everyone's audio is the
+    16 kHz mixture (``(samples,)`` float32, the one that was diarized)."""
+
+    rate = 16000
+    per_speaker = False
+
+    def __init__(self, mixture: Signal) -> None:
+        self.mixture = mixture
+
+    def __call__(self, speaker: str | None, first: int, last: int) -> np.ndarray:
+        """Samples ``[first, last)`` (clipped to the recording) of the mixture, whoever ``speaker`` is."""
+        first, last = max(0, first), min(len(self.mixture), last)
+        return self.mixture[first:last].copy()
