@@ -26,7 +26,7 @@ from meetsep.stages.transcript import build_turns
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "meeting"
 SCREENSHOTS = ROOT / "build" / "report"
-MEETSEP = [sys.executable, "-m", "meetsep.cli.commands"]
+MEETSEP = [sys.executable, "-m", "meetsep.cli"]
 CHROME_FLAGS = [
     "--headless=new",
     "--no-sandbox",

@@ -17,7 +17,7 @@ from meetsep.batch.run import REPORT_NAME, read_report, summarize_reports
 from meetsep.core.errors import ConfigError
 from meetsep.io.manifest import discover, parse_shard, select_shard
 
-MEETSEP = [sys.executable, "-m", "meetsep.cli.commands"]
+MEETSEP = [sys.executable, "-m", "meetsep.cli"]
 FAST = ["--set", "asr.model=tiny.en", "--set", "asr.beam_size=1", "--format", "json,seglst,txt"]
 SENTENCES = [
     "Please send the report before noon.",

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-MEETSEP = [sys.executable, "-m", "meetsep.cli.commands"]
+MEETSEP = [sys.executable, "-m", "meetsep.cli"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -22,7 +22,7 @@ from meetsep.loading.models import ResolvedModel, load_embedding_model, load_seg
 from meetsep.loading.sepmodels import build_modules, convtasnet_hparams, convtasnet_yaml, load_separation_model
 from meetsep.loading.sepmodels import save_speechbrain_folder as save_folder
 
-MEETSEP = [sys.executable, "-m", "meetsep.cli.commands"]
+MEETSEP = [sys.executable, "-m", "meetsep.cli"]
 TINY = convtasnet_hparams(N=16, B=8, H=16, X=2, R=1, kernel_size=16)
 
 

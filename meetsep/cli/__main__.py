@@ -1,0 +1,5 @@
+"""``python -m meetsep.cli``: the same as the ``meetsep`` command."""
+
+from meetsep.cli.commands import main
+
+main()
