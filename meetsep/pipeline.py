@@ -102,20 +102,7 @@ class Pipeline:
         hook: Hook = no_hook,
     ) -> Transcript:
         """Transcribe a file, an array ``(channels, samples)`` (give ``sample_rate``) or a Recording."""
-        import torch
-
-        torch.manual_seed(self.config.runtime.seed)
-        audio_config = self.config.audio
-        if isinstance(source, Recording):
-            recording = source
-        else:
-            recording = load_recording(
-                source,
-                sample_rate=sample_rate,
-                layout=layout or audio_config.layout,
-                session_id=session_id,
-                mic_positions=audio_config.mic_positions,
-            )
+        recording = self._recording(source, sample_rate, layout, session_id)
         logger.info(
             "%s: %s, %.1f s, %d channel(s) at %d Hz",
             recording.source,
@@ -135,6 +122,27 @@ class Pipeline:
                 return self._mixture(recording, mixture, hook, Path(scratch))
         finally:
             mixture.close()
+
+    def _recording(
+        self,
+        source: str | Path | np.ndarray | Recording,
+        sample_rate: int | None,
+        layout: str | None,
+        session_id: str | None,
+    ) -> Recording:
+        """The source as a :class:`Recording` (files read lazily), with torch seeded for this run."""
+        import torch
+
+        torch.manual_seed(self.config.runtime.seed)
+        if isinstance(source, Recording):
+            return source
+        return load_recording(
+            source,
+            sample_rate=sample_rate,
+            layout=layout or self.config.audio.layout,
+            session_id=session_id,
+            mic_positions=self.config.audio.mic_positions,
+        )
 
     def _mixture(self, recording: Recording, mixture: SignalFile, hook: Hook, scratch: Path) -> Transcript:
         sid = recording.session_id
@@ -259,20 +267,7 @@ class Pipeline:
             mixture: ``(samples,)`` float32 at 16 kHz to segment and embed instead of the beamformer's
                 (e.g. dereverberated channels, averaged); where speech comes from is still heard on ``source``.
         """
-        import torch
-
-        torch.manual_seed(self.config.runtime.seed)
-        audio_config = self.config.audio
-        if isinstance(source, Recording):
-            recording = source
-        else:
-            recording = load_recording(
-                source,
-                sample_rate=sample_rate,
-                layout=layout or audio_config.layout,
-                session_id=session_id,
-                mic_positions=audio_config.mic_positions,
-            )
+        recording = self._recording(source, sample_rate, layout, session_id)
         if recording.layout is ChannelLayout.STEREO_SPEAKERS:
             raise ValueError("stereo-speakers recordings are attributed by channel, not diarized")
         sid = recording.session_id

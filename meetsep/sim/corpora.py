@@ -102,8 +102,8 @@ MEETING_ROOMS = ((0.3, 20.0, "white"), (0.45, 15.0, "pink"), (0.6, 10.0, "pink")
 def real_plan() -> list[dict[str, Any]]:
     """Sessions of real people (:mod:`meetsep.sim.real_speech`), split by voice like the TTS families:
     per split, 8 two-person phone calls (8 kHz mono, telephone band, each speaker through a codec,
-    16-24 turns, 0-15 % overlap), 4 short ones (6-8 turns, about 30 s) and 8 meetings of 2-4 people (4-mic circle, or 8 mics / a line,
-    reverberant noisy rooms, 0-30 % overlap). Two calls and two meetings of each split pair one real
+    16-24 turns, 0-15 % overlap), 4 short ones (6-8 turns, about 30 s) and 8 meetings of 2-4 people
+    (4-mic circle, or 8 mics / a line, reverberant noisy rooms, 0-30 % overlap). Two calls and two meetings of each split pair one real
     voice with TTS voices of that split (dev: ve9qrp, whose words are not known; held-out: Allison, whose
     prompts come with their words, with held-out TTS voices and sentences), so the held-out split
     measures cpWER on a real voice too. Sessions whose words are not all known score DER and count only."""
@@ -111,34 +111,11 @@ def real_plan() -> list[dict[str, Any]]:
     for split_index, split in enumerate(("dev", "heldout")):
         known = {"dev": ["real:ve9qrp", "flite:awb"], "heldout": ["real:allison", "festival:kal_diphone"]}[split]
         for index in range(8):
-            plan.append(
-                dict(
-                    session_id=f"{split}_real_call_{index:02d}",
-                    seed=5000 + 100 * split_index + index,
-                    mode="phone-call",
-                    family="real",
-                    **({"voices": known} if index >= 6 else {}),
-                    num_sentences=16 + 4 * (index % 3),
-                    overlap_ratio=CALL_OVERLAPS[index],
-                    degrade=True,
-                    sentences=split,
-                    snr_db=25.0 - 2.5 * (index % 4),
-                )
-            )
+            calls = f"{split}_real_call_{index:02d}", 5000 + 100 * split_index + index, 16 + 4 * (index % 3)
+            plan.append(_phone_call(split, *calls, index, 25.0 - 2.5 * (index % 4), known if index >= 6 else None))
         for index in range(4):  # short calls (about 30 s, a few turns each): counting from few units
-            plan.append(
-                dict(
-                    session_id=f"{split}_real_short_{index:02d}",
-                    seed=5020 + 100 * split_index + index,
-                    mode="phone-call",
-                    family="real",
-                    num_sentences=6 + index % 3,
-                    overlap_ratio=CALL_OVERLAPS[index],
-                    degrade=True,
-                    sentences=split,
-                    snr_db=25.0 - 2.5 * index,
-                )
-            )
+            short = f"{split}_real_short_{index:02d}", 5020 + 100 * split_index + index, 6 + index % 3
+            plan.append(_phone_call(split, *short, index, 25.0 - 2.5 * index))
         for index in range(8):
             rt60, snr, noise = MEETING_ROOMS[index % 3]
             count = 2 + index % 3
@@ -163,6 +140,24 @@ def real_plan() -> list[dict[str, Any]]:
                 )
             )
     return plan
+
+
+def _phone_call(
+    split: str, session_id: str, seed: int, turns: int, index: int, snr: float, voices: list[str] | None = None
+) -> dict[str, Any]:
+    """One two-person real-voice phone call of ``split``: ``turns`` lines, overlap ``CALL_OVERLAPS[index]``."""
+    return dict(
+        session_id=session_id,
+        seed=seed,
+        mode="phone-call",
+        family="real",
+        **({"voices": voices} if voices else {}),
+        num_sentences=turns,
+        overlap_ratio=CALL_OVERLAPS[index],
+        degrade=True,
+        sentences=split,
+        snr_db=snr,
+    )
 
 
 def make_corpus(name: str, folder: Path, only: set[str] | None = None) -> list[Path]:

@@ -45,7 +45,7 @@ from meetsep.core.intervals import inside
 from meetsep.core.logs import logger
 from meetsep.core.parallel import imap_single_threaded
 from meetsep.core.protocols import Signal
-from meetsep.core.records import Diarization, Recording
+from meetsep.core.records import Diarization, MixtureSource, Recording
 from meetsep.io.audio import iter_blocks, read_window, resample
 from meetsep.schema import ChannelLayout
 
@@ -226,7 +226,7 @@ class SpeakerBeams:
         return resample(audio.astype(np.float32), recording.sample_rate, rate)
 
 
-class SpeakerAudio:
+class SpeakerAudio(MixtureSource):
     """A speaker's audio at 16 kHz: its MVDR beam (``beamform.kind=mvdr``) or else the mixture
     (a :class:`~meetsep.core.protocols.SpeakerSource`; without beams, everyone's audio is the mixture).
 
@@ -236,8 +236,6 @@ class SpeakerAudio:
         beams: speaker → fitted beam, from :class:`SpeakerBeams`.
     """
 
-    rate = 16000
-
     def __init__(
         self,
         mixture: Signal,
@@ -245,7 +243,8 @@ class SpeakerAudio:
         beams: dict[str, SpeakerBeam] | None = None,
         beamformer: SpeakerBeams | None = None,
     ) -> None:
-        self.mixture, self.recording, self.beams, self.beamformer = mixture, recording, beams or {}, beamformer
+        super().__init__(mixture)
+        self.recording, self.beams, self.beamformer = recording, beams or {}, beamformer
 
     @property
     def per_speaker(self) -> bool:
@@ -257,6 +256,6 @@ class SpeakerAudio:
         first, last = max(0, first), min(len(self.mixture), last)
         beam = self.beams.get(speaker) if speaker is not None else None
         if beam is None or beam.filters is None or self.recording is None or self.beamformer is None:
-            return self.mixture[first:last].copy()
+            return super().__call__(speaker, first, last)
         audio = self.beamformer.window(self.recording, beam, first / self.rate, last / self.rate, self.rate)
         return np.pad(audio, (0, max(0, last - first - len(audio))))[: last - first]
