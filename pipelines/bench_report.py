@@ -180,7 +180,7 @@ def main() -> None:
     parser.add_argument("--linked-only", action="store_true", help="Skip the page with the audio embedded.")
     parser.add_argument("--out", type=Path, default=Path("build/bench_report"))
     args = parser.parse_args()
-    from meetsep.analysis.report import write_report
+    from meetsep.outputs import write_page
 
     args.out.mkdir(parents=True, exist_ok=True)
     transcript = synthetic_transcript(args.minutes, args.speakers, args.longest_turn)
@@ -194,7 +194,7 @@ def main() -> None:
     for name, link in (("embedded", False), ("linked", True))[args.linked_only :]:
         page = args.out / f"report-{name}.html"
         began = time.perf_counter()
-        write_report(transcript, page, audio, link_audio=link)
+        write_page(transcript, page, audio, link_audio=link)
         render = time.perf_counter() - began
         print(f"{name}: {page.stat().st_size / 2**20:.1f} MB, rendered in {render:.1f} s")
         for key, value in measure(page).items():

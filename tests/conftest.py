@@ -147,3 +147,41 @@ def cli_state():
     yield
     root.handlers[:], level, warnings.showwarning, warnings.filters[:] = saved
     root.setLevel(level)
+
+
+class StubPipeline:
+    """A pipeline that returns a small transcript of one speaker at once and counts its calls: for tests
+    of what is written where (batch items, output routes), not of what is heard."""
+
+    def __init__(self, config) -> None:
+        self.config = config
+        self.calls = 0
+
+    def __call__(self, path: Path, hook: object = None):
+        from meetsep.schema import ChannelLayout, SpeakerSegment, Transcript, Turn, Word
+
+        self.calls += 1
+        words = [
+            Word(text=t, start=s, end=s + 0.3, speaker="agent", probability=0.9)
+            for t, s in (("hello", 0.1), ("there", 0.5))
+        ]
+        return Transcript(
+            session_id=Path(path).stem,
+            duration=2.0,
+            layout=ChannelLayout.MONO,
+            language="en",
+            speakers=["agent"],
+            turns=[Turn(speaker="agent", start=0.1, end=0.8, text="hello there", overlap=False, words=words)],
+            diarization=[SpeakerSegment(speaker="agent", start=0.0, end=1.0)],
+            overlaps=[],
+            meetsep_version="0",
+            config_hash="x",
+        )
+
+
+@pytest.fixture
+def stub_pipelines():
+    r""":class:`meetsep.batch.run.Pipelines` that build :class:`StubPipeline`\ s."""
+    from meetsep.batch.run import Pipelines
+
+    return Pipelines(factory=StubPipeline)

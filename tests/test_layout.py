@@ -1,7 +1,7 @@
 """The package layout stays as README's "How it works" draws it: layers are folders, data flows one way.
 
 ``meetsep/`` holds one folder per layer (``core``, ``io``, ``loading``, ``stages``, ``sim``, ``analysis``,
-``batch``, ``cli``) and the few modules every user meets at the top (``pipeline``, ``schema``). A module
+``batch``, ``cli``) and the few modules every user meets at the top (``pipeline``, ``outputs``, ``schema``). A module
 imports its own layer and the layers below it, never one above; a stage never imports another stage (the
 pipeline wires them). ``pipelines/`` recipes use meetsep's public names only: no private names, no
 monkeypatching, no ``sys.path`` edits. README's layer table lists exactly the modules on disk.
@@ -29,13 +29,14 @@ BELOW = {
     "sim": {"schema", "version", "core", "io", "loading"},
     "analysis": {"schema", "version", "core", "io", "loading"},
     "pipeline": {"schema", "version", "core", "io", "loading", "stages"},
-    "batch": {"schema", "version", "core", "io", "loading", "pipeline", "analysis"},
-    "cli": {"schema", "version", "core", "io", "loading", "pipeline", "analysis", "batch", "sim", "stages"},
+    "outputs": {"schema", "version", "core", "io", "pipeline", "analysis"},
+    "batch": {"schema", "version", "core", "io", "loading", "pipeline", "analysis", "outputs"},
+    "cli": {"schema", "version", "core", "io", "loading", "pipeline", "analysis", "outputs", "batch", "sim", "stages"},
     "formats": {"io"},  # kept for code written against 0.1: re-exports meetsep.io.formats
     "__init__": {"schema", "version", "core", "pipeline"},
 }
 FOLDERS = {"core", "io", "loading", "stages", "sim", "analysis", "batch", "cli"}
-TOP_LEVEL = {"__init__", "pipeline", "schema", "version", "formats"}
+TOP_LEVEL = {"__init__", "pipeline", "outputs", "schema", "version", "formats"}
 MAX_LINES = 400
 
 

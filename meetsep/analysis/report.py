@@ -24,8 +24,6 @@ from pathlib import Path
 from meetsep.analysis.analytics import Analytics, stored_or_computed
 from meetsep.core.errors import MeetsepError
 from meetsep.core.intervals import merge_spans
-from meetsep.io.files import atomic_write_text
-from meetsep.io.formats import output_path, write_transcript
 from meetsep.schema import Transcript
 
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#e15759", "#76b7b2", "#9c755f", "#edc948", "#ff9da7", "#bab0ac")
@@ -279,22 +277,6 @@ def report_html(transcript: Transcript, audio_path: Path | None, out_path: Path,
         relative = Path(os.path.relpath(Path(audio_path).resolve(), Path(out_path).resolve().parent)).as_posix()
         return render_report(transcript, audio_link=relative)
     return render_report(transcript, audio=encode_audio(Path(audio_path)))
-
-
-def write_report(
-    transcript: Transcript, out_path: Path, audio_path: Path | None = None, link_audio: bool = False
-) -> Path:
-    """Write the report page to ``out_path`` atomically."""
-    return atomic_write_text(Path(out_path), report_html(transcript, audio_path, out_path, link_audio))
-
-
-def write_outputs(transcript: Transcript, out_dir: Path, formats: list[str], audio_path: Path | None) -> list[Path]:
-    """:func:`meetsep.io.formats.write_transcript`, also for ``html`` (which embeds ``audio_path``)."""
-    rendered = {}
-    if "html" in formats:
-        target = output_path(out_dir, transcript.session_id, "html")
-        rendered["html"] = report_html(transcript, audio_path, target)
-    return write_transcript(transcript, out_dir, formats, rendered)
 
 
 def read_transcript_file(path: Path) -> Transcript:

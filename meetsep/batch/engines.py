@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from meetsep.batch.run import LOCK_NAME, BatchSummary, ItemResult, append_report, process_item
+from meetsep.batch.run import LOCK_NAME, BatchSummary, ItemResult, Pipelines, append_report, process_item
 from meetsep.core.config import PipelineConfig
 from meetsep.core.errors import MeetsepError
 from meetsep.io.files import check_writable_folder, folder_lock
@@ -75,16 +75,15 @@ def _local_worker(connection: Any, setup: dict[str, Any]) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     config = PipelineConfig.model_validate(setup["config"])
-    from meetsep.pipeline import Pipeline
-
-    Pipeline(config)  # load and cache the models before the first item
+    pipelines = Pipelines()
+    pipelines.get(config)  # load the models before the first item
     connection.send("ready")
     while True:
         item = connection.recv()
         if item is None:
             return
         result = process_item(
-            item, config, Path(setup["out_dir"]), setup["formats"], setup["overwrite"], setup["analytics"]
+            item, config, Path(setup["out_dir"]), setup["formats"], setup["overwrite"], setup["analytics"], pipelines
         )
         connection.send(result)
 
@@ -175,16 +174,21 @@ class _RayWorker:
     """Ray actor body: the pipeline is built once per actor."""
 
     def __init__(self, setup: dict[str, Any]) -> None:
-        from meetsep.pipeline import Pipeline
-
         self.setup = setup
         self.config = PipelineConfig.model_validate(setup["config"])
-        Pipeline(self.config)
+        self.pipelines = Pipelines()
+        self.pipelines.get(self.config)
 
     def process(self, item: BatchItem) -> ItemResult:
         setup = self.setup
         return process_item(
-            item, self.config, Path(setup["out_dir"]), setup["formats"], setup["overwrite"], setup["analytics"]
+            item,
+            self.config,
+            Path(setup["out_dir"]),
+            setup["formats"],
+            setup["overwrite"],
+            setup["analytics"],
+            self.pipelines,
         )
 
 

@@ -20,15 +20,19 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from meetsep.analysis.analytics import Analytics, stored_or_computed
 from meetsep.core.config import PipelineConfig
 from meetsep.core.errors import ConfigError, MeetsepError, OutputError
 from meetsep.io.files import atomic_write_text, confined, normalized_name
 from meetsep.io.manifest import BatchItem
+
+if TYPE_CHECKING:
+    from meetsep.pipeline import Pipeline
 
 STATE_DIR = ".meetsep/state"
 LOCK_NAME = ".meetsep/lock"
@@ -109,16 +113,40 @@ def is_done(out_dir: Path, item_id: str, key: str) -> bool:
     return state.get("key") == key and all((out_dir / name).is_file() for name in outputs)
 
 
+class Pipelines:
+    """A worker's own pipelines, one per effective config (a manifest item may override settings),
+    built on first use by ``factory`` (default :class:`meetsep.pipeline.Pipeline`) and kept."""
+
+    def __init__(self, factory: Callable[[PipelineConfig], Pipeline] | None = None) -> None:
+        self.factory = factory
+        self.built: dict[str, Pipeline] = {}
+
+    def get(self, config: PipelineConfig) -> Pipeline:
+        key = config.config_hash()
+        if key not in self.built:
+            if self.factory is None:
+                from meetsep.pipeline import Pipeline
+
+                self.factory = Pipeline
+            self.built[key] = self.factory(config)
+        return self.built[key]
+
+
 def process_item(
-    item: BatchItem, config: PipelineConfig, out_dir: Path, formats: list[str], overwrite: bool, analytics: bool = False
+    item: BatchItem,
+    config: PipelineConfig,
+    out_dir: Path,
+    formats: list[str],
+    overwrite: bool,
+    analytics: bool = False,
+    pipelines: Pipelines | None = None,
 ) -> ItemResult:
     """Transcribe one item unless already done; never raises for a bad input.
 
-    ``analytics``: add :mod:`meetsep.analysis.analytics` to the JSON (``metadata.analytics``).
+    ``analytics``: add :mod:`meetsep.analysis.analytics` to the JSON (``metadata.analytics``);
+    ``pipelines``: the worker's pipelines (default: new ones for this item alone).
     """
-    from meetsep.analysis.analytics import with_analytics
-    from meetsep.analysis.report import write_outputs
-    from meetsep.pipeline import transcribe
+    from meetsep.outputs import transcribe_to_files
 
     started = time.perf_counter()
     result = ItemResult(id=item.id, path=str(item.path), status="failed")
@@ -131,11 +159,10 @@ def process_item(
         if not overwrite and is_done(out_dir, name, key):
             result.status = "skipped"
             return result
-        transcript = transcribe(item.path, config=effective)
-        transcript = transcript.model_copy(update={"session_id": stem, "metadata": item.metadata})
-        if analytics:
-            transcript = with_analytics(transcript, channel_speakers=effective.audio.channel_speakers)
-        written = write_outputs(transcript, target, formats, audio_path=item.path)
+        pipeline = (pipelines or Pipelines()).get(effective)
+        transcript, written = transcribe_to_files(
+            pipeline, item.path, target, formats, analytics=analytics, session_id=stem, metadata=item.metadata
+        )
         result.outputs = [p.relative_to(out_dir).as_posix() for p in written]
         atomic_write_text(
             _state_path(out_dir, name), json.dumps({"key": key, "outputs": result.outputs}, sort_keys=True) + "\n"

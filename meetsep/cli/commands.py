@@ -121,16 +121,12 @@ def _transcribe_each(
     pipeline: Any, inputs: list[Path], out_dir: Path, formats: list[str], hook: Any, analytics: bool
 ) -> int:
     """Transcribe and write each input, reporting each result or error on one line; returns the failures."""
-    from meetsep.analysis.analytics import with_analytics
-    from meetsep.analysis.report import write_outputs
+    from meetsep.outputs import transcribe_to_files
 
     failed = 0
     for path in inputs:
         try:
-            transcript = pipeline(path, hook=hook)
-            if analytics:
-                transcript = with_analytics(transcript, channel_speakers=pipeline.config.audio.channel_speakers)
-            written = write_outputs(transcript, out_dir, formats, audio_path=path)
+            transcript, written = transcribe_to_files(pipeline, path, out_dir, formats, analytics=analytics, hook=hook)
         except MeetsepError as error:
             fail(str(error))
             failed += 1
@@ -362,12 +358,13 @@ def simulate(out_dir: Path, session_id: str, **settings: Any) -> None:
 @click.option("--link-audio", is_flag=True, help="Link the audio by its relative path instead of embedding it.")
 def report(transcript_path: Path, out_path: Path, audio_path: Path | None, link_audio: bool) -> None:
     """Write a self-contained HTML report of a transcript JSON: timeline, speakers, analytics, transcript, audio."""
-    from meetsep.analysis.report import read_transcript_file, write_report
+    from meetsep.analysis.report import read_transcript_file
+    from meetsep.outputs import write_page
 
     transcript = read_transcript_file(transcript_path)
     if audio_path is not None and link_audio and not audio_path.is_file():
         raise MeetsepError(f"{audio_path}: file not found")
-    write_report(transcript, out_path, audio_path, link_audio)
+    write_page(transcript, out_path, audio_path, link_audio)
     say(f"{transcript_path}: report -> {out_path}")
 
 

@@ -24,7 +24,7 @@ from meetsep.io.files import atomic_paths, confined
 from meetsep.schema import Transcript, Turn, Word
 
 FORMATS = ("json", "seglst", "rttm", "srt", "vtt", "txt")  # rendered from the transcript alone
-PAGE_FORMATS = ("html",)  # rendered with the audio, by meetsep.analysis.report
+PAGE_FORMATS = ("html",)  # rendered with the audio (meetsep.outputs.WRITERS)
 EXTENSIONS = {
     "json": "json", "seglst": "seglst.json", "rttm": "rttm", "srt": "srt", "vtt": "vtt", "txt": "txt", "html": "html",
 }  # fmt: skip
@@ -167,7 +167,7 @@ def write_transcript(
 ) -> list[Path]:
     """Write ``out_dir/<session_id>.<ext>`` for each format, all or none; returns the paths.
 
-    ``rendered`` holds outputs already rendered elsewhere (the HTML report, by :mod:`meetsep.analysis.report`).
+    ``rendered`` holds outputs already rendered elsewhere (every format, by :mod:`meetsep.outputs`).
 
     Raises:
         OutputError: an unsafe output name, or a file that could not be written (then none is).
@@ -175,7 +175,7 @@ def write_transcript(
     given = rendered or {}
     missing = [fmt for fmt in formats if fmt not in WRITERS and fmt not in given]
     if missing:
-        raise ValueError(f"format {missing[0]!r} needs the audio: write it with meetsep.analysis.report.write_outputs")
+        raise ValueError(f"format {missing[0]!r} needs the audio: write it with meetsep.outputs.write_outputs")
     finals = [output_path(out_dir, transcript.session_id, fmt) for fmt in formats]  # checked before any write
     # render all before writing any
     data = [(given[fmt] if fmt in given else WRITERS[fmt](transcript)).encode("utf-8") for fmt in formats]

@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from meetsep.analysis.report import encode_audio, render_report, write_outputs
+from meetsep.analysis.report import encode_audio, render_report
 from meetsep.core.intervals import overlapping_parts
 from meetsep.io.formats import write_transcript
+from meetsep.outputs import write_outputs
 from meetsep.schema import ChannelLayout, SpeakerSegment, TimeSpan, Transcript, Word
 from meetsep.stages.transcript import build_turns
 

@@ -71,30 +71,28 @@ def test_a_path_stem_that_climbs_is_refused(tmp_path):
         discover(manifest)
 
 
-@pytest.fixture
-def stub_transcribe(monkeypatch):
-    """The pipeline replaced by a stub that returns a transcript at once: what is written, and where, is the test."""
-    monkeypatch.setattr("meetsep.pipeline.transcribe", lambda path, config=None: transcript())
-
-
 @pytest.mark.parametrize("bad_id", ESCAPES)
-def test_process_item_refuses_an_escaping_id_before_any_write(tmp_path, bad_id, stub_transcribe):
+def test_process_item_refuses_an_escaping_id_before_any_write(tmp_path, bad_id, stub_pipelines):
     """An item made in Python (not through a manifest) is checked too: nothing inside or outside --out."""
     out = tmp_path / "work" / "out"
     out.mkdir(parents=True)
     audio = tmp_path / "work" / "a.wav"
     audio.write_bytes(b"audio")
-    result = process_item(BatchItem(bad_id, audio), PipelineConfig(), out, ["json", "txt"], overwrite=False)
+    result = process_item(
+        BatchItem(bad_id, audio), PipelineConfig(), out, ["json", "txt"], overwrite=False, pipelines=stub_pipelines
+    )
     assert result.status == "failed" and "refused" in result.error and "\n" not in result.error
     assert everything(tmp_path) == ["work", "work/a.wav", "work/out"]
 
 
-def test_a_safe_id_is_written_where_it_says(tmp_path, stub_transcribe):
+def test_a_safe_id_is_written_where_it_says(tmp_path, stub_pipelines):
     """The same stub with a good id: outputs and state land inside --out (the refusals above are not vacuous)."""
     out = tmp_path / "out"
     audio = tmp_path / "a.wav"
     audio.write_bytes(b"audio")
-    result = process_item(BatchItem("site/call", audio), PipelineConfig(), out, ["json", "txt"], overwrite=False)
+    result = process_item(
+        BatchItem("site/call", audio), PipelineConfig(), out, ["json", "txt"], overwrite=False, pipelines=stub_pipelines
+    )
     assert result.status == "ok", result.error
     assert everything(out) == [".meetsep", ".meetsep/state", ".meetsep/state/site", ".meetsep/state/site/call.json"] + [
         "site",
@@ -103,7 +101,7 @@ def test_a_safe_id_is_written_where_it_says(tmp_path, stub_transcribe):
     ]
 
 
-def test_a_symbolic_link_out_of_the_output_folder_is_not_followed(tmp_path, stub_transcribe):
+def test_a_symbolic_link_out_of_the_output_folder_is_not_followed(tmp_path, stub_pipelines):
     out, outside = tmp_path / "out", tmp_path / "outside"
     out.mkdir()
     outside.mkdir()
@@ -112,7 +110,7 @@ def test_a_symbolic_link_out_of_the_output_folder_is_not_followed(tmp_path, stub
         confined(out, "sub/x.json")
     audio = tmp_path / "a.wav"
     audio.write_bytes(b"audio")
-    result = process_item(BatchItem("sub/x", audio), PipelineConfig(), out, ["json"], False)
+    result = process_item(BatchItem("sub/x", audio), PipelineConfig(), out, ["json"], False, pipelines=stub_pipelines)
     assert result.status == "failed" and "outside the output folder" in result.error
     assert not any(outside.iterdir())
 
