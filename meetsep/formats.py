@@ -1,5 +1,46 @@
-"""Kept for code written against meetsep 0.1: the output formats live in :mod:`meetsep.io.formats`."""
+"""Kept for code written against meetsep 0.1: the output formats live in :mod:`meetsep.io.formats`
+(every public name 0.1's ``meetsep.formats`` had is here too)."""
 
-from meetsep.io.formats import WRITERS, parse_formats, to_json, write_transcript
+from meetsep.io.formats import (
+    EXTENSIONS,
+    FORMATS,
+    PAGE_FORMATS,
+    WRITERS,
+    captions,
+    diarization_entries,
+    output_path,
+    parse_formats,
+    read_transcript,
+    rttm_field,
+    seglst_entries,
+    to_json,
+    to_rttm,
+    to_seglst,
+    to_srt,
+    to_txt,
+    to_vtt,
+    turn_entries,
+    write_transcript,
+)
 
-__all__ = ["WRITERS", "parse_formats", "to_json", "write_transcript"]
+__all__ = [
+    "EXTENSIONS",
+    "FORMATS",
+    "PAGE_FORMATS",
+    "WRITERS",
+    "captions",
+    "diarization_entries",
+    "output_path",
+    "parse_formats",
+    "read_transcript",
+    "rttm_field",
+    "seglst_entries",
+    "to_json",
+    "to_rttm",
+    "to_seglst",
+    "to_srt",
+    "to_txt",
+    "to_vtt",
+    "turn_entries",
+    "write_transcript",
+]

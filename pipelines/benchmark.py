@@ -1,22 +1,7 @@
 """Compare configurations side by side on one simulated corpus: cpWER, tcpWER, DER, speaker count, RTF, memory.
 
-Configurations (each in its own process, so peak memory and model loading are its own):
-
-- ``a_one_channel``: Whisper on one microphone + diarization, each word to the speaker active at its
-  time — how WhisperX works (``beamform.kind=reference``, ``separate.kind=none``).
-- ``b_average_nosep``: the meetsep chain without separation (channels averaged; ablation).
-- ``b_mvdr``: MVDR beam per diarized speaker, ASR per speaker stream, no separation network (ablation).
-- ``b_convtasnet``: channels averaged, overlapped regions separated by the shipped single-channel
-  Conv-TasNet, ASR per speaker stream (single-channel separation alone).
-- ``b_gss``: guided source separation (cACGMM masks + MVDR per speaker segment; spatial separation).
-- ``b_meetsep``: the meetsep chain with its defaults (the full chain).
-- ``b_wpe``: the full chain, its speaker beams made from WPE-dereverberated channels (``beamform.dereverb=wpe``).
-- ``c_oracle``: the same Whisper on each speaker's own reverberant image at the reference mic, on the
-  reference speech regions, words given to the true speaker — the floor no system can beat here.
-- ``d_peer_senko`` (when the ``senko`` diarizer and its dependencies are installed): senko's
-  diarization, with the same Whisper on the reference mic and the same word-to-speaker rule as (a).
-- ``z_before``: the defaults of an earlier revision of meetsep (``--baseline-rev``, taken from git
-  into build/), run by that revision's own code: what a change did, in the same run.
+Each configuration runs in its own process (``pipelines/benchmark_systems.py``, which lists them), so
+peak memory and model loading are its own.
 
     python pipelines/benchmark.py --corpus ci          # seconds; used by the tests
     python pipelines/benchmark.py --corpus standard    # 20 meetings, 30+ minutes, 0-40 % overlap, 2-5 speakers
@@ -38,6 +23,7 @@ import argparse
 import csv
 import json
 import os
+import runpy
 import subprocess
 import sys
 import time
@@ -45,153 +31,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from meetsep.sim.corpora import CORPORA, corpus_plan, make_corpus, session_plan, spoken_language
-
-CONFIGS: dict[str, dict[str, Any]] = {
-    "a_one_channel": {"beamform.kind": "reference", "separate.kind": "none"},
-    "b_average_nosep": {"beamform.kind": "average", "separate.kind": "none"},
-    "b_mvdr": {"beamform.kind": "mvdr", "separate.kind": "none"},
-    "b_convtasnet": {"beamform.kind": "average", "separate.kind": "convtasnet"},
-    "b_gss": {"beamform.kind": "average", "separate.kind": "gss"},
-    "b_meetsep": {},
-    "b_wpe": {"beamform.dereverb": "wpe"},
-    "c_oracle": {},
-    "d_peer_senko": {"beamform.kind": "reference", "separate.kind": "none"},
-    "z_before": {},
-}
+SYSTEMS = Path(__file__).with_name("benchmark_systems.py")
+CONFIGS: dict[str, dict[str, Any]] = runpy.run_path(str(SYSTEMS))["CONFIGS"]
 BASELINE_REV = "0236ca8"  # main before the generalization work (threshold AHC, first-pack language)
-
-
-# ---------------------------------------------------------------------------- one configuration (child process)
-
-
-def run_configuration(name: str, sessions: list[Path], out: Path, overrides: list[str]) -> None:
-    """Transcribe every session with one configuration; write hypotheses and timing.json."""
-    import meetsep
-    from meetsep.core.hooks import TimingHook, peak_resident_mb
-    from meetsep.io.formats import to_seglst
-
-    out.mkdir(parents=True, exist_ok=True)
-    config = meetsep.load_config([], [f"{k}={v}" for k, v in CONFIGS[name].items()] + overrides)
-    timing = TimingHook()
-    audio_seconds, wall = 0.0, 0.0
-    peaks: dict[str, float] = {}  # peak resident MB after each session (which one needed the memory)
-    pipeline = None if name in ("c_oracle", "d_peer_senko") else meetsep.Pipeline(config)
-    for session in sessions:
-        began = time.perf_counter()
-        if pipeline is not None:
-            layout = "mono" if session_plan(session).get("mode") == "phone-call" else "array"
-            transcript = pipeline(session / "mix.flac", layout=layout, session_id=session.name, hook=timing)
-            # to_seglst and .diarization: written so that the z_before revision's meetsep runs this too
-            entries = json.loads(to_seglst(transcript))
-            diarization = [dict(speaker=d.speaker, start_time=d.start, end_time=d.end) for d in transcript.diarization]
-            duration = transcript.duration
-            language = dict(
-                code=getattr(transcript, "language", None),
-                probability=getattr(transcript, "language_probability", None),
-                count_confidence=getattr(transcript, "speaker_count_confidence", None),
-            )
-            (out / f"{session.name}.language.json").write_text(json.dumps(language))
-        elif name == "c_oracle":
-            entries, diarization, duration = _oracle(session, config)
-        else:
-            entries, diarization, duration = _peer_senko(session, config, timing)
-        wall += time.perf_counter() - began
-        audio_seconds += duration
-        (out / f"{session.name}.seglst.json").write_text(json.dumps(entries, indent=1))
-        (out / f"{session.name}.diarization.json").write_text(json.dumps(diarization))
-        peaks[session.name] = peak_resident_mb()
-    peak_mb = peak_resident_mb()
-    (out / "timing.json").write_text(
-        json.dumps(
-            dict(wall=wall, audio_seconds=audio_seconds, stages=dict(timing.seconds), peak_mb=peak_mb, peaks_mb=peaks)
-        )
-    )
-
-
-def _oracle(session: Path, config: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], float]:
-    import soundfile as sf
-
-    from meetsep.core.records import Stream
-    from meetsep.io.audio import resample
-    from meetsep.io.formats import turn_entries
-    from meetsep.stages.asr import Recognizer
-
-    reference = json.loads((session / "reference.seglst.json").read_text())
-    recognizer = Recognizer(config.asr, config.runtime)
-    streams = []
-    for image in sorted((session / "speakers").glob("*.flac")):
-        audio, rate = sf.read(str(image), dtype="float32")
-        regions = [(e["start_time"], e["end_time"]) for e in reference if e["speaker"] == image.stem]
-        streams.append(Stream(resample(audio, rate, 16000), 16000, image.stem, image.stem, regions))
-    words = recognizer(streams).words
-    from meetsep.schema import Word
-    from meetsep.stages.transcript import build_turns
-
-    turns = build_turns(
-        [
-            Word(text=w.text, start=w.start, end=w.end, speaker=w.speaker or "?", probability=w.probability)
-            for w in words
-        ]
-    )
-    entries = turn_entries(session.name, turns)
-    diarization = [dict(speaker=e["speaker"], start_time=e["start_time"], end_time=e["end_time"]) for e in reference]
-    info = sf.info(str(session / "mix.flac"))
-    return entries, diarization, info.frames / info.samplerate
-
-
-def _peer_senko(session: Path, config: Any, timing: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], float]:
-    """senko's diarization + the same Whisper on the reference mic, words to the active speaker."""
-    import tempfile
-
-    import senko  # noqa: F401  (the peer system; optional)
-    import soundfile as sf
-
-    from meetsep.core.intervals import overlapping_parts
-    from meetsep.core.records import Diarization, Stream
-    from meetsep.io.audio import resample
-    from meetsep.io.formats import diarization_entries, seglst_entries
-    from meetsep.schema import ChannelLayout, SpeakerSegment
-    from meetsep.stages.asr import Recognizer
-    from meetsep.stages.assign import assign_words
-    from meetsep.stages.transcript import build_transcript
-
-    audio, rate = sf.read(str(session / "mix.flac"), dtype="float32", always_2d=True)
-    mono = resample(audio[:, 0], rate, 16000)
-    with tempfile.NamedTemporaryFile(suffix=".wav") as handle:
-        sf.write(handle.name, mono, 16000, subtype="PCM_16")
-        diarizer = _senko_diarizer()
-        result = diarizer.diarize(handle.name)
-    segments = [
-        SpeakerSegment(speaker=str(s["speaker"]), start=float(s["start"]), end=float(s["end"]))
-        for s in (result or {}).get("merged_segments", [])
-    ]
-    diarization = Diarization(segments, segments, overlapping_parts(segments))
-    recognizer = Recognizer(config.asr, config.runtime)
-    regions = [(s.start, s.end) for s in segments]
-    words = recognizer([Stream(mono, 16000, "mix", regions=regions)]).words
-    transcript = build_transcript(
-        session_id=session.name,
-        duration=len(mono) / 16000,
-        layout=ChannelLayout.MONO,
-        language=None,
-        diarization=diarization,
-        words=assign_words(words, diarization),
-        config_hash="peer",
-    )
-    return seglst_entries(transcript), diarization_entries(transcript), len(mono) / 16000
-
-
-_SENKO: Any = None
-
-
-def _senko_diarizer() -> Any:
-    global _SENKO
-    if _SENKO is None:
-        import senko
-
-        _SENKO = senko.Diarizer(device="cpu", warmup=False, quiet=True)
-    return _SENKO
 
 
 # ---------------------------------------------------------------------------- scoring and the table
@@ -199,6 +41,7 @@ def _senko_diarizer() -> Any:
 
 def score(sessions: list[Path], out: Path) -> dict[str, Any]:
     from meetsep.analysis.evaluate import score_session, total
+    from meetsep.sim.corpora import session_plan, spoken_language
 
     rows = []
     for session in sessions:
@@ -266,6 +109,8 @@ def baseline_checkout(revision: str) -> Path:
 
 
 def main() -> None:
+    from meetsep.sim.corpora import CORPORA, corpus_plan, make_corpus
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", default="ci", choices=CORPORA)
     parser.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated subset of: " + ", ".join(CONFIGS))
@@ -286,7 +131,6 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="score the outputs of configurations already run under --out"
     )
-    parser.add_argument("--run-config", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     out = args.out or Path("build/benchmark") / (args.corpus + (f"-{args.split}" if args.split else ""))
     corpus_dir = Path("build/corpus") / args.corpus
@@ -294,10 +138,6 @@ def main() -> None:
     if args.split:
         ids = {e["session_id"] for e in corpus_plan(args.corpus) if e["session_id"].startswith(args.split)}
         chosen = ids if chosen is None else chosen & ids
-    if args.run_config:
-        found = sorted(p for p in corpus_dir.iterdir() if p.is_dir() and (chosen is None or p.name in chosen))
-        run_configuration(args.run_config, found, out / args.run_config, args.overrides)
-        return
 
     began = time.perf_counter()
     sessions = make_corpus(args.corpus, corpus_dir, chosen)
@@ -308,12 +148,11 @@ def main() -> None:
     )
     results = {}
     for name in args.configs.split(","):
-        if name == "d_peer_senko" and not _senko_available():
+        if name == "d_peer_senko" and not runpy.run_path(str(SYSTEMS))["senko_available"]():
             print(f"{name}: skipped (senko's diarizer or its dependencies are not installed)", flush=True)
             continue
-        command = [sys.executable, __file__, "--corpus", args.corpus, "--out", str(out), "--run-config", name]
-        if chosen is not None:
-            command += ["--sessions", ",".join(sorted(chosen))]
+        command = [sys.executable, str(SYSTEMS), "--run-config", name, "--out", str(out / name)]
+        command += [str(s) for s in sessions]
         for override in args.overrides:
             command += ["--set", override]
         environment = dict(os.environ)
@@ -347,14 +186,6 @@ def main() -> None:
 
 CONFIDENCE_BINS = ((0.0, 0.1), (0.1, 0.3), (0.3, 0.6), (0.6, 1.01))
 METRICS = ("cpwer", "tcpwer", "orcwer", "der", "count_exact", "language_right")
-
-
-def _senko_available() -> bool:
-    try:
-        import senko  # noqa: F401
-    except Exception:
-        return False
-    return True
 
 
 def _row(name: str, group: dict[str, Any] | None) -> str:

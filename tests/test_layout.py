@@ -185,3 +185,17 @@ def test_readme_layer_table_lists_the_modules_on_disk():
     assert listed == on_disk, (
         f"missing from README: {sorted(on_disk - listed)}; not on disk: {sorted(listed - on_disk)}"
     )
+
+
+def test_names_users_already_import_keep_working():
+    """0.1's ``meetsep.formats`` and the top-level API are still there (the shim re-exports every public name)."""
+    import meetsep
+    import meetsep.formats as old
+    import meetsep.io.formats as new
+
+    assert {meetsep.transcribe, meetsep.Pipeline, meetsep.load_config}
+    public = {
+        n for n in dir(new) if not n.startswith("_") and getattr(getattr(new, n), "__module__", None) == new.__name__
+    }
+    public |= {"EXTENSIONS", "FORMATS", "PAGE_FORMATS", "WRITERS"}
+    assert {n for n in public if not hasattr(old, n)} == set()
