@@ -227,6 +227,7 @@ def main() -> None:
     for name, overrides in variants:
         rows = []
         components: list[dict[str, float]] = []
+        told: list[tuple[float, bool]] = []  # (count confidence, count exact) per session
         for session in sessions:
             reference = json.loads((session / "reference.seglst.json").read_text())
             if name == "oracle_clusters":
@@ -235,7 +236,7 @@ def main() -> None:
                 count = len({r["speaker"] for r in reference})
                 segments, _ = run_variant(prepared[session.name], dict(overrides, num_speakers=count), attribute)
             else:
-                segments, _ = run_variant(prepared[session.name], overrides, attribute)
+                segments, confidence = run_variant(prepared[session.name], overrides, attribute)
             hypothesis = [dict(speaker=s.speaker, start_time=s.start, end_time=s.end) for s in segments]
             # no words: only the diarization is scored (the WER columns are meaningless here)
             scores = score_session(
@@ -243,6 +244,8 @@ def main() -> None:
             )
             family = session.name.split("_")[1]
             rows.append((family, scores))
+            if name != "oracle_clusters" and overrides.get("num_speakers") is None and confidence is not None:
+                told.append((confidence, scores.speaker_count_error == 0))
             components.append(der_components(reference, hypothesis))
             if args.per_session:
                 print(
@@ -267,6 +270,15 @@ def main() -> None:
         print(
             f"{'':<24} missed {parts['missed detection']:.1f}%, false alarm {parts['false alarm']:.1f}%, confusion {parts['confusion']:.1f}%"
         )
+        if told:  # how often the count was exact for each band of the count's confidence
+            cells = [
+                f"[{low:.1f}, {min(high, 1.0):.1f}) {sum(e for c, e in told if low <= c < high)}/{sum(low <= c < high for c, _ in told)}"
+                for low, high in CONFIDENCE_BANDS
+            ]
+            print(f"{'':<24} count exact by confidence: {'  '.join(cells)}")
+
+
+CONFIDENCE_BANDS = ((0.0, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.45), (0.45, 0.6), (0.6, 1.01))
 
 
 if __name__ == "__main__":

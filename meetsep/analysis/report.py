@@ -209,6 +209,29 @@ def _turn_list(transcript: Transcript, index: dict[str, int]) -> str:
     )
 
 
+# Below this speaker_count_confidence the page warns that the count may be wrong. Chosen on the dev sessions
+# (python pipelines/tune_diarization.py --split dev --embedding-rate 8000, --corpus real and --corpus
+# generalization; commit 43c8532): 20 real-voice sessions (ve9qrp, Armelle, Carlo, Menardi) and 40 TTS
+# meetings (espeak-ng, flite). Below 0.5 the count was wrong in 11 of 16 sessions (real 6 of 7), at 0.5 or
+# above in 4 of 44 (real 0 of 13). Held-out voices: README "Real people".
+LOW_COUNT_CONFIDENCE = 0.5
+
+
+def count_note(transcript: Transcript) -> str | None:
+    """A sentence when the speaker count is uncertain (``speaker_count_confidence`` below
+    :data:`LOW_COUNT_CONFIDENCE`), saying what to do; None otherwise (or when the count was given)."""
+    confidence = transcript.speaker_count_confidence
+    if confidence is None or confidence >= LOW_COUNT_CONFIDENCE:
+        return None
+    count = len(transcript.speakers)
+    return (
+        f"The number of speakers ({count}) is uncertain: count confidence {confidence:.2f}, below "
+        f"{LOW_COUNT_CONFIDENCE:g}, where meetsep's count was wrong about two times in three on its evaluation "
+        "sessions. If you know how many people spoke, run again with --num-speakers N (or --min-speakers / "
+        "--max-speakers)."
+    )
+
+
 def render_report(
     transcript: Transcript,
     *,
@@ -246,6 +269,8 @@ def render_report(
         f"language {transcript.language or '–'}",
         f"meetsep {transcript.meetsep_version}",
     ]
+    note = count_note(transcript)
+    warning = f'<p class="note" id="count-note">{_esc(note)}</p>' if note else ""
     policy = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; connect-src data:; media-src data: blob:"
     if audio_link is not None:
         policy += " 'self' file:"
@@ -255,7 +280,7 @@ def render_report(
         '<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">'
         f"<title>{_esc(transcript.session_id)} · meetsep report</title>"
         f"<style>{_asset('report.css')}{speaker_css}</style></head>\n<body>"
-        f"<header><h1>{_esc(transcript.session_id)}</h1><div class='meta'>{_esc(' · '.join(meta))}</div></header>\n<main>"
+        f"<header><h1>{_esc(transcript.session_id)}</h1><div class='meta'>{_esc(' · '.join(meta))}</div>{warning}</header>\n<main>"
         f'<section id="player">{player}</section>\n'
         f'<section><div class="card"><h2>Who spoke when</h2>{_timeline(transcript, colours)}</div></section>\n'
         f'<section><div class="card"><h2>Speakers</h2>{_speaker_table(analytics, colours)}</div>'

@@ -121,6 +121,7 @@ def _transcribe_each(
     pipeline: Any, inputs: list[Path], out_dir: Path, formats: list[str], hook: Any, analytics: bool
 ) -> int:
     """Transcribe and write each input, reporting each result or error on one line; returns the failures."""
+    from meetsep.analysis.report import count_note
     from meetsep.outputs import transcribe_to_files
 
     failed = 0
@@ -137,8 +138,9 @@ def _transcribe_each(
             failed += 1
             continue
         speakers = len(transcript.speakers)
+        uncertain = "" if count_note(transcript) is None else " (count uncertain: see the report)"
         say(
-            f"{path}: {len(transcript.turns)} turns, {speakers} speaker{'s' * (speakers != 1)} -> {', '.join(str(p) for p in written)}"
+            f"{path}: {len(transcript.turns)} turns, {speakers} speaker{'s' * (speakers != 1)}{uncertain} -> {', '.join(str(p) for p in written)}"
         )
     return failed
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from meetsep.analysis.report import encode_audio, render_report
+from meetsep.analysis.report import LOW_COUNT_CONFIDENCE, encode_audio, render_report
 from meetsep.core.intervals import overlapping_parts
 from meetsep.io.formats import write_transcript
 from meetsep.outputs import write_outputs
@@ -95,6 +95,19 @@ def test_page_is_self_contained_escaped_and_repeatable(example_reference):
         assert external not in page
     assert page.count('<g class="lane"') == len(tricky.speakers) == 3
     assert "Content-Security-Policy" in page and "default-src 'none'" in page
+
+
+@pytest.mark.parametrize("confidence", [None, 0.05, 0.49, 0.5, 0.9])
+def test_an_uncertain_speaker_count_is_said_on_the_page(example_reference, confidence):
+    """Below LOW_COUNT_CONFIDENCE the page says the count may be wrong and what to do; above it, or when
+    the count was given (no confidence), nothing."""
+    told = example_reference.model_copy(update={"speaker_count_confidence": confidence})
+    page = render_report(told)
+    low = confidence is not None and confidence < LOW_COUNT_CONFIDENCE
+    assert ('id="count-note"' in page) == low
+    if low:
+        assert f"count confidence {confidence:.2f}" in page and "--num-speakers" in page
+        assert "The number of speakers (3) is uncertain" in page
 
 
 def test_audio_is_a_mono_mp3_of_the_recording(tmp_path):
