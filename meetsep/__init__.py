@@ -28,7 +28,7 @@ silence_known_warnings()  # third-party warnings a meetsep user cannot act on (s
 from meetsep.core.config import PipelineConfig, load_config  # noqa: E402
 from meetsep.core.errors import AudioInputError, ConfigError, MeetsepError, ModelNotFoundError  # noqa: E402
 from meetsep.core.records import Recording  # noqa: E402
-from meetsep.schema import ChannelLayout, Transcript, Turn, Word  # noqa: E402
+from meetsep.schema import ChannelLayout, SpeakerSegment, Transcript, Turn, Word  # noqa: E402
 
 
 def __getattr__(name: str):  # lazy: the pipeline module imports the stage modules
@@ -48,6 +48,7 @@ __all__ = [
     "Pipeline",
     "PipelineConfig",
     "Recording",
+    "SpeakerSegment",
     "Transcript",
     "Turn",
     "Word",

@@ -71,16 +71,20 @@ def transcribe_to_files(
     analytics: bool = False,
     session_id: str | None = None,
     metadata: dict[str, Any] | None = None,
+    diarization: Path | None = None,
     hook: Hook = no_hook,
 ) -> tuple[Transcript, list[Path]]:
     """Transcribe ``path`` with ``pipeline`` and write ``chosen`` formats to ``out_dir``.
 
     ``session_id`` names the files (default: the file's stem); ``metadata`` goes into the JSON;
-    ``analytics`` adds :mod:`meetsep.analysis.analytics` (``metadata.analytics``).
+    ``analytics`` adds :mod:`meetsep.analysis.analytics` (``metadata.analytics``); ``diarization``: an RTTM
+    file of who spoke when, which the chain then runs on (:meth:`meetsep.Pipeline.__call__`).
     """
     for fmt in chosen:  # an unsafe output name fails before the work
         formats.output_path(out_dir, session_id or Path(path).stem, fmt)
-    transcript = pipeline(path, hook=hook)
+    transcript = (
+        pipeline(path, hook=hook) if diarization is None else pipeline(path, diarization=diarization, hook=hook)
+    )
     update: dict[str, Any] = {}
     if session_id is not None:
         update["session_id"] = session_id

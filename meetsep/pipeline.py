@@ -4,6 +4,7 @@ One readable list of stage calls per layout; every signal operation happens insi
 
     mixture (mono / array, no speaker streams):
         beamform ─► segment ─► asr (mixture) ─► embed + diarize ─► assign ─► transcript
+    a given who-spoke-when (``diarization=``, an RTTM file) replaces segment and embed + diarize;
     with speaker beams (array, beamform.kind=mvdr) or separation (gss, convtasnet, sepformer):
         beamform ─► segment ─► embed + diarize ─► [dereverb] ─► beams ─► [separate ─► asr] per batch ─► assign ─► transcript
     call-center stereo (stereo-speakers):
@@ -21,8 +22,9 @@ import numpy as np
 
 from meetsep.core.chunking import group_by_time
 from meetsep.core.config import PipelineConfig, load_config, option_overrides
+from meetsep.core.errors import ConfigError
 from meetsep.core.hooks import Hook, no_hook, stage
-from meetsep.core.intervals import merge_segments, subtract_intervals
+from meetsep.core.intervals import merge_segments, merge_spans, overlapping_parts, subtract_intervals
 from meetsep.core.logs import logger
 from meetsep.core.protocols import Separator, SpeakerSource
 from meetsep.core.records import (
@@ -37,7 +39,8 @@ from meetsep.core.records import (
     Stream,
 )
 from meetsep.io.audio import SignalFile, channel_signals, load_recording, resample_blocks
-from meetsep.schema import ChannelLayout, Transcript
+from meetsep.io.rttm import read_rttm
+from meetsep.schema import ChannelLayout, SpeakerSegment, Transcript
 from meetsep.stages.asr import Recognizer, language_sample
 from meetsep.stages.assign import WordAssigner
 from meetsep.stages.beamform import Beamformer
@@ -99,10 +102,25 @@ class Pipeline:
         sample_rate: int | None = None,
         layout: str | None = None,
         session_id: str | None = None,
+        diarization: str | Path | list[SpeakerSegment] | None = None,
         hook: Hook = no_hook,
     ) -> Transcript:
-        """Transcribe a file, an array ``(channels, samples)`` (give ``sample_rate``) or a Recording."""
+        """Transcribe a file, an array ``(channels, samples)`` (give ``sample_rate``) or a Recording.
+
+        ``diarization``: who spoke when, given (an RTTM file, :mod:`meetsep.io.rttm`, or speaker
+        segments): the chain runs on it instead of its own segmentation and clustering (mono and
+        array layouts; a stereo-speakers call's channels are its speakers).
+        """
         recording = self._recording(source, sample_rate, layout, session_id)
+        given = None
+        if diarization is not None:
+            if recording.layout is ChannelLayout.STEREO_SPEAKERS:
+                raise ConfigError(
+                    "a given diarization needs the mono or array layout (stereo-speakers: one speaker per channel)"
+                )
+            if isinstance(diarization, (str, Path)):
+                diarization = read_rttm(diarization, recording.session_id, recording.duration)
+            given = Diarization(diarization, [], overlapping_parts(diarization))
         logger.info(
             "%s: %s, %.1f s, %d channel(s) at %d Hz",
             recording.source,
@@ -119,7 +137,7 @@ class Pipeline:
             mixture = SignalFile(resample_blocks(self.beamformer.blocks(recording), recording.sample_rate, SAMPLE_RATE))
         try:
             with tempfile.TemporaryDirectory(prefix="meetsep-") as scratch:
-                return self._mixture(recording, mixture, hook, Path(scratch))
+                return self._mixture(recording, mixture, hook, Path(scratch), given)
         finally:
             mixture.close()
 
@@ -144,21 +162,27 @@ class Pipeline:
             mic_positions=self.config.audio.mic_positions,
         )
 
-    def _mixture(self, recording: Recording, mixture: SignalFile, hook: Hook, scratch: Path) -> Transcript:
+    def _mixture(
+        self, recording: Recording, mixture: SignalFile, hook: Hook, scratch: Path, given: Diarization | None
+    ) -> Transcript:
         sid = recording.session_id
-        with stage(hook, "segment", sid) as report:
-            segmentation = self.segmenter(mixture, report)
+        if given is None:
+            with stage(hook, "segment", sid) as report:
+                segmentation = self.segmenter(mixture, report)
+            speech = segmentation.speech
+        else:  # speech is where the given diarization has someone
+            speech = merge_spans((s.start, s.end) for s in given.segments)
         beams = self.speaker_beams if recording.layout is ChannelLayout.ARRAY else None
         if self.separator is None and beams is None:
             with stage(hook, "asr", sid) as report:
-                asr = self.recognizer([Stream(mixture, SAMPLE_RATE, "mix", regions=segmentation.speech)], report)
+                asr = self.recognizer([Stream(mixture, SAMPLE_RATE, "mix", regions=speech)], report)
             with stage(hook, "attribute", sid) as report:
-                diarization = self.diarizer(mixture, segmentation, self._unit_embedder(recording), report)
+                diarization = given or self.diarizer(mixture, segmentation, self._unit_embedder(recording), report)
                 words = self.assigner(asr.words, diarization)
             return self._transcript(recording, asr.language, diarization, words)
         # separation and speaker beams need the diarization first: who speaks when guides them
         with stage(hook, "attribute", sid) as report:
-            diarization = self.diarizer(mixture, segmentation, self._unit_embedder(recording), report)
+            diarization = given or self.diarizer(mixture, segmentation, self._unit_embedder(recording), report)
         source: SpeakerSource = MixtureSource(mixture)
         if beams is not None:
             heard = recording
@@ -190,7 +214,7 @@ class Pipeline:
         # so that no word is lost to a unit the clustering left out
         uncovered = [
             (start, end)
-            for start, end in subtract_intervals(segmentation.speech, [(s.start, s.end) for s in diarization.segments])
+            for start, end in subtract_intervals(speech, [(s.start, s.end) for s in diarization.segments])
             if end - start >= MIN_UNCOVERED_SECONDS
         ]
         if uncovered:
@@ -297,6 +321,7 @@ def transcribe(
     separation: str | None = None,
     config: PipelineConfig | str | Path | None = None,
     overrides: dict[str, Any] | None = None,
+    diarization: str | Path | list[SpeakerSegment] | None = None,
     hook: Hook = no_hook,
 ) -> Transcript:
     """Transcribe one recording; the same names as ``meetsep transcribe``.
@@ -322,7 +347,7 @@ def transcribe(
     key = effective.config_hash()
     if key not in _PIPELINES:
         _PIPELINES[key] = Pipeline(effective)
-    return _PIPELINES[key](source, sample_rate=sample_rate, hook=hook)
+    return _PIPELINES[key](source, sample_rate=sample_rate, diarization=diarization, hook=hook)
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

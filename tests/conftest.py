@@ -156,11 +156,14 @@ class StubPipeline:
     def __init__(self, config) -> None:
         self.config = config
         self.calls = 0
+        self.given: list[Path] = []  # the diarization files it was given
 
-    def __call__(self, path: Path, hook: object = None):
+    def __call__(self, path: Path, hook: object = None, diarization: Path | None = None):
         from meetsep.schema import ChannelLayout, SpeakerSegment, Transcript, Turn, Word
 
         self.calls += 1
+        if diarization is not None:
+            self.given.append(diarization)
         words = [
             Word(text=t, start=s, end=s + 0.3, speaker="agent", probability=0.9)
             for t, s in (("hello", 0.1), ("there", 0.5))

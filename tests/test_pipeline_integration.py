@@ -10,7 +10,7 @@ import pytest
 import meetsep
 from meetsep.analysis.evaluate import score_session
 from meetsep.core.hooks import TimingHook
-from meetsep.io.formats import seglst_entries, to_json
+from meetsep.io.formats import diarization_entries, seglst_entries, to_json
 
 pytestmark = pytest.mark.integration
 
@@ -223,3 +223,35 @@ def test_the_front_half_alone_gives_the_diarization_the_transcript_holds(two_spe
     ]
     assert abs(len(detail.audio) / 16000 - transcript.duration) < 1e-3 and detail.segmentation.speech
     assert detail.embeddings.shape == (*detail.units.origin.shape, pipeline.embedder.dimension)
+
+
+def test_a_given_diarization_replaces_the_chains_own(two_speaker_mix, call_center, tmp_path):
+    """An RTTM of who spoke when: no segmentation or clustering runs, the names are the file's, the
+    words follow it; the same file through the CLI and a bad one refused in one line, nothing written."""
+    import subprocess
+    import sys
+
+    rttm = tmp_path / "given.rttm"
+    rttm.write_text(
+        "".join(
+            f"SPEAKER mix 1 {r['start_time']:.3f} {r['end_time'] - r['start_time']:.3f} <NA> <NA> {r['speaker']} <NA> <NA>\n"
+            for r in two_speaker_mix.reference
+        )
+    )
+    timing = TimingHook()
+    transcript = meetsep.Pipeline(meetsep.load_config([], FAST))(two_speaker_mix.path, diarization=rttm, hook=timing)
+    assert "segment" not in timing.seconds and transcript.speaker_count_confidence is None
+    assert transcript.speakers == sorted({r["speaker"] for r in two_speaker_mix.reference})
+    reference = two_speaker_mix.reference
+    scores = score_session(reference, seglst_entries(transcript), diarization_entries(transcript))
+    assert scores.cpwer <= 0.2 and scores.der < 0.01, scores
+    bad = tmp_path / "bad.rttm"
+    bad.write_text("SPEAKER mix 1 0.0 999 <NA> <NA> a <NA> <NA>\n")
+    out = tmp_path / "out"
+    cli = [sys.executable, "-m", "meetsep.cli", "transcribe", str(two_speaker_mix.path), "--out", str(out)]
+    refused = subprocess.run([*cli, "--diarization", str(bad)], capture_output=True, text=True, timeout=600)
+    assert refused.returncode != 0 and "bad.rttm:1: segment ends at 999.00 s" in refused.stderr
+    assert len([line for line in refused.stderr.splitlines() if "bad.rttm" in line]) == 1 and not any(out.iterdir())
+    cli[4] = str(call_center.path)  # a call-center stereo file: its channels are its speakers
+    stereo = subprocess.run([*cli, "--diarization", str(rttm)], capture_output=True, text=True, timeout=600)
+    assert stereo.returncode != 0 and "a given diarization needs the mono or array layout" in stereo.stderr

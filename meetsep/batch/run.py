@@ -155,13 +155,25 @@ def process_item(
         effective = item_config(config, item)
         if not item.path.is_file():
             raise MeetsepError(f"{item.path}: file not found")
-        result.key = key = item_key(file_digest(item.path), effective, formats, item.metadata, analytics)
+        content = file_digest(item.path)
+        if item.diarization is not None:  # a changed who-spoke-when redoes the item
+            if not item.diarization.is_file():
+                raise MeetsepError(f"{item.diarization}: diarization file not found")
+            content += ":" + file_digest(item.diarization)
+        result.key = key = item_key(content, effective, formats, item.metadata, analytics)
         if not overwrite and is_done(out_dir, name, key):
             result.status = "skipped"
             return result
         pipeline = (pipelines or Pipelines()).get(effective)
         transcript, written = transcribe_to_files(
-            pipeline, item.path, target, formats, analytics=analytics, session_id=stem, metadata=item.metadata
+            pipeline,
+            item.path,
+            target,
+            formats,
+            analytics=analytics,
+            session_id=stem,
+            metadata=item.metadata,
+            diarization=item.diarization,
         )
         result.outputs = [p.relative_to(out_dir).as_posix() for p in written]
         atomic_write_text(

