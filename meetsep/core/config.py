@@ -131,10 +131,9 @@ class SegmentConfig(_Strict):
         "through a phone or codec is then not mistaken for noise); 16000: full band.",
     )
     min_duration_off: float = Field(default=0.0, ge=0.0, description="Fill speaker gaps shorter than this (s).")
-    speech_threshold: float | None = (
-        Field(  # see meetsep.stages.segment (0.4 tried: worse held out); None: pyannote's count
-            default=0.5, gt=0.0, lt=1.0, description="Speech where the windows' mean speech probability reaches this."
-        )
+    # see meetsep.stages.segment (0.4 was tried: worse on held-out real voices); None: pyannote's count
+    speech_threshold: float | None = Field(
+        default=0.5, gt=0.0, lt=1.0, description="Speech where the windows' mean speech probability reaches this."
     )
     vad: Literal["silero", "none"] = Field(default="silero", description="Also speech where Silero VAD hears it.")
 
