@@ -8,12 +8,18 @@ processes on the same audio:
 - ``faster-whisper``: plain ``WhisperModel.transcribe`` with the same Whisper model, compute type and
   beam size on the channel average (the same mono signal meetsep's default beamformer makes).
 
+With ``--pairs N`` the two run N times each, alternating pair by pair (meetsep first in even pairs,
+faster-whisper first in odd ones, so drift on a noisy machine hits both): minimum and median of each,
+and the ratio of the medians. Both decode deterministically (faster-whisper at temperature 0, no
+sampling fallback), so their times compare.
+
 Prints peak RSS, wall time, RTF, the ratio meetsep / faster-whisper and meetsep's per-stage times,
 then cpWER and DER of the same code and settings on ``--accuracy`` held-out meetings of the
 ``generalization`` corpus (``pipelines/benchmark.py``, configuration ``b_meetsep``), so a speed-up that
 costs accuracy shows in the same run.
 
     python pipelines/bench_long.py --minutes 60,120 --channels 8
+    python pipelines/bench_long.py --minutes 10 --channels 4 --overlaps 0,0.2,0.4,0.1,0.3 --pairs 3 --accuracy 0
 """
 
 from __future__ import annotations
@@ -68,14 +74,16 @@ print(json.dumps(dict(wall=time.perf_counter() - began, peak_mb=peak_mb(), words
 )
 
 
-def build(path: Path, minutes: float, channels: int, seeds: int) -> float:
-    """Tile ``seeds`` simulated meetings into ``path`` until ``minutes`` long; returns seconds."""
+def build(path: Path, minutes: float, channels: int, seeds: int, overlaps: list[float]) -> float:
+    """Tile ``seeds`` simulated meetings (2-4 people, overlap ratios taken in turn from ``overlaps``) into
+    ``path`` until ``minutes`` long; returns seconds."""
     from meetsep.sim.simulate import SimulationConfig, simulate_meeting
 
     pieces = []
     for seed in range(seeds):
+        overlap = overlaps[seed % len(overlaps)]
         config = SimulationConfig(
-            seed=seed, num_speakers=2 + seed % 3, num_sentences=30, overlap_ratio=0.1, num_mics=channels
+            seed=seed, num_speakers=2 + seed % 3, num_sentences=30, overlap_ratio=overlap, num_mics=channels
         )
         pieces.append(simulate_meeting(config, session_id=f"tile{seed}").audio)
     target = int(minutes * 60 * 16000)
@@ -133,6 +141,10 @@ def main() -> None:
         "--baseline", default=None, help="lengths (minutes) at which plain faster-whisper runs too (default: all)"
     )
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--pairs", type=int, default=1, help="runs of each, alternating pair by pair")
+    parser.add_argument(
+        "--overlaps", default="0.1", help="overlap ratios of the tiled meetings, in turn (e.g. 0,0.2,0.4,0.1,0.3)"
+    )
     parser.add_argument("--out", type=Path, default=Path("build/bench_long"))
     parser.add_argument(
         "--accuracy", type=int, default=4, help="held-out generalization meetings scored with the same code (0: none)"
@@ -141,20 +153,30 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     baseline = None if args.baseline is None else {float(m) for m in args.baseline.split(",")}
+    overlaps = [float(x) for x in args.overlaps.split(",")]
+    tag = "" if overlaps == [0.1] else "_overlap" + "-".join(f"{x:g}" for x in overlaps)
     for minutes in (float(m) for m in args.minutes.split(",")):
-        path = args.out / f"long_{minutes:g}min_{args.channels}ch.wav"
+        path = args.out / f"long_{minutes:g}min_{args.channels}ch{tag}.wav"
         if not path.is_file():
-            build(path, minutes, args.channels, args.seeds)
+            build(path, minutes, args.channels, args.seeds, overlaps)
         seconds = sf.info(str(path)).frames / 16000
-        ours = run(CHILD_MEETSEP, path, args.overrides)
-        plain = run(CHILD_FASTER_WHISPER, path, args.overrides) if baseline is None or minutes in baseline else None
+        with_baseline = baseline is None or minutes in baseline
+        ours_runs: list[dict] = []
+        plain_runs: list[dict] = []
+        for pair in range(args.pairs):
+            order = [(CHILD_MEETSEP, ours_runs), (CHILD_FASTER_WHISPER, plain_runs)][:: 1 if pair % 2 == 0 else -1]
+            for code, runs in order:
+                if runs is ours_runs or with_baseline:
+                    runs.append(run(code, path, args.overrides))
         rows.append(
             dict(
                 minutes=minutes,
                 audio_seconds=seconds,
                 raw_float32_mb=seconds * 16000 * args.channels * 4 / 1e6,
-                meetsep=ours,
-                faster_whisper=plain,
+                meetsep=median_run(ours_runs),
+                faster_whisper=median_run(plain_runs) if plain_runs else None,
+                meetsep_walls=[r["wall"] for r in ours_runs],
+                faster_whisper_walls=[r["wall"] for r in plain_runs],
             )
         )
         print(f"{minutes:g} min done", file=sys.stderr, flush=True)
@@ -179,6 +201,11 @@ def main() -> None:
     (args.out / "results.json").write_text(json.dumps(dict(rows=rows, accuracy=accuracy), indent=2) + "\n")
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The run of median wall time (the lower middle one of an even number)."""
+    return sorted(runs, key=lambda r: r["wall"])[(len(runs) - 1) // 2]
+
+
 def print_table(rows: list[dict]) -> None:
     """Memory and time side by side ('-' where plain faster-whisper did not run), per-stage times, memory growth."""
     print(
@@ -200,6 +227,15 @@ def print_table(rows: list[dict]) -> None:
             f"{row['minutes']:>7g}m{row['raw_float32_mb']:>12.0f}{ours['peak_mb']:>12.0f}{fw_mb:>8}{ours['wall']:>11.0f}"
             f"{fw_s:>8}{ratio:>7}{ours['wall'] / seconds:>13.3f}{fw_rtf:>8}"
         )
+    if any(len(row["meetsep_walls"]) > 1 for row in rows):
+        print("\nalternating pairs: wall time (s), minimum / median, and the ratio of the medians")
+        for row in rows:
+            ours, plain = sorted(row["meetsep_walls"]), sorted(row["faster_whisper_walls"])
+            line = f"{row['minutes']:>7g}m  meetsep {ours[0]:.0f} / {row['meetsep']['wall']:.0f} ({len(ours)} runs)"
+            if plain:
+                ratio = row["meetsep"]["wall"] / row["faster_whisper"]["wall"]
+                line += f"  faster-whisper {plain[0]:.0f} / {row['faster_whisper']['wall']:.0f}  ratio {ratio:.2f}"
+            print(line + "  all: " + ", ".join(f"{w:.0f}" for w in row["meetsep_walls"] + row["faster_whisper_walls"]))
     print("\nmeetsep per-stage wall time (s), and RTF")
     for row in rows:
         stages = row["meetsep"]["stages"].items()
