@@ -329,7 +329,11 @@ def metric_row(analytics: Analytics) -> dict[str, Any]:
     return {column: row[column] for column in ANALYTICS_COLUMNS}
 
 
-METRIC_COLUMNS = ("folder", "id", "path", "status", "error", *ANALYTICS_COLUMNS)
+# speaker_count_confidence and count_uncertain (below meetsep.analysis.report.LOW_COUNT_CONFIDENCE): which
+# files of an archive to check, or to re-run with the number of speakers given
+METRIC_COLUMNS = (
+    "folder", "id", "path", "status", "error", "speaker_count_confidence", "count_uncertain", *ANALYTICS_COLUMNS,
+)  # fmt: skip
 
 
 def _json_output(out_dir: Path, item_id: str) -> Path | None:
@@ -348,6 +352,7 @@ def metric_rows(out_dirs: list[Path]) -> list[dict[str, Any]]:
     The analytics are those the JSON output holds (``--analytics``), else computed from it with the
     default settings; a file without a JSON output (or not done) gets empty analytics columns.
     """
+    from meetsep.analysis.report import count_note
     from meetsep.io.formats import read_transcript
 
     latest, _ = latest_records(out_dirs)
@@ -357,7 +362,10 @@ def metric_rows(out_dirs: list[Path]) -> list[dict[str, Any]]:
         row["error"] = record.get("error")
         output = _json_output(Path(folder), item_id) if record["status"] in ("ok", "skipped") else None
         if output is not None and output.is_file():
-            row.update(metric_row(stored_or_computed(read_transcript(output))))
+            transcript = read_transcript(output)
+            row.update(metric_row(stored_or_computed(transcript)))
+            row["speaker_count_confidence"] = transcript.speaker_count_confidence
+            row["count_uncertain"] = count_note(transcript) is not None
         elif record["status"] in ("ok", "skipped"):
             row["error"] = "no transcript JSON (run the batch with --format json)"
         rows.append({column: row.get(column) for column in METRIC_COLUMNS})

@@ -265,7 +265,7 @@ def test_metrics_rows_one_per_file_from_the_json_outputs(tmp_path):
     stored = with_analytics(call_transcript(), channel_speakers=["agent", "customer"]).model_copy(
         update={"session_id": "a"}
     )
-    plain = call_transcript().model_copy(update={"session_id": "b", "layout": "mono"})
+    plain = call_transcript().model_copy(update={"session_id": "b", "layout": "mono", "speaker_count_confidence": 0.2})
     for item_id, transcript, formats in (
         ("site/a", stored, ["json", "txt"]),
         ("b", plain, ["json"]),
@@ -289,6 +289,9 @@ def test_metrics_rows_one_per_file_from_the_json_outputs(tmp_path):
     )
     assert call["agent_talk_to_listen"] == round(1.1 / 0.5, 3) and call["dead_air_count"] == 0 and call["speakers"] == 2
     assert rows["b"]["agent"] is None and rows["b"]["speech_seconds"] == 1.6  # computed: not a call, no roles
+    assert (rows["b"]["speaker_count_confidence"], rows["b"]["count_uncertain"]) == (0.2, True)
+    assert (call["speaker_count_confidence"], call["count_uncertain"]) == (None, False)  # channels: no count
+    assert rows["d"]["count_uncertain"] is None
     assert rows["c"]["speech_seconds"] is None and "no transcript JSON" in rows["c"]["error"]
     assert rows["d"]["status"] == "failed" and rows["d"]["speech_seconds"] is None
     text = metrics_csv(list(rows.values()))
