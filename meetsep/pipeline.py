@@ -283,8 +283,9 @@ class Pipeline:
         """Who speaks when, without ASR: the front half of the chain as :meth:`__call__` runs it on a mono
         or array recording (beamform → segment → embed + diarize).
 
-        Returns the 16 kHz mixture (in memory), its segmentation, the units and embeddings clustered and
-        the diarization, as a :class:`meetsep.stages.diarize.DiarizationDetail`.
+        Returns the 16 kHz mixture (a :class:`meetsep.io.audio.SignalFile` read by slices, as
+        :meth:`__call__` keeps it, unless ``mixture`` was given), its segmentation, the units and
+        embeddings clustered and the diarization, as a :class:`meetsep.stages.diarize.DiarizationDetail`.
 
         Args:
             source, sample_rate, layout, session_id, hook: as for :meth:`__call__`.
@@ -295,15 +296,18 @@ class Pipeline:
         if recording.layout is ChannelLayout.STEREO_SPEAKERS:
             raise ValueError("stereo-speakers recordings are attributed by channel, not diarized")
         sid = recording.session_id
-        if mixture is None:
+        signal: SignalFile | np.ndarray
+        if mixture is None:  # block by block into a temporary file: memory does not grow with the recording
             with stage(hook, "beamform", sid):
-                blocks = resample_blocks(self.beamformer.blocks(recording), recording.sample_rate, SAMPLE_RATE)
-                mixture = np.concatenate([np.zeros(0, np.float32), *blocks])
-        mixture = np.asarray(mixture, dtype=np.float32)
+                signal = SignalFile(
+                    resample_blocks(self.beamformer.blocks(recording), recording.sample_rate, SAMPLE_RATE)
+                )
+        else:
+            signal = np.asarray(mixture, dtype=np.float32)
         with stage(hook, "segment", sid) as report:
-            segmentation = self.segmenter(mixture, report)
+            segmentation = self.segmenter(signal, report)
         with stage(hook, "attribute", sid) as report:
-            return self.diarizer.detail(mixture, segmentation, self._unit_embedder(recording), report)
+            return self.diarizer.detail(signal, segmentation, self._unit_embedder(recording), report)
 
 
 _PIPELINES: dict[str, Pipeline] = {}
