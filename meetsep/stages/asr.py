@@ -284,21 +284,17 @@ class Recognizer:
             word_timestamps=True,
         )
         if self.config.kind == "faster-whisper":
-            segments, _ = model.transcribe(audio, vad_filter=False, **options)
-            segments = list(segments)
+            segments = _faster_whisper_segments(model, audio, options)
             if any(s.compression_ratio > MAX_COMPRESSION_RATIO for s in segments):
-                segments = list(
-                    model.transcribe(
-                        audio, vad_filter=False, no_repeat_ngram_size=3, repetition_penalty=1.2, **options
-                    )[0]
+                segments = _faster_whisper_segments(
+                    model, audio, dict(options, no_repeat_ngram_size=3, repetition_penalty=1.2)
                 )
-            found = [
-                (w.word.strip(), w.start, w.end, w.probability)
+            return [
+                (word.strip(), start, end, probability)
                 for s in segments
                 if _plausible(s.compression_ratio, s.no_speech_prob, s.avg_logprob)
-                for w in (s.words or [])
+                for word, start, end, probability in _segment_words(s, len(audio) / self.sample_rate)
             ]
-            return found
         if options["beam_size"] == 1:
             options["beam_size"] = None  # greedy in openai-whisper
         result = model.transcribe(
@@ -317,6 +313,36 @@ class Recognizer:
             for w in s.get("words", [])
         ]
         return found
+
+
+def _faster_whisper_segments(model: Any, audio: np.ndarray, options: dict[str, Any]) -> list[Any]:
+    """faster-whisper's segments of ``audio``. Its word alignment fails on some audio (an empty
+    alignment for a segment Whisper invents past the end: ``IndexError`` in ``find_alignment``,
+    SYSTRAN/faster-whisper#1342, fix proposed in #1460); then the same audio is decoded again without
+    word timestamps and :func:`_segment_words` times the words within their segments."""
+    try:
+        return list(model.transcribe(audio, vad_filter=False, **options)[0])
+    except IndexError:
+        logger.warning(
+            "faster-whisper could not align words in a %.1f s pack; words timed by segment", len(audio) / 16000
+        )
+        return list(model.transcribe(audio, vad_filter=False, **dict(options, word_timestamps=False))[0])
+
+
+def _segment_words(segment: Any, duration: float) -> list[tuple[str, float, float, float]]:
+    """A segment's ``(word, start, end, probability)``: faster-whisper's own when it aligned them, else
+    the segment's text split at spaces, its time (cut at ``duration``) shared in proportion to each
+    word's length, probability ``exp(avg_logprob)``."""
+    if segment.words:
+        return [(w.word, w.start, w.end, w.probability) for w in segment.words]
+    texts = segment.text.split()
+    start, end = segment.start, min(segment.end, duration)
+    if not texts or end <= start:
+        return []
+    bounds = np.concatenate([[0], np.cumsum([len(t) for t in texts])]) / sum(len(t) for t in texts)
+    probability = float(np.exp(segment.avg_logprob))
+    times = start + bounds * (end - start)
+    return [(text, float(a), float(b), probability) for text, a, b in zip(texts, times[:-1], times[1:])]
 
 
 MAX_COMPRESSION_RATIO = 2.4  # Whisper's own threshold for looping output

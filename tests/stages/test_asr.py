@@ -167,3 +167,34 @@ def test_each_speaker_may_keep_their_own_language():
     FakeDetector(recognizer, {1: {"en": 0.9, "de": 0.1}, 41: {"de": 0.8, "en": 0.2}})
     choice = recognizer.identify_language(streams)
     assert choice.speakers == {"A": "en", "B": "de"} and choice.for_speaker("B") == "de"
+
+
+def test_words_faster_whisper_cannot_align_are_kept_and_timed_within_their_segment():
+    """faster-whisper's word alignment raises IndexError on some audio (SYSTRAN/faster-whisper#1342): the
+    pack is decoded again without word timestamps and its words share their segment's time (cut at the
+    audio's end), instead of the whole recording failing."""
+    from types import SimpleNamespace
+
+    from meetsep.core.config import AsrConfig, RuntimeConfig
+    from meetsep.stages.asr import Recognizer
+
+    calls = []
+
+    class Model:
+        def transcribe(self, audio, **options):
+            calls.append(options["word_timestamps"])
+            if options["word_timestamps"]:
+                raise IndexError("boolean index did not match indexed array along axis 0")
+            segment = dict(compression_ratio=1.2, no_speech_prob=0.01, avg_logprob=-0.2, words=None)
+            return [
+                SimpleNamespace(text=" hello there", start=1.0, end=2.0, **segment),
+                SimpleNamespace(text=" past the end", start=3.5, end=31.0, **segment),
+            ], None
+
+    recognizer = Recognizer(AsrConfig(), RuntimeConfig())
+    found = recognizer._transcribe(Model(), np.zeros(16000 * 4, np.float32), "en")
+    assert calls == [True, False]
+    assert [w[0] for w in found] == ["hello", "there", "past", "the", "end"]
+    assert found[0][1:3] == (1.0, 1.5) and found[1][1:3] == (1.5, 2.0)
+    assert found[2][1] == 3.5 and abs(found[-1][2] - 4.0) < 1e-9  # cut at the audio's 4 s
+    assert all(abs(w[3] - np.exp(-0.2)) < 1e-6 for w in found)
