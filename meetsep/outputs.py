@@ -82,9 +82,7 @@ def transcribe_to_files(
     """
     for fmt in chosen:  # an unsafe output name fails before the work
         formats.output_path(out_dir, session_id or Path(path).stem, fmt)
-    transcript = (
-        pipeline(path, hook=hook) if diarization is None else pipeline(path, diarization=diarization, hook=hook)
-    )
+    transcript = pipeline(path, diarization=diarization, hook=hook)
     update: dict[str, Any] = {}
     if session_id is not None:
         update["session_id"] = session_id

@@ -104,14 +104,15 @@ def transcribe(
         raise click.UsageError(
             f"inputs share the output name {duplicates[0]!r}; transcribe them into different --out folders"
         )
-    given = diarization  # who spoke when: an RTTM file, or a folder of <stem>.rttm
-    if given is not None and not given.is_dir() and len(inputs) > 1:
+    if diarization is not None and not diarization.is_dir() and len(inputs) > 1:
         raise click.UsageError("--diarization: give a folder of <input stem>.rttm files for several inputs")
     check_writable_folder(out_dir)  # before any model loads: an unusable --out is found at once
     failed = 0
     usable: dict[Path, Path | None] = {}
     for path in inputs:
-        rttm = (given / f"{path.stem}.rttm" if given.is_dir() else given) if given is not None else None
+        rttm = diarization  # who spoke when: an RTTM file, or a folder of <stem>.rttm
+        if diarization is not None and diarization.is_dir():
+            rttm = diarization / f"{path.stem}.rttm"
         try:
             for fmt in chosen:  # an unsafe output name fails before the work
                 output_path(out_dir, path.stem, fmt)
