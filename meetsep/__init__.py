@@ -36,6 +36,14 @@ def __getattr__(name: str):  # lazy: the pipeline module imports the stage modul
         from meetsep import pipeline
 
         return getattr(pipeline, name)
+    if name == "enroll":
+        from meetsep.enrollment import enroll
+
+        return enroll
+    if name in ("SpeakerDB", "SpeakerDBError"):
+        from meetsep.io import speaker_db
+
+        return getattr(speaker_db, name)
     raise AttributeError(name)
 
 
@@ -48,11 +56,14 @@ __all__ = [
     "Pipeline",
     "PipelineConfig",
     "Recording",
+    "SpeakerDB",
+    "SpeakerDBError",
     "SpeakerSegment",
     "Transcript",
     "Turn",
     "Word",
     "__version__",
+    "enroll",
     "load_config",
     "transcribe",
 ]

@@ -93,5 +93,8 @@ def transcribe_to_files(
     if analytics:
         from meetsep.analysis.analytics import with_analytics
 
-        transcript = with_analytics(transcript, channel_speakers=pipeline.config.audio.channel_speakers)
+        config = pipeline.config
+        transcript = with_analytics(
+            transcript, channel_speakers=config.audio.channel_speakers, agent=config.attribute.agent
+        )
     return transcript, write_outputs(transcript, out_dir, chosen, audio_path=Path(path))

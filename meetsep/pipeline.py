@@ -9,6 +9,7 @@ One readable list of stage calls per layout; every signal operation happens insi
         beamform ─► segment ─► embed + diarize ─► [dereverb] ─► beams ─► [separate ─► asr] per batch ─► assign ─► transcript
     call-center stereo (stereo-speakers):
         channels ─► segment per channel ─► asr per channel ─► channels (crosstalk dropped) ─► transcript
+    every layout, with ``attribute.speaker_db`` or ``attribute.voiceprints``: ... ─► identify ─► transcript
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from meetsep.core.errors import ConfigError
 from meetsep.core.hooks import Hook, no_hook, stage
 from meetsep.core.intervals import merge_segments, merge_spans, overlapping_parts, subtract_intervals
 from meetsep.core.logs import logger
-from meetsep.core.protocols import Separator, SpeakerSource
+from meetsep.core.overrides import flatten
+from meetsep.core.protocols import Separator, Signal, SpeakerSource
 from meetsep.core.records import (
     AsrResult,
     AttributedWord,
@@ -36,6 +38,7 @@ from meetsep.core.records import (
     MixtureSource,
     Recording,
     SeparationJob,
+    SpeakerNames,
     Stream,
 )
 from meetsep.io.audio import SignalFile, channel_signals, load_recording, resample_blocks
@@ -50,6 +53,7 @@ from meetsep.stages.dereverb import Dereverberator
 from meetsep.stages.diarize import DiarizationDetail, Diarizer
 from meetsep.stages.embedding import SpatialFeatures, SpeakerEmbedder, VoiceAndPlaceEmbedder
 from meetsep.stages.gss import GuidedSeparator
+from meetsep.stages.identify import SpeakerIdentifier, VoicePrinter
 from meetsep.stages.segment import Segmenter
 from meetsep.stages.separate import BeamStreams, NeuralSeparator, separate_file
 from meetsep.stages.transcript import build_transcript
@@ -81,6 +85,9 @@ class Pipeline:
         self.diarizer = Diarizer(config.attribute)
         self.recognizer = Recognizer(config.asr, runtime)
         self.assigner = WordAssigner()
+        self.identifier = None  # a bad speaker database is an error now, not after the first recording
+        if config.attribute.speaker_db or config.attribute.voiceprints:
+            self.identifier = SpeakerIdentifier(config.attribute, self.voice_printer)
         kind = config.separate.kind
         # per-speaker MVDR beams feed ASR (or the network, or GSS's non-overlapped segments)
         gss_everywhere = kind == "gss" and not config.separate.gss_overlapped_only
@@ -94,6 +101,11 @@ class Pipeline:
         rates = {self.segmenter.sample_rate, self.recognizer.sample_rate, self.embedder.sample_rate}
         if rates != {SAMPLE_RATE}:
             raise ValueError(f"stages disagree on sample rate: {sorted(rates)}")
+
+    @property
+    def voice_printer(self) -> VoicePrinter:
+        """Voiceprints of speech (enrollment, identification) with this pipeline's embedding model."""
+        return VoicePrinter(self.embedder, self.embedder.model_id)
 
     def __call__(
         self,
@@ -179,7 +191,9 @@ class Pipeline:
             with stage(hook, "attribute", sid) as report:
                 diarization = given or self.diarizer(mixture, segmentation, self._unit_embedder(recording), report)
                 words = self.assigner(asr.words, diarization)
-            return self._transcript(recording, asr.language, diarization, words)
+            return self._transcript(
+                recording, asr.language, diarization, words, self._names(mixture, diarization, hook, sid)
+            )
         # separation and speaker beams need the diarization first: who speaks when guides them
         with stage(hook, "attribute", sid) as report:
             diarization = given or self.diarizer(mixture, segmentation, self._unit_embedder(recording), report)
@@ -224,7 +238,18 @@ class Pipeline:
                 ).words
         asr = AsrResult(words=sorted(recognized, key=lambda w: (w.start, w.end, w.stream)), language=language)
         words = self.assigner(asr.words, diarization, separated=True)
-        return self._transcript(recording, asr.language, diarization, words)
+        return self._transcript(
+            recording, asr.language, diarization, words, self._names(mixture, diarization, hook, sid)
+        )
+
+    def _names(
+        self, audio: Signal | dict[str, Signal], diarization: Diarization, hook: Hook, sid: str
+    ) -> SpeakerNames | None:
+        """Speakers' voiceprints, matched to the enrolled voices (``attribute.speaker_db``), when asked."""
+        if self.identifier is None:
+            return None
+        with stage(hook, "identify", sid):
+            return self.identifier(audio, diarization)
 
     def _unit_embedder(self, recording: Recording) -> VoiceAndPlaceEmbedder:
         """Voice embeddings, joined by where the speech comes from on an array when asked."""
@@ -248,10 +273,11 @@ class Pipeline:
                 asr = self.recognizer(streams, report)
             with stage(hook, "attribute", sid):
                 diarization, words = channels.attribute(asr.words, streams, dominance)
+            names = self._names(dict(zip(channels.names, audio)), diarization, hook, sid)  # each from its channel
         finally:
             for signal in audio:
                 signal.close()
-        return self._transcript(recording, asr.language, diarization, words)
+        return self._transcript(recording, asr.language, diarization, words, names)
 
     def _transcript(
         self,
@@ -259,6 +285,7 @@ class Pipeline:
         language: LanguageChoice | None,
         diarization: Diarization,
         words: list[AttributedWord],
+        names: SpeakerNames | None = None,
     ) -> Transcript:
         return build_transcript(
             session_id=recording.session_id,
@@ -268,6 +295,7 @@ class Pipeline:
             diarization=diarization,
             words=words,
             config_hash=self.config.config_hash(),
+            names=names,
         )
 
     def diarize(
@@ -323,6 +351,7 @@ def transcribe(
     max_speakers: int | None = None,
     beamforming: str | None = None,
     separation: str | None = None,
+    speakers: str | Path | None = None,
     config: PipelineConfig | str | Path | None = None,
     overrides: dict[str, Any] | None = None,
     diarization: str | Path | list[SpeakerSegment] | None = None,
@@ -345,21 +374,11 @@ def transcribe(
             layout=layout,
             beamforming=beamforming,
             separation=separation,
+            speakers=str(speakers) if speakers is not None else None,
         ),
     }
-    effective = load_config([], {**_flatten(base.model_dump(mode="json")), **merged}) if merged else base
+    effective = load_config([], {**flatten(base.model_dump(mode="json")), **merged}) if merged else base
     key = effective.config_hash()
     if key not in _PIPELINES:
         _PIPELINES[key] = Pipeline(effective)
     return _PIPELINES[key](source, sample_rate=sample_rate, diarization=diarization, hook=hook)
-
-
-def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, path + "."))
-        else:
-            flat[path] = value
-    return flat

@@ -90,6 +90,27 @@ class Transcript(BaseModel):
     speaker_count_confidence: float | None = Field(
         default=None, description="How clearly the speaker count stood out (0-1; None: given or not estimated)."
     )
+    speaker_names: dict[str, str] = Field(
+        default_factory=dict,
+        description="attribute.speaker_db: diarized label → the enrolled person it was matched to; the name "
+        "replaces the label everywhere in the transcript.",
+    )
+    speaker_scores: dict[str, float] = Field(
+        default_factory=dict,
+        description="attribute.speaker_db: per speaker as shown, the cosine similarity of its voice to the name "
+        "given, or to the closest enrolled voice when it stayed unknown.",
+    )
+    speaker_voiceprints: dict[str, list[float]] = Field(
+        default_factory=dict,
+        description="attribute.voiceprints: per speaker as shown, its voiceprint (unit-norm) for linking one "
+        "voice across recordings.",
+    )
+    voiceprint_model: str | None = Field(
+        default=None, description="What made the voiceprints (voiceprints of different models cannot be compared)."
+    )
+    speaker_links: dict[str, str] = Field(
+        default_factory=dict, description="meetsep link: per speaker as shown, its archive-wide voice id."
+    )
     turns: list[Turn]
     diarization: list[SpeakerSegment]
     overlaps: list[TimeSpan]

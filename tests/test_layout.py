@@ -30,13 +30,27 @@ BELOW = {
     "analysis": {"schema", "version", "core", "io", "loading"},
     "pipeline": {"schema", "version", "core", "io", "loading", "stages"},
     "outputs": {"schema", "version", "core", "io", "pipeline", "analysis"},
+    "enrollment": {"schema", "version", "core", "io", "loading", "pipeline", "analysis"},
     "batch": {"schema", "version", "core", "io", "loading", "pipeline", "analysis", "outputs"},
-    "cli": {"schema", "version", "core", "io", "loading", "pipeline", "analysis", "outputs", "batch", "sim", "stages"},
+    "cli": {
+        "schema",
+        "version",
+        "core",
+        "io",
+        "loading",
+        "pipeline",
+        "analysis",
+        "outputs",
+        "batch",
+        "sim",
+        "stages",
+        "enrollment",
+    },
     "formats": {"io"},  # kept for code written against 0.1: re-exports meetsep.io.formats
-    "__init__": {"schema", "version", "core", "pipeline"},
+    "__init__": {"schema", "version", "core", "io", "pipeline", "enrollment"},
 }
 FOLDERS = {"core", "io", "loading", "stages", "sim", "analysis", "batch", "cli"}
-TOP_LEVEL = {"__init__", "pipeline", "outputs", "schema", "version", "formats"}
+TOP_LEVEL = {"__init__", "pipeline", "outputs", "enrollment", "schema", "version", "formats"}
 MAX_LINES = 400
 
 

@@ -26,14 +26,15 @@ Formulas (all times in seconds; ``Settings`` holds the thresholds):
 - Response latency: when B starts while nobody talks and the last speech before was another
   speaker A's, latency = B's start - A's last end. Per ordered pair (B responding to A): count, mean,
   median, max. Starts in overlap are overtalk, not responses.
-- Call-center stereo: ``roles`` names the agent (left channel) and the customer (right channel), from
-  ``audio.channel_speakers``; ``agent_talk_to_listen`` = agent talk / customer talk.
+- Calls: ``roles`` names the agent and the customer (stereo: left and right channel, ``audio.channel_speakers``;
+  mono: ``attribute.agent`` found by voice); ``agent_talk_to_listen`` = agent talk / customer talk.
 """
 
 from __future__ import annotations
 
 import statistics
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -324,19 +325,22 @@ def from_reference(
     entries: list[dict[str, Any]], *, duration: float, roles: Roles | None = None, settings: Settings | None = None
 ) -> Analytics:
     """Analytics of SegLST entries (``speaker``, ``start_time``, ``end_time``, ``words``), e.g. a simulation's reference."""
-    words: dict[str, int] = {}
-    for entry in entries:
-        words[entry["speaker"]] = words.get(entry["speaker"], 0) + len(str(entry.get("words", "")).split())
+    words = dict(Counter(e["speaker"] for e in entries for _ in str(e.get("words", "")).split()))
     segments = [SpeakerSegment(speaker=e["speaker"], start=e["start_time"], end=e["end_time"]) for e in entries]
     return compute(segments, duration=duration, words=words, roles=roles, settings=settings, source="reference")
 
 
-def call_roles(transcript: Transcript, channel_speakers: list[str] | None = None) -> Roles | None:
-    """Agent (left channel) and customer (right channel) of a call-center stereo transcript, else None.
-
-    ``channel_speakers`` is the config's ``audio.channel_speakers``; without it the channels are told
-    apart by the streams the words came from (``channel-0`` is the left channel).
-    """
+def call_roles(
+    transcript: Transcript, channel_speakers: list[str] | None = None, agent: str | None = None
+) -> Roles | None:
+    """Agent and customer of a call, else None: on call-center stereo, the left and right channels (the config's
+    ``audio.channel_speakers``, else told apart by the words' streams: ``channel-0`` is the left); on a mono
+    call, the enrolled ``agent`` found by voice (``attribute.agent``) and the other speaker who talks most."""
+    if transcript.layout is ChannelLayout.MONO and agent and agent in transcript.speakers:
+        talk = {name: 0.0 for name in transcript.speakers if name != agent}
+        for segment in (s for s in transcript.diarization if s.speaker != agent):
+            talk[segment.speaker] += segment.end - segment.start
+        return Roles(agent=agent, customer=max(sorted(talk), key=talk.__getitem__)) if talk else None
     if transcript.layout is not ChannelLayout.STEREO_SPEAKERS:
         return None
     if channel_speakers:
@@ -351,13 +355,15 @@ def call_roles(transcript: Transcript, channel_speakers: list[str] | None = None
 
 
 def from_transcript(
-    transcript: Transcript, *, channel_speakers: list[str] | None = None, settings: Settings | None = None
+    transcript: Transcript,
+    *,
+    channel_speakers: list[str] | None = None,
+    settings: Settings | None = None,
+    agent: str | None = None,
 ) -> Analytics:
     """Analytics of a transcript: activity from its diarization, or from its words when it has none."""
     words = transcript.words
-    counts: dict[str, int] = {}
-    for word in words:
-        counts[word.speaker] = counts.get(word.speaker, 0) + 1
+    counts = dict(Counter(word.speaker for word in words))
     if transcript.diarization:
         segments, source = list(transcript.diarization), "diarization"
     else:
@@ -368,17 +374,16 @@ def from_transcript(
         duration=transcript.duration,
         words=counts,
         speakers=transcript.speakers,
-        roles=call_roles(transcript, channel_speakers),
+        roles=call_roles(transcript, channel_speakers, agent),
         settings=settings,
         source=source,
     )
 
 
-def with_analytics(
-    transcript: Transcript, *, channel_speakers: list[str] | None = None, settings: Settings | None = None
-) -> Transcript:
-    """The transcript with its analytics in ``metadata["analytics"]`` (what ``--analytics`` writes)."""
-    analytics = from_transcript(transcript, channel_speakers=channel_speakers, settings=settings)
+def with_analytics(transcript: Transcript, **options: Any) -> Transcript:
+    """The transcript with its analytics in ``metadata["analytics"]`` (what ``--analytics`` writes);
+    ``options``: those of :func:`from_transcript`."""
+    analytics = from_transcript(transcript, **options)
     metadata = {**transcript.metadata, "analytics": analytics.model_dump(mode="json")}
     return transcript.model_copy(update={"metadata": metadata})
 

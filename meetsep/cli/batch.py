@@ -36,6 +36,17 @@ from meetsep.cli.console import (
 @click.option(
     "--timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Per-file time limit in seconds."
 )
+@click.option(
+    "--speakers",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="A database of enrolled voices (meetsep enroll): speakers who match one are shown by name.",
+)
+@click.option(
+    "--link-speakers",
+    is_flag=True,
+    help="Keep each speaker's voiceprint and give one voice one id across the archive: OUT/speakers.csv.",
+)
 @click.option("--shard", default=None, metavar="I/N", help="Only every N-th item starting at I (0-based).")
 @click.option("--overwrite", is_flag=True, help="Redo items that are already done.")
 @analytics_option
@@ -51,6 +62,8 @@ def batch(
     ray_address: str | None,
     timeout: float | None,
     shard: str | None,
+    speakers: Path | None,
+    link_speakers: bool,
     overwrite: bool,
     analytics: bool,
     progress: bool | None,
@@ -65,7 +78,9 @@ def batch(
     from meetsep.io.manifest import discover, parse_shard, select_shard
 
     chosen = chosen_formats(formats)
-    config = load_config(list(configs), list(overrides))
+    extra = [f"attribute.speaker_db={speakers}"] if speakers else []
+    extra += ["attribute.voiceprints=true"] if link_speakers else []
+    config = load_config(list(configs), [*overrides, *extra])
     items = discover(source)
     if shard:
         items = select_shard(items, *parse_shard(shard))
@@ -94,6 +109,11 @@ def batch(
     finally:
         bar.close()
     say(summary.line())
+    if link_speakers:
+        from meetsep.analysis.linking import link_folder
+
+        voices, found = link_folder(out_dir, config.attribute.match_threshold)
+        say(f"{out_dir}: {found} speakers, {voices} voices -> {out_dir / 'speakers.csv'}")
     if not summary.success:
         sys.exit(EXIT_INPUT_ERROR)
 

@@ -26,6 +26,7 @@ from meetsep.cli.console import (
     show_progress,
 )
 from meetsep.cli.models import models
+from meetsep.cli.speakers import enroll, link, speakers
 from meetsep.core.errors import MeetsepError
 
 
@@ -75,6 +76,13 @@ def cli(context: click.Context, quiet: bool, verbose: bool) -> None:
     default=None,
     help="Who spoke when, given: an RTTM file (one input) or a folder of <input stem>.rttm files; "
     "the chain runs on it instead of its own diarization (mono and array layouts).",
+)
+@click.option(
+    "--speakers",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="A database of enrolled voices (meetsep enroll): speakers who match one are shown by name "
+    "(attribute.speaker_db).",
 )
 @analytics_option
 @progress_option
@@ -332,6 +340,9 @@ def report(transcript_path: Path, out_path: Path, audio_path: Path | None, link_
 cli.add_command(batch)
 cli.add_command(batch_report)
 cli.add_command(models)
+cli.add_command(enroll)
+cli.add_command(speakers)
+cli.add_command(link)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from meetsep.core.errors import ConfigError
+from meetsep.core.overrides import merge, one_line, set_path, split_override
 
 PRESET_DIR = Path(__file__).resolve().parents[2] / "configs"
 
@@ -224,11 +224,36 @@ class AttributeConfig(_Strict):
         ge=0.0,
         description="stereo-speakers: a channel's speech counts as its own unless the other channel is this much louder.",
     )
+    speaker_db: str | None = Field(
+        default=None,
+        description="Folder of enrolled voices (meetsep enroll): each diarized speaker is named after the enrolled "
+        "person whose voice it matches (one person per speaker), or stays unknown.",
+    )
+    # Chosen on the dev voices (real: ve9qrp, armelle, carlo, menardi; TTS: espeak, flite), 30 s enrollments:
+    # pipelines/eval_speakers.py --split dev. 0.6 names 100 % of real speakers with no stranger named (0.55: 2 %).
+    match_threshold: float = Field(
+        default=0.6,
+        gt=-1.0,
+        lt=1.0,
+        description="speaker_db: cosine similarity of voiceprints from which a speaker gets an enrolled name.",
+    )
+    agent: str | None = Field(
+        default=None,
+        description="An enrolled name (speaker_db) that is a call's agent: on a mono call, call analytics give the "
+        "agent and customer roles by voice (the customer: the other speaker who talks most).",
+    )
+    voiceprints: bool = Field(
+        default=False,
+        description="Keep each speaker's voiceprint in the JSON (speaker_voiceprints): what meetsep link and "
+        "batch --link-speakers use to find one voice across recordings.",
+    )
 
     @model_validator(mode="after")
     def _check_bounds(self) -> AttributeConfig:
         if self.min_speakers and self.max_speakers and self.min_speakers > self.max_speakers:
             raise ValueError("min_speakers must not exceed max_speakers")
+        if self.agent and not self.speaker_db:
+            raise ValueError("agent names an enrolled voice: give speaker_db too")
         return self
 
 
@@ -246,7 +271,13 @@ class RuntimeConfig(_Strict):
 
 
 # Added after outputs carried config_hash: hashed only when not default (earlier hashes, batch keys stay valid).
-HASHED_WHEN_SET = (("attribute", "max_unit_seconds"),)
+HASHED_WHEN_SET = (
+    ("attribute", "max_unit_seconds"),
+    ("attribute", "speaker_db"),
+    ("attribute", "match_threshold"),
+    ("attribute", "voiceprints"),
+    ("attribute", "agent"),
+)
 
 
 class PipelineConfig(_Strict):
@@ -283,45 +314,13 @@ OPTION_FIELDS = {
     "layout": "audio.layout",
     "beamforming": "beamform.kind",
     "separation": "separate.kind",
+    "speakers": "attribute.speaker_db",
 }
 
 
 def option_overrides(**options: Any) -> dict[str, Any]:
     """``option_overrides(num_speakers=3, layout=None)`` → ``{"attribute.num_speakers": 3}``."""
     return {OPTION_FIELDS[name]: value for name, value in options.items() if value is not None}
-
-
-class _ValueLoader(yaml.SafeLoader):
-    """YAML's safe loader without aliases: an override is one value, not a graph that could expand."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            raise ConfigError("YAML aliases (*name) are not accepted in an override value")
-        return super().compose_node(parent, index)
-
-
-def _parse_value(text: str) -> Any:
-    """An override's value as a YAML scalar or structure (``1``, ``true``, ``null``, ``[1, 2]``), else the text."""
-    try:
-        return yaml.load(text, Loader=_ValueLoader)  # a SafeLoader subclass: data only
-    except yaml.YAMLError:
-        return text
-
-
-_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
-
-
-def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
-    if not isinstance(dotted, str) or not _KEY.fullmatch(dotted):
-        raise ConfigError(f"cannot set {str(dotted)[:80]!r}: expected section.key, e.g. asr.beam_size")
-    keys = dotted.split(".")
-    node = data
-    for key in keys[:-1]:
-        child = node.setdefault(key, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"cannot set {dotted!r}: {key!r} is not a section")
-        node = child
-    node[keys[-1]] = value
 
 
 def _resolve_preset(name_or_path: str | Path) -> Path:
@@ -353,48 +352,18 @@ def load_config(
         except yaml.YAMLError as error:
             raise ConfigError(f"{path}: invalid YAML ({str(error).splitlines()[0]})") from None
         except (OSError, UnicodeDecodeError, RecursionError) as error:
-            raise ConfigError(f"{path}: unreadable config ({_one_line(error)})") from None
+            raise ConfigError(f"{path}: unreadable config ({one_line(error)})") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: a config file must hold a mapping of sections")
-        _merge(data, loaded)
-    items = overrides.items() if isinstance(overrides, dict) else (_split_override(o) for o in overrides)
+        merge(data, loaded)
+    items = overrides.items() if isinstance(overrides, dict) else (split_override(o) for o in overrides)
     for key, value in items:
-        _set_path(data, key, value)
+        set_path(data, key, value)
     try:
         return PipelineConfig.model_validate(data)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "config"
-        raise ConfigError(f"config: {where[:200]}: {_one_line(first['msg'])}") from None
+        raise ConfigError(f"config: {where[:200]}: {one_line(first['msg'])}") from None
     except RecursionError:
         raise ConfigError("config: a value is nested too deeply") from None
-
-
-def _one_line(error: BaseException | str) -> str:
-    text = " ".join(str(error).split())
-    return (text[:297] + "...") if len(text) > 300 else text or type(error).__name__
-
-
-def _split_override(text: str) -> tuple[str, Any]:
-    """``"asr.beam_size=1"`` → ``("asr.beam_size", 1)``.
-
-    Raises:
-        ConfigError: no ``=``, or a value nested too deeply to read.
-    """
-    if "=" not in text:
-        raise ConfigError(f"override {text[:80]!r} is not key=value")
-    key, value = text.split("=", 1)
-    try:
-        return key.strip(), _parse_value(value)
-    except RecursionError:
-        raise ConfigError(f"override {key.strip()[:80]!r}: value nested too deeply") from None
-    except ConfigError as error:
-        raise ConfigError(f"override {key.strip()[:80]!r}: {error}") from None
-
-
-def _merge(base: dict[str, Any], update: dict[str, Any]) -> None:
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value

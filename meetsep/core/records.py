@@ -141,6 +141,31 @@ class Diarization:
     def speakers(self) -> list[str]:
         return sorted({s.speaker for s in self.segments})
 
+    def spans(self, speaker: str) -> list[Interval]:
+        """``speaker``'s segments as ``(start, end)`` seconds."""
+        return [(s.start, s.end) for s in self.segments if s.speaker == speaker]
+
+
+@dataclass(frozen=True)
+class Voiceprint:
+    """What one person's voice sounds like: a unit-norm ``(dimension,)`` float32 embedding, and the
+    seconds of speech it was made from."""
+
+    vector: np.ndarray
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SpeakerNames:
+    """Diarized speakers matched to enrolled people: ``names`` label → name (matched ones only),
+    ``scores`` label → cosine similarity to the name given, or to the closest enrolled voice if none;
+    ``voiceprints`` label → voiceprint (``attribute.voiceprints``)."""
+
+    names: dict[str, str]
+    scores: dict[str, float]
+    voiceprints: dict[str, Voiceprint] = field(default_factory=dict)  # label → voiceprint, when kept
+    model: str = ""  # what made the voiceprints (VoicePrinter.id)
+
 
 @dataclass(frozen=True)
 class RecognizedWord:

@@ -11,6 +11,8 @@ its window and embeds it, joined by its spatial feature when asked.
 from __future__ import annotations
 
 import os
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 
@@ -64,6 +66,12 @@ class SpeakerEmbedder:
         self.workers = runtime.threads or os.cpu_count() or 1
         self.backend = config.embedding_backend
 
+    @property
+    def model_id(self) -> str:
+        """What the weights are: ``campplus-<SHA-256 of the weight files, 16 digits>`` (voiceprints made
+        with other weights cannot be compared)."""
+        return f"campplus-{_digest(self.resolved.path)}"
+
     def embed_many(self, audios: list[np.ndarray]) -> list[np.ndarray]:
         """``[self(audio) for audio in audios]``, ``self.workers`` at a time."""
         import torch
@@ -99,6 +107,19 @@ class SpeakerEmbedder:
             else:
                 embedding = load_embedding_model(self.resolved)(features[None]).squeeze(0).numpy()
         return (embedding / (np.linalg.norm(embedding) + 1e-12)).astype(np.float32)
+
+
+@cache
+def _digest(path: Path) -> str:
+    import hashlib
+
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    digest = hashlib.sha256()
+    for file in files:
+        with open(file, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 class SpatialFeatures:

@@ -6,7 +6,7 @@ Takes the attributed words and the diarization and returns the typed result that
 
 from __future__ import annotations
 
-from meetsep.core.records import AttributedWord, Diarization, LanguageChoice
+from meetsep.core.records import AttributedWord, Diarization, LanguageChoice, SpeakerNames
 from meetsep.schema import ChannelLayout, SpeakerSegment, TimeSpan, Transcript, Turn, Word
 from meetsep.version import __version__
 
@@ -63,13 +63,20 @@ def build_transcript(
     diarization: Diarization,
     words: list[AttributedWord],
     config_hash: str,
+    names: SpeakerNames | None = None,
 ) -> Transcript:
+    """The transcript; speakers matched to enrolled people (``names``) are shown by their names."""
+    shown = names.names if names else {}
+
+    def show(label: str) -> str:
+        return shown.get(label, label)
+
     typed = [
         Word(
             text=item.word.text,
             start=item.word.start,
             end=item.word.end,
-            speaker=item.speaker,
+            speaker=show(item.speaker),
             probability=item.word.probability,
             overlap=item.overlap,
             stream=item.word.stream,
@@ -77,18 +84,26 @@ def build_transcript(
         for item in words
     ]
     turns = build_turns(typed)
-    speakers = sorted({s.speaker for s in diarization.segments} | {t.speaker for t in turns})
+    speakers = sorted({show(s.speaker) for s in diarization.segments} | {t.speaker for t in turns})
     return Transcript(
         session_id=session_id,
         duration=round(duration, 3),
         layout=layout,
         language=language.code if language else None,
         language_probability=language.probability if language else None,
-        speaker_languages=dict(language.speakers) if language else {},
+        speaker_languages={show(k): v for k, v in language.speakers.items()} if language else {},
         speakers=speakers,
         speaker_count_confidence=diarization.count_confidence,
+        speaker_names=dict(sorted(shown.items())),
+        speaker_scores={show(k): v for k, v in sorted(names.scores.items())} if names else {},
+        speaker_voiceprints={
+            show(k): [round(float(x), 6) for x in v.vector] for k, v in sorted(names.voiceprints.items())
+        }
+        if names
+        else {},
+        voiceprint_model=names.model if names and names.voiceprints else None,
         turns=turns,
-        diarization=[SpeakerSegment(speaker=s.speaker, start=s.start, end=s.end) for s in diarization.segments],
+        diarization=[SpeakerSegment(speaker=show(s.speaker), start=s.start, end=s.end) for s in diarization.segments],
         overlaps=[TimeSpan(start=a, end=b) for a, b in diarization.overlap],
         meetsep_version=__version__,
         config_hash=config_hash,

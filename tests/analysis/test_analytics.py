@@ -258,3 +258,28 @@ def test_analytics_stored_in_metadata_round_trip():
     stored = json.loads(to_json(transcript))["metadata"]["analytics"]
     assert stored["roles"] == {"agent": "agent", "customer": "customer"}
     assert stored_or_computed(Transcript.model_validate_json(to_json(transcript))) == from_transcript(call_transcript())
+
+
+def test_a_mono_call_gets_roles_from_the_enrolled_agent():
+    from meetsep.core.config import load_config
+    from meetsep.core.errors import ConfigError
+
+    segments = [("Dana", 0.0, 5.0), ("SPEAKER_01", 5.0, 9.0), ("SPEAKER_02", 9.0, 10.0), ("Dana", 10.0, 12.0)]
+    transcript = Transcript(
+        session_id="call",
+        duration=12.0,
+        layout=ChannelLayout.MONO,
+        language="en",
+        speakers=["Dana", "SPEAKER_01", "SPEAKER_02"],
+        turns=[],
+        diarization=[SpeakerSegment(speaker=s, start=a, end=b) for s, a, b in segments],
+        overlaps=[],
+        meetsep_version="test",
+        config_hash="x",
+    )
+    roles = call_roles(transcript, agent="Dana")
+    assert (roles.agent, roles.customer) == ("Dana", "SPEAKER_01")  # the other speaker who talks most
+    assert from_transcript(transcript, agent="Dana").agent_talk_to_listen == 7.0 / 4.0
+    assert call_roles(transcript, agent="Eve") is None and call_roles(transcript) is None  # not heard / not given
+    with pytest.raises(ConfigError, match="speaker_db"):
+        load_config([], ["attribute.agent=Dana"])

@@ -72,7 +72,15 @@ def test_fields_added_later_leave_the_hash_of_earlier_outputs_as_it_was():
     only once set away from its default, so the defaults and every preset keep the hash they always had."""
     assert PipelineConfig().config_hash() == "b124a4fa9a3d8748"  # the defaults' hash before max_unit_seconds (d4c561d)
     assert load_config(["meeting_array"]).config_hash() == "6e9bb5d778408d4f"
-    assert HASHED_WHEN_SET == (("attribute", "max_unit_seconds"),)
+    assert [field for _, field in HASHED_WHEN_SET] == [
+        "max_unit_seconds",
+        "speaker_db",
+        "match_threshold",
+        "voiceprints",
+        "agent",
+    ]
+    named = load_config([], ["attribute.speaker_db=voices", "attribute.agent=Ann"])
+    assert named.config_hash() != PipelineConfig().config_hash()
     assert load_config([], ["attribute.max_unit_seconds=3"]).config_hash() == PipelineConfig().config_hash()
     shorter = load_config([], ["attribute.max_unit_seconds=2.5"])
     assert shorter.config_hash() != PipelineConfig().config_hash()
