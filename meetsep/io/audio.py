@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
-from math import gcd
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from meetsep.core.errors import AudioInputError
 from meetsep.core.protocols import SpeakerSource
 from meetsep.core.records import Recording, Stream
 from meetsep.io.decoding import is_mpeg, quiet_decoder, wav_missing_bytes
+from meetsep.io.resampling import StreamResampler, resample, resample_blocks  # noqa: F401  (their old home)
 from meetsep.schema import ChannelLayout, SpeakerSegment
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3")
@@ -28,21 +28,6 @@ MIN_SAMPLE_RATE = 8000
 MAX_SAMPLE_RATE = 384000  # a header beyond this is broken or hostile: resampling it would need a giant filter
 MAX_CHANNELS = 64
 BLOCK_SECONDS = 60.0
-
-
-def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
-    """Resample along the last axis with a polyphase filter (scipy), keeping float32.
-
-    Args:
-        audio: ``(..., samples)`` array.
-    """
-    if source_rate == target_rate:
-        return audio.astype(np.float32, copy=False)
-    from scipy.signal import resample_poly
-
-    divisor = gcd(int(source_rate), int(target_rate))
-    out = resample_poly(audio, target_rate // divisor, source_rate // divisor, axis=-1)
-    return out.astype(np.float32, copy=False)
 
 
 class SignalFile:
@@ -91,55 +76,6 @@ class SignalFile:
 
     def close(self) -> None:
         self._file.close()
-
-
-def resample_blocks(blocks: Iterable[np.ndarray], source_rate: int, target_rate: int) -> Iterator[np.ndarray]:
-    """:func:`resample` of the concatenated 1-D ``blocks``, given block by block (memory of a block).
-
-    The same samples as resampling the whole signal at once, bit for bit: each output sample is
-    scipy's polyphase sum over the same input samples in the same order (``upfirdn`` with
-    ``resample_poly``'s filter), computed once all of its input has arrived; a block keeps only the
-    few input samples the filter still needs from the previous one.
-    """
-    if source_rate == target_rate:
-        yield from (np.asarray(block, dtype=np.float32) for block in blocks)
-        return
-    from scipy.signal import firwin, upfirdn
-
-    divisor = gcd(int(source_rate), int(target_rate))
-    up, down = target_rate // divisor, source_rate // divisor
-    half = 10 * max(up, down)
-    pre_pad = down - half % down
-    kernel = np.concatenate(
-        [
-            np.zeros(pre_pad, np.float32),
-            firwin(2 * half + 1, 1.0 / max(up, down), window=("kaiser", 5.0)).astype(np.float32) * up,
-        ]
-    )
-    skip = (half + pre_pad) // down  # leading outputs resample_poly drops
-    buffer, start = np.zeros(0, np.float32), 0  # input samples kept, global index of the first (a multiple of `down`)
-    received, emitted = 0, 0  # input samples seen, output samples given
-    for block in (*blocks, None):
-        final = block is None
-        if not final:
-            buffer = np.concatenate([buffer, np.asarray(block, dtype=np.float32)])
-            received += len(block)
-        total = -(-received * up // down)  # resample_poly's output length once the input ends
-        if final:  # the signal is zero after its end: zeros let every remaining output be computed
-            buffer = np.concatenate([buffer, np.zeros(len(kernel) // up + 2, np.float32)])
-            ready = total
-        else:  # outputs whose last input sample has arrived: (m + skip) * down // up < received
-            ready = max(0, total - skip - 1)
-        if ready > emitted:
-            outputs = upfirdn(kernel, buffer, up, down)
-            shift = start * up // down  # output index of the buffer's first input
-            yield outputs[emitted + skip - shift : ready + skip - shift].astype(np.float32, copy=False)
-            emitted = ready
-        # keep the input the next output's filter reaches back to, from a multiple of `down`
-        first_needed = max(0, ((emitted + skip) * down - len(kernel) + 1) // up)
-        keep = first_needed - first_needed % down
-        if keep > start:
-            buffer, start = buffer[keep - start :], keep
 
 
 def resolve_layout(requested: str | ChannelLayout, num_channels: int, source: str) -> ChannelLayout:

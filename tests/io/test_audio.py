@@ -183,3 +183,17 @@ def test_mp3_blocks_are_the_samples_soundfiles_blocks_give(tmp_path):
     theirs = np.concatenate(list(sf.blocks(str(path), blocksize=11200, dtype="float32", always_2d=True))).T
     ours = np.concatenate(list(iter_blocks(load_recording(path), block_seconds=0.7)), axis=1)
     assert np.array_equal(ours, theirs)
+
+
+def test_block_resampling_reads_its_input_as_it_goes():
+    """An endless stream of blocks gives output at once (a long recording is never read whole first)."""
+    import itertools
+
+    from meetsep.io.resampling import StreamResampler, resample, resample_blocks
+
+    endless = (np.full(4410, 0.1, np.float32) for _ in itertools.count())
+    assert len(next(iter(resample_blocks(endless, 44100, 16000)))) > 0
+    signal = np.random.default_rng(0).normal(size=44100).astype(np.float32)
+    pushed = StreamResampler(44100, 16000)
+    pieces = [pushed.push(signal[a:b]) for a, b in ((0, 1), (1, 5000), (5000, 5001), (5001, 44100))]
+    np.testing.assert_array_equal(np.concatenate([*pieces, pushed.finish()]), resample(signal, 44100, 16000))
