@@ -9,7 +9,7 @@ without a major version; every model refuses unknown fields, so a misspelt key i
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -126,3 +126,27 @@ class Transcript(BaseModel):
     @property
     def text(self) -> str:
         return " ".join(t.text for t in self.turns)
+
+
+class LiveEvent(BaseModel):
+    """What a live session (:class:`meetsep.streaming.LiveSession`, ``meetsep live``, ``meetsep serve``) says.
+
+    - ``partial``: words heard but not settled; they may change (``speaker`` not yet known, None).
+    - ``final``: settled words, never retracted, each with its speaker and overlap flag.
+    - ``speaker``: a new speaker was found (``speaker``).
+    - ``end``: the stream ended; ``transcript`` is the whole result, as the offline pipeline gives it.
+    - ``error``: ``message`` says what went wrong in one line; the session is over.
+
+    ``audio_time``: seconds of audio received when the event was made; ``emitted``: seconds since the
+    session started (its clock), for latency: a final word's latency is ``emitted - word.end`` when audio
+    arrives in real time.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["partial", "final", "speaker", "end", "error"]
+    audio_time: float
+    emitted: float
+    words: list[Word] = Field(default_factory=list)
+    speaker: str | None = None
+    message: str | None = None
+    transcript: Transcript | None = None

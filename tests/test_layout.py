@@ -31,6 +31,7 @@ BELOW = {
     "pipeline": {"schema", "version", "core", "io", "loading", "stages"},
     "outputs": {"schema", "version", "core", "io", "pipeline", "analysis"},
     "enrollment": {"schema", "version", "core", "io", "loading", "pipeline", "analysis"},
+    "streaming": {"schema", "version", "core", "io", "loading", "stages", "pipeline", "outputs"},
     "batch": {"schema", "version", "core", "io", "loading", "pipeline", "analysis", "outputs"},
     "cli": {
         "schema",
@@ -45,11 +46,12 @@ BELOW = {
         "sim",
         "stages",
         "enrollment",
+        "streaming",
     },
     "formats": {"io"},  # kept for code written against 0.1: re-exports meetsep.io.formats
     "__init__": {"schema", "version", "core", "io", "pipeline", "enrollment"},
 }
-FOLDERS = {"core", "io", "loading", "stages", "sim", "analysis", "batch", "cli"}
+FOLDERS = {"core", "io", "loading", "stages", "sim", "analysis", "batch", "cli", "streaming"}
 TOP_LEVEL = {"__init__", "pipeline", "outputs", "enrollment", "schema", "version", "formats"}
 MAX_LINES = 400
 

@@ -25,6 +25,7 @@ from meetsep.cli.console import (
     say,
     show_progress,
 )
+from meetsep.cli.live import live, serve
 from meetsep.cli.models import models
 from meetsep.cli.speakers import enroll, link, speakers
 from meetsep.core.errors import MeetsepError
@@ -343,6 +344,8 @@ cli.add_command(models)
 cli.add_command(enroll)
 cli.add_command(speakers)
 cli.add_command(link)
+cli.add_command(live)
+cli.add_command(serve)
 
 
 def main(argv: list[str] | None = None) -> None:
