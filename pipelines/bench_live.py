@@ -51,7 +51,13 @@ def play(pipeline: Pipeline, path: Path, session_id: str, step: float) -> tuple[
     audio, rate = sf.read(path, dtype="float32", always_2d=True)
     clock = VirtualClock()
     session = LiveSession(
-        pipeline, sample_rate=rate, channels=audio.shape[1], final="online", session_id=session_id, clock=clock, step=step
+        pipeline,
+        sample_rate=rate,
+        channels=audio.shape[1],
+        final="online",
+        session_id=session_id,
+        clock=clock,
+        step=step,
     )
     latencies: list[float] = []
     busy = 0.0
