@@ -45,6 +45,8 @@ def enroll(
         MeetsepError: a bad database, name, recording or transcript; too little speech (nothing is stored then).
     """
     check_name(name)
+    if not sources:
+        raise MeetsepError(f"{name}: no recording to enroll from")
     if speaker_of is not None and len(sources) != 1:
         raise MeetsepError("--speaker-of: give the one recording the transcript was made from")
     pipeline = pipeline or Pipeline()

@@ -45,7 +45,9 @@ class VirtualClock:
         return self.begin + time.monotonic() - self.started
 
 
-def play(pipeline: Pipeline, path: Path, session_id: str, step: float) -> tuple[list[float], float, dict, float]:
+def play(
+    pipeline: Pipeline, path: Path, session_id: str, step: float, margin: float
+) -> tuple[list[float], float, dict, float]:
     """Feed one recording in real time; returns final words' latencies, the virtual time the last event was
     made, the online transcript's SegLST and diarization entries, and the audio's length (s)."""
     audio, rate = sf.read(path, dtype="float32", always_2d=True)
@@ -58,6 +60,7 @@ def play(pipeline: Pipeline, path: Path, session_id: str, step: float) -> tuple[
         session_id=session_id,
         clock=clock,
         step=step,
+        margin=margin,
     )
     latencies: list[float] = []
     busy = 0.0
@@ -82,6 +85,7 @@ def main() -> None:
     parser.add_argument("--sessions", required=True, help="Comma-separated session ids.")
     parser.add_argument("--offline", type=Path, default=None, help="Folder of the offline <session>.seglst.json.")
     parser.add_argument("--step", type=float, default=2.0)
+    parser.add_argument("--margin", type=float, default=2.0)
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="Config override.")
     parser.add_argument("--out", type=Path, default=None, help="Write the rows as JSON here.")
     args = parser.parse_args()
@@ -89,7 +93,7 @@ def main() -> None:
     rows, live_scores, offline_scores, every = [], [], [], []
     for session_id in args.sessions.split(","):
         folder = args.corpus_dir / args.corpus / session_id
-        latencies, ended, hypothesis, seconds = play(pipeline, folder / "mix.flac", session_id, args.step)
+        latencies, ended, hypothesis, seconds = play(pipeline, folder / "mix.flac", session_id, args.step, args.margin)
         every += latencies
         reference = load_segments(folder / "reference.seglst.json")
         live = score_session(reference, hypothesis["seglst"], hypothesis["diarization"], session_id)

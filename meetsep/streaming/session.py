@@ -46,7 +46,7 @@ from meetsep.version import __version__
 
 SPLIT_PAUSE = 0.3  # s: final words further apart than this may be different speakers
 MIN_EMBED_SECONDS = 1.0  # speech a group of words needs to be given a speaker by its voice
-FORCE_MARGIN = 2.0  # s: words this far behind the newest audio are settled when the buffer is full
+FORCE_MARGIN = 2.0  # s: words two decodes heard this far behind the newest audio are settled
 OVERLAP_WINDOW = 10.0  # s of audio the segmentation hears to flag overlapped words
 LANGUAGE_SECONDS = 5.0  # s of audio a confident language vote needs before it is kept for the session
 
@@ -62,6 +62,7 @@ class LiveSession:
         step: seconds of new audio between two decodes (2: a 10 s buffer decodes in about 0.9 s on 2 cores,
             whisper base int8 greedy; 1 s steps fell behind real time).
         max_buffer: seconds of unsettled speech at most.
+        margin: words two decodes heard that end this many seconds before the newest audio are settled.
         threshold: cosine similarity from which a group of words joins a known speaker.
         final: ``offline`` (the whole recording once more through the pipeline) or ``online``.
         clock: seconds, for the events' ``emitted`` (tests give a fake one).
@@ -76,6 +77,7 @@ class LiveSession:
         layout: str = "auto",
         step: float = 2.0,
         max_buffer: float = 10.0,
+        margin: float = FORCE_MARGIN,
         threshold: float = 0.5,
         final: Literal["offline", "online"] = "offline",
         session_id: str = "live",
@@ -87,6 +89,7 @@ class LiveSession:
             raise AudioInputError(session_id, f"unsupported channel count {channels} (1-64)")
         self.pipeline, self.rate, self.channels, self.layout = pipeline, sample_rate, channels, layout
         self.step, self.max_buffer, self.threshold, self.final = step, max_buffer, threshold, final
+        self.margin = margin
         self.session_id, self.clock, self.started = session_id, clock, clock()
         self.heard = SignalFile()  # 16 kHz, channels averaged
         self.resampler = StreamResampler(sample_rate, SAMPLE_RATE)
@@ -186,7 +189,7 @@ class LiveSession:
             # words the last decode heard too (sent as partial then) and well behind the newest audio are
             # settled even where the decodes differ (Whisper rarely revises them): a word waits about
             # FORCE_MARGIN + step at most; with a full buffer less
-            margin = FORCE_MARGIN if now - self.settled_until <= self.max_buffer else FORCE_MARGIN / 2
+            margin = self.margin if now - self.settled_until <= self.max_buffer else self.margin / 2
             while agreed < min(len(heard), len(self.pending)) and heard[agreed].end <= now - margin:
                 agreed += 1
         settled, self.pending = heard[:agreed], heard[agreed:]
