@@ -142,7 +142,7 @@ def link_folder(folder: Path, threshold: float) -> tuple[int, int]:
             [
                 voice_id,
                 len({m.recording for m in members}),
-                " ".join(f"{m.recording}#{m.speaker}" for m in members),
+                "; ".join(f"{m.recording}#{m.speaker}" for m in members),
                 f"{sum(m.talk for m in members):.1f}",
             ]
         )
