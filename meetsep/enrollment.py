@@ -15,10 +15,11 @@ from pathlib import Path
 from meetsep.analysis.report import read_transcript_file
 from meetsep.core.errors import MeetsepError
 from meetsep.core.intervals import merge_spans, subtract_intervals
-from meetsep.core.records import Interval, Voiceprint
+from meetsep.core.records import Diarization, Interval, Voiceprint
 from meetsep.io.audio import SignalFile, load_recording, resample_blocks
 from meetsep.io.speaker_db import EnrolledSpeaker, SpeakerDB, check_name
 from meetsep.pipeline import SAMPLE_RATE, Pipeline
+from meetsep.stages.identify import speech_alone
 
 MIN_ENROLL_SECONDS = 3.0  # speech a voiceprint needs at least (30 s is recommended)
 
@@ -105,9 +106,7 @@ def _speech(
         raise MeetsepError(f"{transcript_path}: no speaker {label!r} (speakers: {', '.join(transcript.speakers)})")
     if transcript.duration and abs(transcript.duration - len(audio) / SAMPLE_RATE) > 1.0:
         raise MeetsepError(f"{transcript_path}: made from a recording of {transcript.duration:.1f} s, not {source}")
-    own = merge_spans((s.start, s.end) for s in transcript.diarization if s.speaker == label)
-    others = merge_spans((s.start, s.end) for s in transcript.diarization if s.speaker != label)
-    return subtract_intervals(own, others)
+    return speech_alone(Diarization(list(transcript.diarization), [], []), label)
 
 
 def _described(source: str, start: float | None, end: float | None, speaker_of: tuple[str | Path, str] | None) -> str:

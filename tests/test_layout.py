@@ -30,7 +30,7 @@ BELOW = {
     "analysis": {"schema", "version", "core", "io", "loading"},
     "pipeline": {"schema", "version", "core", "io", "loading", "stages"},
     "outputs": {"schema", "version", "core", "io", "pipeline", "analysis"},
-    "enrollment": {"schema", "version", "core", "io", "loading", "pipeline", "analysis"},
+    "enrollment": {"schema", "version", "core", "io", "loading", "stages", "pipeline", "analysis"},
     "streaming": {"schema", "version", "core", "io", "loading", "stages", "pipeline", "outputs"},
     "batch": {"schema", "version", "core", "io", "loading", "pipeline", "analysis", "outputs"},
     "cli": {

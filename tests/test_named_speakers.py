@@ -95,6 +95,24 @@ def test_voices_are_linked_across_recordings(call, pipeline, tmp_path):
     assert rows[0] == "voice,recordings,speakers,talk_seconds" and len(rows) == 1 + voices
     assert any(row.split(",")[1] == "2" and f"mix.json#{carlo_label}" in row for row in rows[1:])
 
+    # a diarized speaker of a transcript enrolled by its label: the voice of its speech nobody overlaps
+    from meetsep.core.errors import MeetsepError
+
+    speaker_of = (out / "mix.json", carlo_label)
+    enrolled = meetsep.enroll(
+        tmp_path / "db", "Carlo", [call / "call" / "mix.flac"], pipeline=keeping, speaker_of=speaker_of
+    )
+    assert float(enrolled.voiceprint @ np.asarray(first.speaker_voiceprints[carlo_label])) > 0.95
+    assert enrolled.sources == (f"mix.flac ({carlo_label} of mix.json)",)
+    with pytest.raises(MeetsepError, match="no speaker 'Nobody'"):
+        meetsep.enroll(
+            tmp_path / "db",
+            "X",
+            [call / "call" / "mix.flac"],
+            pipeline=keeping,
+            speaker_of=(out / "mix.json", "Nobody"),
+        )
+
 
 def test_enrolling_silence_or_a_bad_database_is_one_line_and_writes_nothing(call, pipeline, tmp_path):
     import meetsep

@@ -162,7 +162,7 @@ class SpeakerDB:
                 (*known.sources, source),
             )
         self.speakers[name] = speaker
-        self._save(changed=[speaker])
+        self._save(changed=(speaker,))
         return speaker
 
     def remove(self, name: str) -> None:
@@ -178,7 +178,7 @@ class SpeakerDB:
             raise SpeakerDBError(f"{self.folder}: {new!r} is enrolled already")
         del self.speakers[old]
         self.speakers[new] = renamed = EnrolledSpeaker(new, speaker.enrollments, speaker.seconds, speaker.sources)
-        self._save(changed=[renamed])
+        self._save(changed=(renamed,))
         (self.folder / _file_name(old)).unlink(missing_ok=True)
 
     def _known(self, name: str) -> EnrolledSpeaker:
@@ -188,7 +188,7 @@ class SpeakerDB:
             )
         return self.speakers[name]
 
-    def _save(self, changed: list[EnrolledSpeaker] = ()) -> None:
+    def _save(self, changed: tuple[EnrolledSpeaker, ...] = ()) -> None:
         """Voiceprint files first, then the index: a reader never sees an index naming a missing file."""
         import io
 

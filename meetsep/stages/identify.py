@@ -118,14 +118,19 @@ def speaker_voiceprints(
     found = {}
     for speaker in diarization.speakers:
         own = diarization.spans(speaker)
-        others = [(s.start, s.end) for s in diarization.segments if s.speaker != speaker]
         if isinstance(audio, dict):
             voiceprint = printer(audio[speaker], own)
         else:
-            voiceprint = printer(audio, subtract_intervals(merge_spans(own), merge_spans(others)) or own)
+            voiceprint = printer(audio, speech_alone(diarization, speaker) or own)
         if voiceprint is not None:
             found[speaker] = voiceprint
     return found
+
+
+def speech_alone(diarization: Diarization, speaker: str) -> list[Interval]:
+    """``speaker``'s speech that no other speaker of ``diarization`` overlaps (merged spans, seconds)."""
+    others = [(s.start, s.end) for s in diarization.segments if s.speaker != speaker]
+    return subtract_intervals(merge_spans(diarization.spans(speaker)), merge_spans(others))
 
 
 def match_speakers(
