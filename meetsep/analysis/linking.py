@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from meetsep.core.clustering import matched_pairs
 from meetsep.core.errors import MeetsepError
 from meetsep.io.files import atomic_write_text
 from meetsep.schema import Transcript
@@ -58,8 +59,6 @@ def _assign(
     """One pass over the recordings: each one's speakers matched to the voices so far (``fixed`` means,
     then the running means of voices made in this pass), one voice per speaker, highest total
     similarity; a speaker below ``threshold`` starts a voice. Returns the voices and their summed vectors."""
-    from scipy.optimize import linear_sum_assignment
-
     voice = [-1] * len(vectors)
     count = len(fixed)  # voices so far; rows of sums and means beyond it are spare room
     sums = np.zeros((max(16, 2 * count), vectors.shape[1]), np.float32)
@@ -68,11 +67,8 @@ def _assign(
     for members in recordings:
         chosen = [-1] * len(members)
         if count:
-            scores = vectors[members] @ means[:count].T
-            rows, columns = linear_sum_assignment(-scores)
-            for row, column in zip(rows, columns):
-                if scores[row, column] >= threshold:
-                    chosen[row] = int(column)
+            for row, column in matched_pairs(vectors[members] @ means[:count].T, threshold):
+                chosen[row] = column
         for member, column in zip(members, chosen):
             if column < 0:
                 column, count = count, count + 1

@@ -184,6 +184,15 @@ def absorb_small(embeddings: np.ndarray, labels: np.ndarray, min_units: int) -> 
         labels[labels == small] = np.array(others)[np.argmax(votes, axis=1)]
 
 
+def matched_pairs(scores: np.ndarray, threshold: float = -np.inf) -> list[tuple[int, int]]:
+    """``(row, column)`` pairs of the one-to-one assignment of highest total ``scores`` (rows × columns),
+    those whose score reaches ``threshold``, in row order."""
+    from scipy.optimize import linear_sum_assignment
+
+    rows, columns = linear_sum_assignment(-np.asarray(scores))
+    return [(int(r), int(c)) for r, c in zip(rows, columns) if scores[r, c] >= threshold]
+
+
 def _by_first_appearance(labels: np.ndarray) -> np.ndarray:
     """Relabel clusters 0, 1, ... in the order they first appear (deterministic names)."""
     mapping: dict[int, int] = {}

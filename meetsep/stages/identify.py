@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from meetsep.core.clustering import matched_pairs
 from meetsep.core.config import AttributeConfig
 from meetsep.core.errors import ConfigError
 from meetsep.core.intervals import merge_spans, subtract_intervals
@@ -139,18 +140,14 @@ def match_speakers(
     """Speakers → enrolled ``people`` (voiceprints ``enrolled``, ``(people, dimension)``): one person per
     speaker at most, the assignment of highest total cosine similarity, a name given where it reaches
     ``threshold``."""
-    from scipy.optimize import linear_sum_assignment
-
     labels = sorted(voiceprints)
     if not labels or not people:
         return SpeakerNames({}, {})
     scores = np.stack([voiceprints[label].vector for label in labels]) @ enrolled.T
-    rows, columns = linear_sum_assignment(-scores)
     names, given = {}, {}
-    for row, column in zip(rows, columns):
-        if scores[row, column] >= threshold:
-            names[labels[row]] = people[column]
-            given[labels[row]] = float(scores[row, column])
+    for row, column in matched_pairs(scores, threshold):
+        names[labels[row]] = people[column]
+        given[labels[row]] = float(scores[row, column])
     return SpeakerNames(
         names, {label: round(given.get(label, float(scores[row].max())), 4) for row, label in enumerate(labels)}
     )

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from meetsep.core.chunking import crossfade, spans
+from meetsep.core.clustering import matched_pairs
 from meetsep.core.config import RuntimeConfig, SeparateConfig
 from meetsep.core.errors import AudioInputError
 from meetsep.core.hooks import StageReporter
@@ -220,16 +221,13 @@ def match_outputs(
     A speaker without a reference (it never speaks alone) scores 0 with every output, so it takes the
     output the others leave.
     """
-    from scipy.optimize import linear_sum_assignment
-
     embeddings = [embedder(output) for output in outputs]
     score = np.zeros((len(speakers), len(outputs)))
     for row, speaker in enumerate(speakers):
         for column, embedding in enumerate(embeddings):
             if speaker in references and not np.isnan(embedding).any():
                 score[row, column] = float(np.dot(references[speaker], embedding))
-    rows, columns = linear_sum_assignment(-score)
-    return {speakers[r]: outputs[c] for r, c in zip(rows, columns)}
+    return {speakers[r]: outputs[c] for r, c in matched_pairs(score)}
 
 
 def crossfade_into(

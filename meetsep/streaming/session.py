@@ -146,21 +146,19 @@ class LiveSession:
             raise AudioInputError(self.session_id, "the session has finished")
         self.heard.append(self.resampler.finish())
         events = self._decode(last=True)
-        self.finished = True
-        self.recording.close()
+        self.recording.close()  # the kept recording is complete: the offline pass reads it
         try:
             if self.final == "offline" and self.audio_time > 0:
                 transcript = self.pipeline(self.path, layout=self.layout, session_id=self.session_id)
             else:
                 transcript = self._online_transcript()
         finally:
-            self.heard.close()
-            self.folder.cleanup()
+            self.close()
         events.append(self._event("end", transcript=transcript))
         return events, transcript
 
     def close(self) -> None:
-        """End the session without a transcript (a client that went away): its temporary files are removed."""
+        """End the session (without a transcript: a client that went away); its temporary files are removed."""
         if not self.finished:
             self.finished = True
             self.recording.close()
