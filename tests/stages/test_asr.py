@@ -117,6 +117,36 @@ def test_packs_decoded_at_once_give_the_words_of_one_at_a_time(tts):
     assert [word.stream for word in results[2].words if word.text.lower().startswith("morning")] == ["s0"]
 
 
+def test_the_language_vote_encodes_each_voting_pack_once_and_decoding_is_unchanged(tts):
+    """The vote's encoder outputs are handed to the decoding of the same packs (faster-whisper): each
+    voting pack is encoded once, not twice, and the words are those of decoding in that language alone."""
+    from meetsep.core.config import AsrConfig, RuntimeConfig
+    from meetsep.stages.asr import Recognizer, VoteEncodings, vote_encodings
+
+    streams = []
+    for index, (voice, text) in enumerate(
+        [("awb", "We should ship the release on Friday."), ("slt", "Yes, after the review.")]
+    ):
+        speech = tts(text, voice)
+        streams.append(Stream(speech, RATE, f"s{index}", f"spk{index}", [(0.0, len(speech) / RATE)], 0.0))
+    runtime = RuntimeConfig(threads=1)
+    voting = Recognizer(AsrConfig(model="base", beam_size=1, language=None, language_packs=2), runtime)
+    model = voting._model()
+    calls = []
+    encode = vote_encodings(model).encode
+    vote_encodings(model).encode = lambda features: calls.append(features.shape) or encode(features)
+    try:
+        found = voting(streams)
+        hits = vote_encodings(model).hits
+        assert isinstance(model.encode, VoteEncodings) and vote_encodings(model) is model.encode
+        assert found.language.code == "en" and hits == 2 and len(calls) == 2  # two packs, each encoded once
+        pinned = Recognizer(AsrConfig(model="base", beam_size=1, language="en"), runtime)(streams)
+        assert len(calls) == 4 and vote_encodings(model).hits == hits  # no vote: each pack encoded when decoded
+    finally:
+        vote_encodings(model).encode = encode
+    assert found.words == pinned.words and "friday" in " ".join(w.text.lower() for w in found.words)
+
+
 def test_speech_windows_merge_and_cap():
     regions = [(0, 5), (6, 10), (13, 20), (20.5, 45), (46, 47), (50, 51)]
     assert speech_windows(regions, max_window=30, merge_gap=2) == [(0, 10), (13, 20), (20.5, 47), (50, 51)]
