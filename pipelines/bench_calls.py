@@ -23,13 +23,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import soundfile as sf
-from bench_long import PEAK, child_environment, median_run
+from bench_long import PEAK, median_run, run
 
 CHILD_MEETSEP = (
     PEAK
@@ -110,18 +108,6 @@ def make_calls(folder: Path, count: int, seconds: float) -> float:
             partial.replace(path)
         total += sf.info(str(path)).duration
     return total
-
-
-def run(code: str, folder: Path, overrides: list[str]) -> dict:
-    """``code`` in a new process on ``folder`` (see bench_long.run)."""
-    result = subprocess.run(
-        [sys.executable, "-P", "-c", code, str(folder), *overrides],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=child_environment(),
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:

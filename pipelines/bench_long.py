@@ -4,7 +4,8 @@ Builds multichannel 16 kHz WAV files of the given lengths by tiling simulated me
 seeds, so several voices and rooms), written block by block. Then, for each length, in fresh
 processes on the same audio:
 
-- ``meetsep``: the default pipeline (``meetsep.Pipeline``) on the multichannel file;
+- ``meetsep``: the default pipeline (``meetsep.Pipeline``) on the multichannel file (``--channels 1``: a
+  mono recording);
 - ``faster-whisper``: plain ``WhisperModel.transcribe`` with the same Whisper model, compute type and
   beam size on the channel average (the same mono signal meetsep's default beamformer makes).
 
@@ -20,6 +21,7 @@ costs accuracy shows in the same run.
 
     python pipelines/bench_long.py --minutes 60,120 --channels 8
     python pipelines/bench_long.py --minutes 10 --channels 4 --overlaps 0,0.2,0.4,0.1,0.3 --pairs 3 --accuracy 0
+    python pipelines/bench_long.py --minutes 60 --channels 1 --pairs 2 --accuracy 0
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ from meetsep.core.hooks import TimingHook
 config = meetsep.load_config([], sys.argv[2:])
 timing = TimingHook()
 began = time.perf_counter()
-transcript = meetsep.Pipeline(config)(sys.argv[1], layout="array", hook=timing)
+import soundfile
+layout = "mono" if soundfile.info(sys.argv[1]).channels == 1 else "array"
+transcript = meetsep.Pipeline(config)(sys.argv[1], layout=layout, hook=timing)
 print(json.dumps(dict(wall=time.perf_counter() - began, peak_mb=peak_mb(),
                       stages=dict(timing.seconds), words=len(transcript.words), speakers=len(transcript.speakers))))
 """
