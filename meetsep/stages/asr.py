@@ -20,10 +20,7 @@ conditioning on previous text. Two backends run the same shipped weights:
 
 from __future__ import annotations
 
-import hashlib
 import os
-import threading
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -33,6 +30,7 @@ from meetsep.core.hooks import StageReporter
 from meetsep.core.logs import logger
 from meetsep.core.parallel import imap_single_threaded
 from meetsep.core.records import AsrResult, HeldSpeech, Interval, LanguageChoice, Piece, RecognizedWord, Stream
+from meetsep.loading.encoder_reuse import vote_encodings
 from meetsep.loading.models import (
     load_faster_whisper,
     load_openai_whisper_model,
@@ -316,64 +314,6 @@ class Recognizer:
             for w in s.get("words", [])
         ]
         return found
-
-
-class VoteEncodings:
-    """Whisper's encoder run once per voting pack, not twice (faster-whisper).
-
-    The language vote (:meth:`Recognizer.identify_language`) runs the encoder on each chosen pack's first
-    30 s, and decoding that pack runs it again on the same input: on a one-minute call (two packs, both
-    vote) the vote was about a quarter of the time. Here the vote encodes the pack exactly as decoding
-    will (faster-whisper's features of the pack, its first window cut and padded as
-    ``WhisperModel.generate_segments`` does) and keeps the output; the model's ``encode`` is wrapped so
-    that decoding takes a kept output for the same input (compared by content, then forgotten) instead of
-    encoding again. The words are exactly those of decoding without the vote; at most ``KEPT`` outputs
-    (about 3 MB each for ``base``) wait, the oldest dropped first.
-    """
-
-    KEPT = 8
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-        self.encode = model.encode  # the model's own (bound) encoder
-        self.kept: OrderedDict[bytes, Any] = OrderedDict()
-        self.lock = threading.Lock()
-        self.hits = 0
-        model.encode = self  # an instance attribute: faster-whisper's own calls come here
-
-    def language_probabilities(self, audio: np.ndarray) -> dict[str, float]:
-        """Whisper's probability of each language for ``audio`` (its first window); the encoder output is kept."""
-        from faster_whisper.audio import pad_or_trim
-
-        features = self.model.feature_extractor(audio)
-        frames = min(self.model.feature_extractor.nb_max_frames, features.shape[-1] - 1)
-        first = pad_or_trim(features[:, :frames])  # the first window as generate_segments encodes it
-        output = self.encode(first)
-        with self.lock:
-            self.kept[_digest(first)] = output
-            while len(self.kept) > self.KEPT:
-                self.kept.popitem(last=False)
-        return {token[2:-2]: float(p) for token, p in self.model.model.detect_language(output)[0]}
-
-    def __call__(self, features: np.ndarray) -> Any:
-        with self.lock:
-            output = self.kept.pop(_digest(features), None)
-            self.hits += output is not None
-        return output if output is not None else self.encode(features)
-
-
-_INSTALLING = threading.Lock()
-
-
-def vote_encodings(model: Any) -> VoteEncodings:
-    """The :class:`VoteEncodings` of a faster-whisper model (installed on its first use)."""
-    with _INSTALLING:
-        return model.encode if isinstance(model.encode, VoteEncodings) else VoteEncodings(model)
-
-
-def _digest(features: np.ndarray) -> bytes:
-    array = np.ascontiguousarray(features)
-    return hashlib.blake2b(array.tobytes() + repr((array.shape, array.dtype.str)).encode(), digest_size=16).digest()
 
 
 def _faster_whisper_segments(model: Any, audio: np.ndarray, options: dict[str, Any]) -> list[Any]:

@@ -121,7 +121,8 @@ def test_the_language_vote_encodes_each_voting_pack_once_and_decoding_is_unchang
     """The vote's encoder outputs are handed to the decoding of the same packs (faster-whisper): each
     voting pack is encoded once, not twice, and the words are those of decoding in that language alone."""
     from meetsep.core.config import AsrConfig, RuntimeConfig
-    from meetsep.stages.asr import Recognizer, VoteEncodings, vote_encodings
+    from meetsep.loading.encoder_reuse import VoteEncodings, vote_encodings
+    from meetsep.stages.asr import Recognizer
 
     streams = []
     for index, (voice, text) in enumerate(
