@@ -6,7 +6,7 @@ One readable list of stage calls per layout; every signal operation happens insi
         beamform ─► segment ─► asr (mixture) ─► embed + diarize ─► assign ─► transcript
     a given who-spoke-when (``diarization=``, an RTTM file) replaces segment and embed + diarize;
     with speaker beams (array, beamform.kind=mvdr) or separation (gss, convtasnet, sepformer):
-        beamform ─► segment ─► embed + diarize ─► [dereverb] ─► beams ─► [separate ─► asr] per batch ─► [reassign] ─► assign ─► transcript
+        beamform ─► segment ─► embed + diarize ─► [dereverb] ─► beams ─► [separate ─► asr] per batch ─► assign ─► transcript
     call-center stereo (stereo-speakers):
         channels ─► segment per channel ─► asr per channel ─► channels (crosstalk dropped) ─► transcript
     every layout, with ``attribute.speaker_db`` or ``attribute.voiceprints``: ... ─► identify ─► transcript
@@ -54,7 +54,6 @@ from meetsep.stages.diarize import DiarizationDetail, Diarizer
 from meetsep.stages.embedding import SpatialFeatures, SpeakerEmbedder, VoiceAndPlaceEmbedder
 from meetsep.stages.gss import GuidedSeparator
 from meetsep.stages.identify import SpeakerIdentifier, VoicePrinter
-from meetsep.stages.reassign import StreamSpeakerCheck
 from meetsep.stages.segment import Segmenter
 from meetsep.stages.separate import BeamStreams, NeuralSeparator, separate_file
 from meetsep.stages.transcript import build_transcript
@@ -99,8 +98,6 @@ class Pipeline:
             self.separator = GuidedSeparator(config.separate)
         elif kind in ("convtasnet", "sepformer"):
             self.separator = NeuralSeparator(config.separate, config.runtime, self.embedder)
-        margin = config.attribute.reassign_margin
-        self.checker = StreamSpeakerCheck(config.attribute, self.voice_printer) if margin is not None else None
         rates = {self.segmenter.sample_rate, self.recognizer.sample_rate, self.embedder.sample_rate}
         if rates != {SAMPLE_RATE}:
             raise ValueError(f"stages disagree on sample rate: {sorted(rates)}")
@@ -217,22 +214,16 @@ class Pipeline:
                 language = self.recognizer.identify_language(
                     separate(SeparationJob(recording, source, diarization, sample))
                 )
-        recognized, prints = [], []
+        recognized = []
         held = HeldSpeech()  # each speaker's unfilled last pack waits for the next batch's speech
         batches = group_by_time(targets, BATCH_SECONDS, start=lambda segment: segment.start)
         for number, batch in enumerate(batches, 1):
             with stage(hook, "separate", sid) as report:
                 streams = separate(SeparationJob(recording, source, diarization, batch), report)
-            if self.checker is not None:
-                with stage(hook, "reassign", sid):
-                    prints += self.checker.prints(streams, diarization)
             with stage(hook, "asr", sid) as report:
                 asr = self.recognizer(streams, report, language, held, last=number == len(batches))
             recognized += asr.words
             language = asr.language
-        if self.checker is not None:  # segments whose enhanced voice is another speaker's go to them
-            with stage(hook, "reassign", sid):
-                recognized, diarization = self.checker(recognized, diarization, prints)
         # speech the segmentation found but no diarized speaker covers is decoded from the mixture,
         # so that no word is lost to a unit the clustering left out
         uncovered = [

@@ -214,12 +214,6 @@ class AttributeConfig(_Strict):
     embedding_backend: Literal["onnx", "torch"] = Field(
         default="onnx", description="CAM++ through ONNX Runtime (exported once, 2.7x faster) or PyTorch."
     )
-    reassign_margin: float | None = Field(
-        default=None,
-        ge=0.0,
-        description="Speaker streams (beams, separation): a segment whose enhanced voice is more like another "
-        "speaker's than its own by this cosine margin goes to that speaker (None: off).",
-    )
     embed_every: int = Field(
         default=1,
         ge=1,

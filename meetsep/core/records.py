@@ -156,18 +156,6 @@ class Voiceprint:
 
 
 @dataclass(frozen=True)
-class SegmentPrint:
-    """The voiceprint of one speaker stream's segment (``stream`` by name, ``speaker`` it was made for,
-    ``span`` its time in the recording): what it sounds like enhanced."""
-
-    stream: str
-    speaker: str
-    span: tuple[float, float]
-    vector: np.ndarray
-    seconds: float
-
-
-@dataclass(frozen=True)
 class SpeakerNames:
     """Diarized speakers matched to enrolled people: ``names`` label → name (matched ones only),
     ``scores`` label → cosine similarity to the name given, or to the closest enrolled voice if none;

@@ -5,8 +5,7 @@
 3. ``embedding``: a speaker embedding per unit of speech (CAM++, plus where it comes from on arrays)
 4. ``diarize``: clustering, speaker count, reconstruction → who spoke when
 5. ``dereverb``, ``beams`` / ``separate`` / ``gss``: one stream per speaker where people overlap
-6. ``asr``: Whisper words with times, per stream; ``reassign`` (``attribute.reassign_margin``): a segment
-   whose enhanced stream sounds like another speaker goes to them
+6. ``asr``: Whisper words with times, per stream
 7. ``assign`` (or ``channels`` for call-center stereo): words → speakers
 8. ``transcript``: attributed words → the :class:`~meetsep.schema.Transcript`
 
