@@ -24,7 +24,7 @@ import numpy as np
 from meetsep.core.chunking import group_by_time
 from meetsep.core.config import PipelineConfig, load_config, option_overrides
 from meetsep.core.errors import ConfigError
-from meetsep.core.hooks import Hook, no_hook, stage
+from meetsep.core.hooks import Hook, no_hook, release_free_memory, stage
 from meetsep.core.intervals import merge_segments, merge_spans, overlapping_parts, subtract_intervals
 from meetsep.core.logs import logger
 from meetsep.core.overrides import flatten
@@ -142,7 +142,10 @@ class Pipeline:
             recording.sample_rate,
         )
         if recording.layout is ChannelLayout.STEREO_SPEAKERS:
-            return self._call_center(recording, hook)
+            try:
+                return self._call_center(recording, hook)
+            finally:
+                release_free_memory()  # a worker's next recording starts from what this one left
         with stage(hook, "beamform", recording.session_id):
             # the (beamformed) 16 kHz mixture, made block by block into a temporary file: every
             # stage reads the windows it needs, so memory does not grow with the recording
@@ -152,6 +155,7 @@ class Pipeline:
                 return self._mixture(recording, mixture, hook, Path(scratch), given)
         finally:
             mixture.close()
+            release_free_memory()
 
     def _recording(
         self,
@@ -197,6 +201,7 @@ class Pipeline:
         # separation and speaker beams need the diarization first: who speaks when guides them
         with stage(hook, "attribute", sid) as report:
             diarization = given or self.diarizer(mixture, segmentation, self._unit_embedder(recording), report)
+        release_free_memory()
         source: SpeakerSource = MixtureSource(mixture)
         if beams is not None:
             heard = recording
@@ -205,6 +210,7 @@ class Pipeline:
                     heard = Dereverberator()(recording, scratch)
             with stage(hook, "beams", sid):
                 source = beams(heard, diarization, mixture)
+            release_free_memory()
         separate = self.separator or BeamStreams(self.config.separate, self.threads)
         targets = merge_segments(diarization.segments, self.config.separate.merge_gap)
         language = None
@@ -224,6 +230,7 @@ class Pipeline:
                 asr = self.recognizer(streams, report, language, held, last=number == len(batches))
             recognized += asr.words
             language = asr.language
+            release_free_memory()  # the batch's streams are gone: their pages go back to the system
         # speech the segmentation found but no diarized speaker covers is decoded from the mixture,
         # so that no word is lost to a unit the clustering left out
         uncovered = [

@@ -90,3 +90,21 @@ def peak_resident_mb() -> float:
     import resource  # (Unix only) where /proc has no VmHWM
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def release_free_memory() -> None:
+    """Hand memory that was freed back to the system (glibc's ``malloc_trim``; nothing elsewhere).
+
+    NumPy arrays of a stage (a block's STFT, a batch's streams) are freed when it ends, but glibc keeps
+    the pages of its heaps for reuse, scattered between live allocations, and a long recording's
+    resident memory creeps up batch after batch; trimming between batches returns them.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    trim = getattr(ctypes.CDLL(name), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
