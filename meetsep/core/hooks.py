@@ -11,8 +11,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -99,12 +100,14 @@ def release_free_memory() -> None:
     the pages of its heaps for reuse, scattered between live allocations, and a long recording's
     resident memory creeps up batch after batch; trimming between batches returns them.
     """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
-    trim = getattr(ctypes.CDLL(name), "malloc_trim", None)
+    trim = _malloc_trim()
     if trim is not None:
         trim(0)
+
+
+@cache
+def _malloc_trim() -> Any:
+    """The C library's ``malloc_trim`` among the process's own symbols (glibc), else None; looked up once."""
+    import ctypes
+
+    return getattr(ctypes.CDLL(None), "malloc_trim", None)
