@@ -131,11 +131,12 @@ def main() -> None:
         print(f"{setting} round {number} done in {wall:.1f} s", file=sys.stderr, flush=True)
     base = float(np.median(walls[settings[0]]))
     print(
-        f"\n{args.files} files, {audio_seconds / 60:.1f} min of audio; overrides: {' '.join(args.overrides) or 'none'}; "
-        f"{args.rounds} round(s)"
+        f"\n{args.files} files, {audio_seconds / 60:.1f} min of audio; "
+        f"overrides: {' '.join(args.overrides) or 'none'}; {args.rounds} round(s)"
     )
     print(
-        f"{'engine':<7}{'jobs':>5}{'ok':>9}{'wall s min / median':>22}{'audio h / wall h':>18}{'speed-up':>10}{'same outputs':>14}"
+        f"{'engine':<7}{'jobs':>5}{'ok':>9}{'wall s min / median':>22}"
+        f"{'audio h / wall h':>18}{'speed-up':>10}{'same outputs':>14}"
     )
     for setting in settings:
         engine, jobs = setting.split(":")

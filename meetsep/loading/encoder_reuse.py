@@ -20,12 +20,12 @@ class VoteEncodings:
     The language vote (:meth:`meetsep.stages.asr.Recognizer.identify_language`) runs the encoder on each
     chosen pack's first 30 s, and decoding that pack runs it again on the same input: on a 30 s call (two
     packs, both vote) that was about a third of the time (4.3 → 2.9 s per call). Meetings decoded from
-    speaker beams or a separator vote on other packs than they decode, so nothing is reused there. Here the vote encodes the pack exactly as decoding
-    will (faster-whisper's features of the pack, its first window cut and padded as
-    ``WhisperModel.generate_segments`` does) and keeps the output; the model's ``encode`` is wrapped so
-    that decoding takes a kept output for the same input (compared by content, then forgotten) instead of
-    encoding again. The words are exactly those of decoding without the vote; at most ``KEPT`` outputs
-    (about 3 MB each for ``base``) wait, the oldest dropped first.
+    speaker beams or a separator vote on other packs than they decode, so nothing is reused there. Here
+    the vote encodes the pack exactly as decoding will (faster-whisper's features of the pack, its first
+    window cut and padded as ``WhisperModel.generate_segments`` does) and keeps the output; the model's
+    ``encode`` is wrapped so that decoding takes a kept output for the same input (compared by content,
+    then forgotten) instead of encoding again. The words are exactly those of decoding without the vote;
+    at most ``KEPT`` outputs (about 3 MB each for ``base``) wait, the oldest dropped first.
     """
 
     KEPT = 8
