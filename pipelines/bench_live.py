@@ -86,6 +86,7 @@ def main() -> None:
     parser.add_argument("--offline", type=Path, default=None, help="Folder of the offline <session>.seglst.json.")
     parser.add_argument("--step", type=float, default=2.0)
     parser.add_argument("--margin", type=float, default=2.0)
+
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="Config override.")
     parser.add_argument("--out", type=Path, default=None, help="Write the rows as JSON here.")
     args = parser.parse_args()
@@ -106,6 +107,7 @@ def main() -> None:
             latency_p95=round(float(np.percentile(latencies, 95)), 2) if latencies else None,
             behind_at_end=round(ended - seconds, 2),
             live_cpwer=round(100 * live.cpwer, 1),
+            live_orcwer=round(100 * live.orcwer, 1),
             live_der=round(100 * live.der, 1) if live.der is not None else None,
             live_speakers=live.hypothesis_speakers,
             reference_speakers=live.reference_speakers,
@@ -113,7 +115,11 @@ def main() -> None:
         if args.offline is not None:
             offline = score_files(folder / "reference.seglst.json", args.offline / f"{session_id}.seglst.json")
             offline_scores.append(offline)
-            row.update(offline_cpwer=round(100 * offline.cpwer, 1), offline_der=round(100 * offline.der, 1))
+            row.update(
+                offline_cpwer=round(100 * offline.cpwer, 1),
+                offline_orcwer=round(100 * offline.orcwer, 1),
+                offline_der=round(100 * offline.der, 1),
+            )
         rows.append(row)
         print(json.dumps(row), flush=True)
     summary = dict(
@@ -122,11 +128,13 @@ def main() -> None:
         latency_p50=round(float(np.percentile(every, 50)), 2),
         latency_p95=round(float(np.percentile(every, 95)), 2),
         live_cpwer=round(100 * total(live_scores).cpwer, 1),
+        live_orcwer=round(100 * total(live_scores).orcwer, 1),
         live_der=round(100 * (total(live_scores).der or 0.0), 1),
     )
     if offline_scores:
         summary.update(
             offline_cpwer=round(100 * total(offline_scores).cpwer, 1),
+            offline_orcwer=round(100 * total(offline_scores).orcwer, 1),
             offline_der=round(100 * (total(offline_scores).der or 0.0), 1),
         )
     rows.append(summary)

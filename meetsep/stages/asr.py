@@ -30,7 +30,7 @@ from meetsep.core.hooks import StageReporter
 from meetsep.core.logs import logger
 from meetsep.core.parallel import imap_single_threaded
 from meetsep.core.records import AsrResult, HeldSpeech, Interval, LanguageChoice, Piece, RecognizedWord, Stream
-from meetsep.loading.encoder_reuse import vote_encodings
+from meetsep.loading.encoder_reuse import short_windows, vote_encodings
 from meetsep.loading.models import (
     load_faster_whisper,
     load_openai_whisper_model,
@@ -216,7 +216,8 @@ class Recognizer:
     def _language_probabilities(self, model: Any, audio: np.ndarray) -> dict[str, float]:
         """Whisper's probability of each language for ``audio`` (its first 30 s)."""
         if self.config.kind == "faster-whisper":
-            return vote_encodings(model).language_probabilities(audio)
+            with short_windows(model, self.config.short_windows):
+                return vote_encodings(model).language_probabilities(audio)
         import torch
         import whisper
 
@@ -285,11 +286,12 @@ class Recognizer:
             word_timestamps=True,
         )
         if self.config.kind == "faster-whisper":
-            segments = _faster_whisper_segments(model, audio, options)
-            if any(s.compression_ratio > MAX_COMPRESSION_RATIO for s in segments):
-                segments = _faster_whisper_segments(
-                    model, audio, dict(options, no_repeat_ngram_size=3, repetition_penalty=1.2)
-                )
+            with short_windows(model, self.config.short_windows):
+                segments = _faster_whisper_segments(model, audio, options)
+                if any(s.compression_ratio > MAX_COMPRESSION_RATIO for s in segments):
+                    segments = _faster_whisper_segments(
+                        model, audio, dict(options, no_repeat_ngram_size=3, repetition_penalty=1.2)
+                    )
             return [
                 (word.strip(), start, end, probability)
                 for s in segments

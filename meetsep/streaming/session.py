@@ -99,11 +99,12 @@ class LiveSession:
         self.path = Path(self.folder.name) / "stream.flac"  # every channel, for the offline pass (24-bit FLAC)
         self.recording = sf.SoundFile(self.path, "w", samplerate=sample_rate, channels=channels, subtype="PCM_24")
         self.printer = pipeline.voice_printer
-        # live decodes are greedy, one decoder on every thread (one buffer at a time); the offline pass
-        # at the end keeps the pipeline's own settings
+        # live decodes are greedy, one decoder on every thread (one buffer at a time), each buffer padded to
+        # Whisper's 30 s (asr.short_windows lost words and speakers live: README "Live transcription"); the
+        # offline pass at the end keeps the pipeline's own settings
         config = pipeline.config
         self.recognizer = Recognizer(
-            config.asr.model_copy(update={"beam_size": 1}),
+            config.asr.model_copy(update={"beam_size": 1, "short_windows": False}),
             config.runtime.model_copy(update={"threads": pipeline.threads, "asr_workers": 1}),
         )
         self.settled_until = 0.0  # s: the end of the last final word (where the next decode starts)

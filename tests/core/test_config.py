@@ -78,10 +78,12 @@ def test_fields_added_later_leave_the_hash_of_earlier_outputs_as_it_was():
         "match_threshold",
         "voiceprints",
         "agent",
+        "short_windows",
     ]
     named = load_config([], ["attribute.speaker_db=voices", "attribute.agent=Ann"])
     assert named.config_hash() != PipelineConfig().config_hash()
     assert load_config([], ["attribute.max_unit_seconds=3"]).config_hash() == PipelineConfig().config_hash()
+    assert load_config([], ["asr.short_windows=false"]).config_hash() != PipelineConfig().config_hash()
     shorter = load_config([], ["attribute.max_unit_seconds=2.5"])
     assert shorter.config_hash() != PipelineConfig().config_hash()
     assert shorter.config_hash() != load_config([], ["attribute.max_unit_seconds=2"]).config_hash()

@@ -148,6 +148,51 @@ def test_the_language_vote_encodes_each_voting_pack_once_and_decoding_is_unchang
     assert found.words == pinned.words and "friday" in " ".join(w.text.lower() for w in found.words)
 
 
+@pytest.mark.integration
+def test_short_windows_are_encoded_at_their_own_length_and_keep_the_words(tts):
+    """asr.short_windows: a pack of a few seconds reaches the encoder at its own length (whole seconds, with
+    TRIM_MARGIN_FRAMES of padding after it), not Whisper's 3000 frames; the words are still found; without
+    it, 3000."""
+    from meetsep.core.config import AsrConfig, RuntimeConfig
+    from meetsep.loading.encoder_reuse import TRIM_MARGIN_FRAMES, vote_encodings
+    from meetsep.stages.asr import Recognizer
+
+    speech = tts("We should ship the release on Friday.", "awb")
+    streams = [Stream(speech, RATE, "s0", "spk0", [(0.0, len(speech) / RATE)], 0.0)]
+    runtime = RuntimeConfig(threads=1)
+    short = Recognizer(AsrConfig(model="base", beam_size=1, language="en", short_windows=True), runtime)
+    model = short._model()
+    encode = vote_encodings(model).encode
+    frames = []
+    vote_encodings(model).encode = lambda features: frames.append(features.shape[-1]) or encode(features)
+    try:
+        found = short(streams)
+        padded = Recognizer(AsrConfig(model="base", beam_size=1, language="en", short_windows=False), runtime)(streams)
+    finally:
+        vote_encodings(model).encode = encode
+    assert len(frames) == 2 and frames[1] == 3000 and frames[0] % 100 == 0
+    least = len(speech) / RATE * 100 + TRIM_MARGIN_FRAMES
+    assert least <= frames[0] <= least + 200 and frames[0] < 3000
+    for result in (found, padded):  # ("ship" is heard as "shut" / "check")
+        assert {"should", "release", "friday"} <= {w.text.lower().strip(".,") for w in result.words}
+
+
+def test_trimming_keeps_the_audios_frames_and_only_within_the_block():
+    from meetsep.loading.encoder_reuse import TRIM_MARGIN_FRAMES, _trimmed, short_windows
+
+    features = np.zeros((80, 3000), np.float32)
+    features[:, :1234] = np.random.default_rng(0).normal(size=(80, 1234))
+    kept = -(-(1234 + TRIM_MARGIN_FRAMES) // 100) * 100  # the audio's frames and the margin, up to whole seconds
+    assert _trimmed(features).shape == (80, 3000)  # outside the block: Whisper's 30 s window
+    with short_windows():
+        assert _trimmed(features).shape == (80, kept) and kept < 3000
+        assert np.array_equal(_trimmed(features), features[:, :kept])
+        with short_windows(enabled=False):
+            assert _trimmed(features).shape == (80, 3000)
+        assert _trimmed(np.ones((1, 80, 3000), np.float32)).shape == (1, 80, 3000)  # a full window stays whole
+    assert _trimmed(features).shape == (80, 3000)
+
+
 def test_speech_windows_merge_and_cap():
     regions = [(0, 5), (6, 10), (13, 20), (20.5, 45), (46, 47), (50, 51)]
     assert speech_windows(regions, max_window=30, merge_gap=2) == [(0, 10), (13, 20), (20.5, 47), (50, 51)]
@@ -222,7 +267,7 @@ def test_words_faster_whisper_cannot_align_are_kept_and_timed_within_their_segme
                 SimpleNamespace(text=" past the end", start=3.5, end=31.0, **segment),
             ], None
 
-    recognizer = Recognizer(AsrConfig(), RuntimeConfig())
+    recognizer = Recognizer(AsrConfig(short_windows=False), RuntimeConfig())  # a stand-in without an encoder
     found = recognizer._transcribe(Model(), np.zeros(16000 * 4, np.float32), "en")
     assert calls == [True, False]
     assert [w[0] for w in found] == ["hello", "there", "past", "the", "end"]
