@@ -173,6 +173,7 @@ async def long_stream(
     async def sample() -> None:
         while not done.is_set():
             readings.append((time.monotonic() - began, resident_mb(pid)))
+            print(f"  {readings[-1][0]:7.0f} s  server {readings[-1][1]:6.0f} MB", file=sys.stderr, flush=True)
             await asyncio.sleep(every / speed)
 
     sampler = asyncio.create_task(sample())
