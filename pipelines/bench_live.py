@@ -86,7 +86,6 @@ def main() -> None:
     parser.add_argument("--offline", type=Path, default=None, help="Folder of the offline <session>.seglst.json.")
     parser.add_argument("--step", type=float, default=2.0)
     parser.add_argument("--margin", type=float, default=2.0)
-
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="Config override.")
     parser.add_argument("--out", type=Path, default=None, help="Write the rows as JSON here.")
     args = parser.parse_args()
