@@ -168,7 +168,7 @@ class AsrConfig(_Strict):
         default=1.0, ge=0.0, description="Silence between a speaker's speech windows packed in one Whisper window (s)."
     )
     # on: chosen on the 40 dev TTS meetings (espeak-ng, flite): cpWER 69.9 / 65.3 % off, 70.1 / 65.1 % with 5 s of
-    # padding kept (68.5 / 66.3 % with 1 s), ASR time about 35 % lower (README "Speed")
+    # padding kept (68.5 / 66.3 % with 1 s), ASR time about 30 % lower on flite (README "Speed")
     short_windows: bool = Field(
         default=True,
         description="faster-whisper: encode a window shorter than 30 s at its own length (whole seconds) and 5 s of "
