@@ -12,8 +12,9 @@ Starts ``meetsep serve`` (the CLI, in its own process, on a free port), then:
   ``behind``, errors, and the server's resident memory at most while the K streams ran.
 * ``--minutes M``: one client streams M minutes (the sessions played one after another, again and again)
   as fast as the server takes them (``--speed``, at most the server's ``--max-speed``), and the server's
-  resident memory is read every ``--every`` seconds of audio: memory over a long stream, without waiting
-  an hour for an hour of audio.
+  resident memory is read every ``--every`` / ``--speed`` seconds of wall time (``--every`` seconds of audio
+  when the server keeps up with ``--speed``): memory over a long stream, without waiting an hour for an
+  hour of audio.
 
     python pipelines/bench_serve.py --corpus real --sessions heldout_real_call_00,heldout_real_call_01 \\
         --streams 1,2,3,4
@@ -73,6 +74,18 @@ def start_server(port: int, overrides: list[str], max_speed: float) -> subproces
     raise SystemExit("meetsep serve did not start within 300 s")
 
 
+async def watch_memory(
+    pid: int, interval: float, readings: list[tuple[float, float]], done: asyncio.Event, echo: bool = False
+) -> None:
+    """Append ``(seconds since the start, resident MB of pid)`` every ``interval`` seconds until ``done``."""
+    began = time.monotonic()
+    while not done.is_set():
+        readings.append((time.monotonic() - began, resident_mb(pid)))
+        if echo:
+            print(f"  {readings[-1][0]:7.0f} s  server {readings[-1][1]:6.0f} MB", file=sys.stderr, flush=True)
+        await asyncio.sleep(interval)
+
+
 async def stream(url: str, audio: np.ndarray, rate: int, name: str, speed: float = 1.0) -> dict:
     """Stream ``audio`` (``(samples, channels)`` int16) to the server at ``speed`` times real time."""
     import aiohttp
@@ -118,15 +131,9 @@ def load(folder: Path) -> tuple[np.ndarray, int]:
 
 async def concurrent(url: str, recordings: list[tuple[str, np.ndarray, int]], count: int, pid: int) -> dict:
     """``count`` clients at once in real time; the server's memory sampled every second meanwhile."""
-    peak = [0.0]
+    readings: list[tuple[float, float]] = []
     done = asyncio.Event()
-
-    async def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], resident_mb(pid))
-            await asyncio.sleep(1.0)
-
-    sampler = asyncio.create_task(sample())
+    sampler = asyncio.create_task(watch_memory(pid, 1.0, readings, done))
     chosen = [recordings[index % len(recordings)] for index in range(count)]
     results = await asyncio.gather(
         *(stream(url, audio, rate, f"{name}#{index}") for index, (name, audio, rate) in enumerate(chosen))
@@ -144,7 +151,7 @@ async def concurrent(url: str, recordings: list[tuple[str, np.ndarray, int]], co
         latency_p95=round(float(np.percentile(every, 95)), 2) if every else None,
         worst_behind=None if None in behind else round(max(behind), 2),
         errors=[error for result in results for error in result["errors"]],
-        server_peak_mb=round(peak[0]),
+        server_peak_mb=round(max(mb for _, mb in readings)),
     )
 
 
@@ -169,14 +176,7 @@ async def long_stream(
     readings: list[tuple[float, float]] = []  # (client seconds, server MB)
     done = asyncio.Event()
     began = time.monotonic()
-
-    async def sample() -> None:
-        while not done.is_set():
-            readings.append((time.monotonic() - began, resident_mb(pid)))
-            print(f"  {readings[-1][0]:7.0f} s  server {readings[-1][1]:6.0f} MB", file=sys.stderr, flush=True)
-            await asyncio.sleep(every / speed)
-
-    sampler = asyncio.create_task(sample())
+    sampler = asyncio.create_task(watch_memory(pid, every / speed, readings, done, echo=True))
     result = await stream(url, audio, rate, "long", speed)
     done.set()
     await sampler
@@ -202,7 +202,9 @@ def main() -> None:
     parser.add_argument("--streams", default="1,2,4", help="Comma-separated counts of clients at once ('' for none).")
     parser.add_argument("--minutes", type=float, default=0.0, help="Minutes of one long stream (0: none).")
     parser.add_argument("--speed", type=float, default=4.0, help="Long stream: times real time at most.")
-    parser.add_argument("--every", type=float, default=30.0, help="Long stream: seconds of audio between readings.")
+    parser.add_argument(
+        "--every", type=float, default=30.0, help="Long stream: seconds of audio at --speed between readings."
+    )
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="Config override for the server.")
     parser.add_argument("--out", type=Path, default=None, help="Write the rows as JSON here.")
     args = parser.parse_args()
