@@ -6,7 +6,7 @@ One readable list of stage calls per layout; every signal operation happens insi
         beamform ─► segment ─► asr (mixture) ─► embed + diarize ─► assign ─► transcript
     a given who-spoke-when (``diarization=``, an RTTM file) replaces segment and embed + diarize;
     with speaker beams (array, beamform.kind=mvdr) or separation (gss, convtasnet, sepformer):
-        beamform ─► segment ─► embed + diarize ─► [dereverb] ─► beams ─► [separate ─► asr] per batch ─► assign ─► transcript
+        beamform ─► segment ─► embed + diarize ─► spatial ─► [dereverb] ─► beams ─► [separate ─► asr] per batch ─► ...
     call-center stereo (stereo-speakers):
         channels ─► segment per channel ─► asr per channel ─► channels (crosstalk dropped) ─► transcript
     every layout, with ``attribute.speaker_db`` or ``attribute.voiceprints``: ... ─► identify ─► transcript
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from meetsep.core.records import (
     LanguageChoice,
     MixtureSource,
     Recording,
+    SegmentationResult,
     SeparationJob,
     SpeakerNames,
     Stream,
@@ -56,6 +58,7 @@ from meetsep.stages.gss import GuidedSeparator
 from meetsep.stages.identify import SpeakerIdentifier, VoicePrinter
 from meetsep.stages.segment import Segmenter
 from meetsep.stages.separate import BeamStreams, NeuralSeparator, separate_file
+from meetsep.stages.spatial import SpatialActivity
 from meetsep.stages.transcript import build_transcript
 
 __all__ = ["Pipeline", "separate_file", "transcribe"]
@@ -83,6 +86,7 @@ class Pipeline:
         self.segmenter = Segmenter(config.segment, config.runtime)
         self.embedder = SpeakerEmbedder(config.attribute, config.runtime)
         self.diarizer = Diarizer(config.attribute)
+        self.spatial = SpatialActivity(config.attribute, config.beamform.fft_size, config.beamform.hop)
         self.recognizer = Recognizer(config.asr, runtime)
         self.assigner = WordAssigner()
         self.identifier = None  # a bad speaker database is an error now, not after the first recording
@@ -192,15 +196,13 @@ class Pipeline:
         if self.separator is None and beams is None:
             with stage(hook, "asr", sid) as report:
                 asr = self.recognizer([Stream(mixture, SAMPLE_RATE, "mix", regions=speech)], report)
-            with stage(hook, "attribute", sid) as report:
-                diarization = given or self.diarizer(mixture, segmentation, self._unit_embedder(recording), report)
-                words = self.assigner(asr.words, diarization)
+            diarization = given or self._who_when(recording, mixture, segmentation, hook).diarization
+            words = self.assigner(asr.words, diarization)
             return self._transcript(
                 recording, asr.language, diarization, words, self._names(mixture, diarization, hook, sid)
             )
         # separation and speaker beams need the diarization first: who speaks when guides them
-        with stage(hook, "attribute", sid) as report:
-            diarization = given or self.diarizer(mixture, segmentation, self._unit_embedder(recording), report)
+        diarization = given or self._who_when(recording, mixture, segmentation, hook).diarization
         release_free_memory()
         source: SpeakerSource = MixtureSource(mixture)
         if beams is not None:
@@ -248,6 +250,15 @@ class Pipeline:
         return self._transcript(
             recording, asr.language, diarization, words, self._names(mixture, diarization, hook, sid)
         )
+
+    def _who_when(self, recording: Recording, audio: Signal, seg: SegmentationResult, hook: Hook) -> DiarizationDetail:
+        """embed + diarize, then on an array the spatial pass (``attribute.spatial_pass``)."""
+        with stage(hook, "attribute", recording.session_id) as report:
+            detail = self.diarizer.detail(audio, seg, self._unit_embedder(recording), report)
+        if self.config.attribute.spatial_pass and recording.layout is ChannelLayout.ARRAY:
+            with stage(hook, "spatial", recording.session_id):
+                detail = replace(detail, diarization=self.spatial(recording, detail.diarization))
+        return detail
 
     def _names(
         self, audio: Signal | dict[str, Signal], diarization: Diarization, hook: Hook, sid: str
@@ -316,11 +327,10 @@ class Pipeline:
         hook: Hook = no_hook,
     ) -> DiarizationDetail:
         """Who speaks when, without ASR: the front half of the chain as :meth:`__call__` runs it on a mono
-        or array recording (beamform → segment → embed + diarize).
+        or array recording (beamform → segment → embed + diarize → spatial on an array).
 
-        Returns the 16 kHz mixture (a :class:`meetsep.io.audio.SignalFile` read by slices, as
-        :meth:`__call__` keeps it, unless ``mixture`` was given), its segmentation, the units and
-        embeddings clustered and the diarization, as a :class:`meetsep.stages.diarize.DiarizationDetail`.
+        Returns the 16 kHz mixture (a :class:`meetsep.io.audio.SignalFile` unless ``mixture`` was given), its
+        segmentation, the units and embeddings clustered and the diarization (:class:`DiarizationDetail`).
 
         Args:
             source, sample_rate, layout, session_id, hook: as for :meth:`__call__`.
@@ -341,8 +351,7 @@ class Pipeline:
             signal = np.asarray(mixture, dtype=np.float32)
         with stage(hook, "segment", sid) as report:
             segmentation = self.segmenter(signal, report)
-        with stage(hook, "attribute", sid) as report:
-            return self.diarizer.detail(signal, segmentation, self._unit_embedder(recording), report)
+        return self._who_when(recording, signal, segmentation, hook)
 
 
 _PIPELINES: dict[str, Pipeline] = {}

@@ -256,3 +256,35 @@ def test_a_given_diarization_replaces_the_chains_own(two_speaker_mix, call_cente
     cli[4] = str(call_center.path)  # a call-center stereo file: its channels are its speakers
     stereo = subprocess.run([*cli, "--diarization", str(rttm)], capture_output=True, text=True, timeout=600)
     assert stereo.returncode != 0 and "a given diarization needs the mono or array layout" in stereo.stderr
+
+
+def test_the_spatial_pass_runs_on_an_array_and_repairs_its_diarization():
+    """attribute.spatial_pass: on an array, who is active when is corrected by where speech comes from
+    (the stage runs; on this meeting of three, 30 % overlap, the diarization's errors fall from 5.6 s
+    to 2.5 s, confusion from 2.6 s to none); a mono mix of the same meeting skips it."""
+    from meetsep.analysis.evaluate import der_components
+    from meetsep.sim.simulate import SimulationConfig, simulate_meeting
+
+    meeting = simulate_meeting(
+        SimulationConfig(seed=1, num_speakers=3, num_sentences=8, overlap_ratio=0.3, num_mics=4, snr_db=30)
+    )
+
+    def diarize(spatial: bool, audio: np.ndarray, layout: str) -> tuple[dict[str, float], set[str]]:
+        timing = TimingHook()
+        pipeline = meetsep.Pipeline(meetsep.load_config([], {**FAST, "attribute.spatial_pass": spatial}))
+        detail = pipeline.diarize(audio, sample_rate=meeting.sample_rate, layout=layout, hook=timing)
+        entries = [
+            {"speaker": s.speaker, "start_time": s.start, "end_time": s.end} for s in detail.diarization.segments
+        ]
+        return der_components(meeting.reference, entries), set(timing.seconds)
+
+    before, stages = diarize(False, meeting.audio, "array")
+    after, stages_on = diarize(True, meeting.audio, "array")
+    assert "spatial" in stages_on and "spatial" not in stages
+
+    def errors(parts: dict[str, float]) -> float:
+        return parts["missed detection"] + parts["false alarm"] + parts["confusion"]
+
+    assert errors(after) < 0.7 * errors(before) and after["confusion"] < 0.5 * before["confusion"], (before, after)
+    _, mono = diarize(True, meeting.audio.mean(axis=0, keepdims=True), "mono")
+    assert "spatial" not in mono

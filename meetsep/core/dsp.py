@@ -57,6 +57,11 @@ def stft(audio: np.ndarray, settings: StftSettings) -> np.ndarray:
     return out
 
 
+def frame_centers(frames: int, settings: StftSettings) -> np.ndarray:
+    """Sample position of the centre of each of the first ``frames`` frames :func:`stft` returns."""
+    return (np.arange(frames) + _short_time_fft(settings).p_min) * settings.hop
+
+
 def _short_time_fft(settings: StftSettings) -> Any:
     from scipy.signal import ShortTimeFFT
     from scipy.signal.windows import hann
