@@ -17,8 +17,11 @@ averaged over ``SMOOTH_SECONDS``. Then, only in frames where the diarization has
   removed (the wrong speaker of such a frame); a frame that had a speaker keeps at least its most
   likely one.
 
-The models are then fitted again on the corrected diarization (cleaner solo frames) and the
-decisions taken once more on the first diarization (``ROUNDS``). The exclusive diarization (one
+A speaker whose median share, where another speaker talks alone, already reaches
+``attribute.spatial_add`` cannot be told apart from that one by place (a model fitted on little
+speech, or two people in one direction) and is not added where that one is active. The models are then fitted again on the frames where
+the first and the corrected diarization agree (a model is cleaned of frames a correction took away,
+never given new ones) and the decisions taken once more on the first diarization (``ROUNDS``). The exclusive diarization (one
 speaker per frame, for word assignment) is rebuilt in the changed frames from the most likely
 active speaker. A speaker with less than ``MIN_SOLO_SECONDS`` of solo
 speech has no model and is left as diarized. This is "mask-to-VAD" of the strongest CHiME/NOTSOFAR
@@ -65,8 +68,8 @@ class SpatialActivity:
             return diarization
         blocks = self.band_spectra(recording)
         corrected = diarization
-        for _ in range(ROUNDS):  # models refitted on the corrected diarization, decisions on the first one
-            models = self.models(blocks(), recording, corrected)
+        for _ in range(ROUNDS):  # models refitted where both agree, decisions on the first diarization
+            models = self.models(blocks(), recording, diarization, corrected)
             if sum(model is not None for model in models[:-1]) < 2:
                 return corrected
             times, shares = self.shares(blocks(), recording, models)
@@ -101,18 +104,27 @@ class SpatialActivity:
         return lambda: kept
 
     def models(
-        self, blocks: Iterable[tuple[np.ndarray, np.ndarray]], recording: Recording, diarization: Diarization
+        self,
+        blocks: Iterable[tuple[np.ndarray, np.ndarray]],
+        recording: Recording,
+        diarization: Diarization,
+        *others: Diarization,
     ) -> list[np.ndarray | None]:
         """Per speaker (``diarization.speakers`` order), then noise: ``(band bins, C, C)`` covariances
-        normalized to trace C per bin, or None for a speaker with too little solo speech."""
+        normalized to trace C per bin, or None for a speaker with too little solo speech. With
+        ``others`` (a corrected diarization), a frame counts only where all of them agree: a model is
+        cleaned of frames a correction took away, never given frames it did not have at first."""
         speakers = diarization.speakers
-        spans = [np.array(diarization.spans(name)).reshape(-1, 2) for name in speakers]
+        every = (diarization, *others)
+        spans = [[np.array(d.spans(name)).reshape(-1, 2) for name in speakers] for d in every]
         sums: list[np.ndarray | int] = [0] * (len(speakers) + 1)
         counts = np.zeros(len(speakers) + 1, dtype=np.int64)
         for times, spectrum in blocks:
-            active = np.stack([inside(times, rows) for rows in spans])
-            talking = active.sum(axis=0)
-            chosen = [active[row] & (talking == 1) for row in range(len(speakers))] + [talking == 0]
+            chosen = np.ones((len(speakers) + 1, len(times)), dtype=bool)
+            for rows in spans:
+                active = np.stack([inside(times, speaker) for speaker in rows])
+                talking = active.sum(axis=0)
+                chosen &= np.concatenate([active & (talking == 1), (talking == 0)[None]])
             for row, frames in enumerate(chosen):
                 if frames.any():
                     sums[row] = sums[row] + covariance(spectrum, frames)
@@ -175,7 +187,18 @@ class SpatialActivity:
         evidence = np.nan_to_num(shares, nan=0.0)
         talking = active.any(axis=0)
         shortest = int(np.ceil(MIN_RUN_SECONDS / frame))
-        add = _long_runs((evidence >= self.config.spatial_add) & ~active & talking & known[:, None], shortest)
+        # a speaker whose median share where another one talks alone already reaches the add threshold
+        # cannot be told apart from that one by place (a model from little speech, or two people in one
+        # direction): it is not added where that one is active
+        alone = active & (active.sum(axis=0) == 1)
+        blocked = np.zeros_like(active)
+        for row in range(len(speakers)):
+            for other in range(len(speakers)):
+                if other != row and alone[other].any():
+                    if np.median(evidence[row, alone[other]]) >= self.config.spatial_add:
+                        blocked[row] |= active[other]
+        addable = (evidence >= self.config.spatial_add) & ~active & talking & known[:, None] & ~blocked
+        add = _long_runs(addable, shortest)
         remove = _long_runs((evidence < self.config.spatial_keep) & active & known[:, None], shortest)
         result = (active | add) & ~remove
         emptied = talking & ~result.any(axis=0)

@@ -112,3 +112,20 @@ def test_a_speaker_without_enough_solo_speech_has_no_model(recording, meeting_di
     models = spatial.models(spatial.band_spectra(recording)(), recording, both)
     assert models[0] is None and models[1] is None
     assert SpatialActivity(AttributeConfig())(recording, both) is both
+
+
+def test_a_speaker_that_cannot_be_told_apart_by_place_is_never_added(recording, meeting_diarization):
+    """A third label given a few stretches of the first speaker's solo speech has that speaker's spatial
+    model: its share is high wherever the first speaker talks, so it must not be added there."""
+    truth = meeting_diarization
+    first, second = truth.speakers
+    start, end = max(subtract_intervals(truth.spans(first), truth.spans(second)), key=lambda span: span[1] - span[0])
+    assert end - start > 2.0
+    borrowed = [(start + 0.1, start + 0.9), (start + 1.1, start + 1.9)]
+    segments = [
+        SpeakerSegment(speaker=s.speaker, start=a, end=b)
+        for s in truth.segments
+        for a, b in subtract_intervals([(s.start, s.end)], borrowed if s.speaker == first else [])
+    ] + [SpeakerSegment(speaker="twin", start=a, end=b) for a, b in borrowed]
+    repaired = SpatialActivity(AttributeConfig())(recording, _diarization(segments))
+    assert sum(b - a for a, b in repaired.spans("twin")) <= 1.6 + 1e-6, repaired.spans("twin")
