@@ -49,6 +49,8 @@ MIN_SOLO_SECONDS = 0.8  # solo speech a speaker needs for a spatial model
 BAND_HZ = (200.0, 4000.0)  # frequencies whose bins vote (speech energy, enough spatial detail)
 ROUNDS = 2  # models fitted on the first diarization, then once more on the corrected one (3: no better)
 LOADING = 1e-2
+BLOCK_SECONDS = 20.0  # audio transformed at a time (8 channels: 40 MB of STFT)
+SHARE_FRAMES = 500  # frames whose shares are computed at once (8 channels: about 30 MB of features)
 CACHE_BYTES = (
     128 * 2**20
 )  # band spectra kept between passes up to this size (about 4.5 min of 4 channels)  # diagonal loading of each model, relative to its mean power per bin
@@ -83,7 +85,7 @@ class SpatialActivity:
         offset, rate = 0, recording.sample_rate
         low, high = (int(round(hz * self.settings.fft_size / rate)) for hz in BAND_HZ)
         band = slice(max(low, 1), min(high, self.settings.fft_size // 2) + 1)
-        for block in iter_blocks(recording):
+        for block in iter_blocks(recording, BLOCK_SECONDS):
             if block.shape[1] >= self.settings.fft_size:
                 spectrum = stft(block, self.settings)
                 centers = frame_centers(spectrum.shape[1], self.settings)
@@ -152,19 +154,21 @@ class SpatialActivity:
         channels = recording.num_channels
         all_times, all_shares = [], []
         for times, spectrum in blocks:
-            observation = np.transpose(spectrum, (2, 1, 0))  # (F, T, C)
-            power = np.sum(observation.real**2 + observation.imag**2, axis=-1)  # (F, T)
-            features = _hermitian_features(observation / (np.sqrt(power)[..., None] + 1e-12))
-            quadratic = np.matmul(features, weights)  # (F, T, K): zᴴ B⁻¹ z per class
-            log_likelihood = -log_determinants[:, None, :] - channels * np.log(np.maximum(quadratic, 1e-12))
-            log_likelihood -= log_likelihood.max(axis=-1, keepdims=True)
-            posterior = np.exp(log_likelihood)
-            posterior /= posterior.sum(axis=-1, keepdims=True)
-            weight = power / (power.sum(axis=0, keepdims=True) + 1e-20)  # (F, T)
             block = np.full((len(models) - 1, len(times)), np.nan)
-            for index, row in enumerate(present):
-                if row < len(models) - 1:
-                    block[row] = np.sum(posterior[..., index] * weight, axis=0)
+            for first in range(0, len(times), SHARE_FRAMES):  # bounded copies (C² features per bin and frame)
+                frames = slice(first, first + SHARE_FRAMES)
+                observation = np.transpose(spectrum[:, frames], (2, 1, 0))  # (F, T, C)
+                power = np.sum(observation.real**2 + observation.imag**2, axis=-1)  # (F, T)
+                features = _hermitian_features(observation / (np.sqrt(power)[..., None] + 1e-12))
+                quadratic = np.matmul(features, weights)  # (F, T, K): zᴴ B⁻¹ z per class
+                log_likelihood = -log_determinants[:, None, :] - channels * np.log(np.maximum(quadratic, 1e-12))
+                log_likelihood -= log_likelihood.max(axis=-1, keepdims=True)
+                posterior = np.exp(log_likelihood)
+                posterior /= posterior.sum(axis=-1, keepdims=True)
+                weight = power / (power.sum(axis=0, keepdims=True) + 1e-20)  # (F, T)
+                for index, row in enumerate(present):
+                    if row < len(models) - 1:
+                        block[row, frames] = np.sum(posterior[..., index] * weight, axis=0)
             all_times.append(times)
             all_shares.append(block)
         times = np.concatenate(all_times)
