@@ -69,11 +69,7 @@ MIN_UNCOVERED_SECONDS = 0.3  # speech no speaker covers, decoded from the mixtur
 
 
 class Pipeline:
-    """Transcribe many recordings with one set of loaded models.
-
-    Args:
-        config: the full configuration (default: all defaults).
-    """
+    """Transcribe many recordings with one set of loaded models (``config``: all defaults when None)."""
 
     def __init__(self, config: PipelineConfig | None = None) -> None:
         self.config = config = config or PipelineConfig()
@@ -252,10 +248,11 @@ class Pipeline:
         )
 
     def _who_when(self, recording: Recording, audio: Signal, seg: SegmentationResult, hook: Hook) -> DiarizationDetail:
-        """embed + diarize, then on an array the spatial pass (``attribute.spatial_pass``)."""
+        """embed + diarize, then the spatial pass where an array's speakers get their own streams."""
         with stage(hook, "attribute", recording.session_id) as report:
             detail = self.diarizer.detail(audio, seg, self._unit_embedder(recording), report)
-        if self.config.attribute.spatial_pass and recording.layout is ChannelLayout.ARRAY:
+        streams = self.speaker_beams or self.separator  # chosen and measured with speaker streams only
+        if self.config.attribute.spatial_pass and streams and recording.layout is ChannelLayout.ARRAY:
             with stage(hook, "spatial", recording.session_id):
                 detail = replace(detail, diarization=self.spatial(recording, detail.diarization))
         return detail
@@ -327,7 +324,7 @@ class Pipeline:
         hook: Hook = no_hook,
     ) -> DiarizationDetail:
         """Who speaks when, without ASR: the front half of the chain as :meth:`__call__` runs it on a mono
-        or array recording (beamform → segment → embed + diarize → spatial on an array).
+        or array recording (beamform → segment → embed + diarize → spatial with speaker streams).
 
         Returns the 16 kHz mixture (a :class:`meetsep.io.audio.SignalFile` unless ``mixture`` was given), its
         segmentation, the units and embeddings clustered and the diarization (:class:`DiarizationDetail`).

@@ -204,8 +204,8 @@ class AttributeConfig(_Strict):
         default=1, ge=1, description="A speaker with fewer units (≤ 3 s each), under a quarter of all, joins another."
     )
     max_unit_seconds: float = Field(default=3.0, gt=0.0, description="Longest unit of one local speaker's speech (s).")
-    # Chosen on the 40 dev TTS meetings (espeak-ng, flite), first-pass DER 22.3 -> 18.8 %; checked on the 8 dev
-    # real-voice meetings, 21.1 -> 18.5 % (README "Where the words are lost")
+    # Chosen on the 40 dev TTS meetings (espeak-ng, flite), first-pass DER 22.3 -> 18.2 %; checked on the 8 dev
+    # real-voice meetings, 21.2 -> 18.0 % (README "How it works", spatial)
     spatial_pass: bool = Field(
         default=True,
         description="Array input: a second pass corrects who is active frame by frame from each speaker's spatial "
