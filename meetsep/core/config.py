@@ -208,8 +208,8 @@ class AttributeConfig(_Strict):
     # real-voice meetings, 21.2 -> 18.0 % (README "How it works", spatial)
     spatial_pass: bool = Field(
         default=True,
-        description="Array input: a second pass corrects who is active frame by frame from each speaker's spatial "
-        "model (meetsep/stages/spatial.py): speakers the diarization left out are added, wrong ones removed.",
+        description="Array input with speaker beams or a separator: a second pass corrects who is active frame by "
+        "frame from each speaker's spatial model (meetsep/stages/spatial.py): speakers left out added, wrong ones removed.",
     )
     spatial_add: float = Field(
         default=0.35,

@@ -19,15 +19,18 @@ averaged over ``SMOOTH_SECONDS``. Then, only in frames where the diarization has
 
 A speaker whose median share, where another speaker talks alone, already reaches
 ``attribute.spatial_add`` cannot be told apart from that one by place (a model fitted on little
-speech, or two people in one direction) and is not added where that one is active. The models are then fitted again on the frames where
-the first and the corrected diarization agree (a model is cleaned of frames a correction took away,
-never given new ones) and the decisions taken once more on the first diarization (``ROUNDS``). The exclusive diarization (one
-speaker per frame, for word assignment) is rebuilt in the changed frames from the most likely
-active speaker. A speaker with less than ``MIN_SOLO_SECONDS`` of solo
-speech has no model and is left as diarized. This is "mask-to-VAD" of the strongest CHiME/NOTSOFAR
-systems, with each speaker's spatial model fitted once on the whole recording instead of per
-segment. The file is read block by block twice per round (models, then shares); memory holds per-frequency
-matrices and a few numbers per frame, never the multichannel recording.
+speech, or two people in one direction) and is not added where that one is active. The models are
+then fitted again on the frames where the first and the corrected diarization agree (a model is
+cleaned of frames a correction took away, never given new ones) and the decisions taken once more
+on the first diarization (``ROUNDS``). The exclusive diarization (one speaker per frame, for word
+assignment) is rebuilt in the changed frames from the most likely active speaker. A speaker with
+less than ``MIN_SOLO_SECONDS`` of solo speech has no model and is left as diarized.
+
+This is the "mask-to-VAD" of the strongest CHiME/NOTSOFAR systems, with each speaker's spatial model
+fitted once on the whole recording instead of per segment. The file is read block by block; the
+band's spectra are kept between passes while they fit in ``CACHE_BYTES``, else the file is read
+again for each pass (two per round). Memory holds per-frequency matrices, a few numbers per frame
+and at most that cache, never the multichannel recording.
 """
 
 from __future__ import annotations
@@ -48,12 +51,10 @@ MIN_RUN_SECONDS = 0.3  # shortest stretch added to or removed from a speaker
 MIN_SOLO_SECONDS = 0.8  # solo speech a speaker needs for a spatial model
 BAND_HZ = (200.0, 4000.0)  # frequencies whose bins vote (speech energy, enough spatial detail)
 ROUNDS = 2  # models fitted on the first diarization, then once more on the corrected one (3: no better)
-LOADING = 1e-2
+LOADING = 1e-2  # diagonal loading of each model, relative to its mean power per bin
 BLOCK_SECONDS = 20.0  # audio transformed at a time (8 channels: 40 MB of STFT)
 SHARE_FRAMES = 500  # frames whose shares are computed at once (8 channels: about 30 MB of features)
-CACHE_BYTES = (
-    128 * 2**20
-)  # band spectra kept between passes up to this size (about 4.5 min of 4 channels)  # diagonal loading of each model, relative to its mean power per bin
+CACHE_BYTES = 128 * 2**20  # band spectra kept between passes (about 4.5 minutes of 4 channels)
 
 
 class SpatialActivity:
