@@ -79,6 +79,12 @@ def inside(times: np.ndarray, spans: np.ndarray) -> np.ndarray:
     return (index >= 0) & (times < ends[np.clip(index, 0, None)])
 
 
+def mask_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, stop)`` index pairs of the runs of True in a 1-D boolean ``mask`` (stop exclusive)."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(mask).astype(np.int8), [0]])))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+
+
 def merge_spans(spans: Iterable[Interval], gap: float = 0.0) -> list[Interval]:
     """Sorted union of ``spans``, also joining spans less than ``gap`` seconds apart."""
     merged: list[list[float]] = []

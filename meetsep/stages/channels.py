@@ -15,7 +15,7 @@ import numpy as np
 
 from meetsep.core.chunking import spans
 from meetsep.core.config import AttributeConfig
-from meetsep.core.intervals import overlap_seconds, overlapping_parts
+from meetsep.core.intervals import mask_runs, overlap_seconds, overlapping_parts
 from meetsep.core.protocols import Signal
 from meetsep.core.records import AttributedWord, Diarization, Interval, RecognizedWord, SegmentationResult, Stream
 from meetsep.schema import SpeakerSegment
@@ -102,8 +102,7 @@ def own_speech(
     for start, end in regions:
         first, last = int(start / frame_seconds), min(len(own), int(np.ceil(end / frame_seconds)))
         mask = own[first:last]
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
-        for a, b in zip(edges[::2], edges[1::2]):
+        for a, b in mask_runs(mask):
             seg_start, seg_end = max(start, (first + a) * frame_seconds), min(end, (first + b) * frame_seconds)
             if seg_end - seg_start >= min_duration:
                 out.append((round(seg_start, 3), round(seg_end, 3)))

@@ -28,7 +28,7 @@ import numpy as np
 from meetsep.core.clustering import MAX_UNITS, absorb_small, merge_similar, nme_spectral
 from meetsep.core.config import AttributeConfig
 from meetsep.core.hooks import StageReporter
-from meetsep.core.intervals import overlapping_parts
+from meetsep.core.intervals import mask_runs, overlapping_parts
 from meetsep.core.protocols import Signal, UnitEmbedder
 from meetsep.core.records import Diarization, SegmentationResult, SpeechUnits
 from meetsep.schema import SpeakerSegment
@@ -100,9 +100,8 @@ class Diarizer:
         for masks in source:
             runs = []
             for speaker in range(num_local):
-                edges = np.flatnonzero(np.diff(np.concatenate([[0], masks[:, speaker].astype(np.int8), [0]])))
                 spans: list[list[int]] = []
-                for start, end in zip(edges[::2], edges[1::2]):
+                for start, end in mask_runs(masks[:, speaker]):
                     if spans and start - spans[-1][1] <= bridge:
                         spans[-1][1] = end
                     else:

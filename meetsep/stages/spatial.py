@@ -41,7 +41,7 @@ import numpy as np
 
 from meetsep.core.config import AttributeConfig
 from meetsep.core.dsp import StftSettings, covariance, diagonal_load, frame_centers, stft
-from meetsep.core.intervals import inside, merge_spans, overlapping_parts, subtract_intervals
+from meetsep.core.intervals import inside, mask_runs, merge_spans, overlapping_parts, subtract_intervals
 from meetsep.core.records import Diarization, Recording
 from meetsep.io.audio import iter_blocks
 from meetsep.schema import ChannelLayout, SpeakerSegment
@@ -239,8 +239,7 @@ def _long_runs(mask: np.ndarray, shortest: int) -> np.ndarray:
     """``mask`` ``(rows, frames)`` with runs shorter than ``shortest`` frames cleared."""
     kept = np.zeros_like(mask)
     for row in range(mask.shape[0]):
-        edges = np.diff(np.concatenate([[0], mask[row].astype(np.int8), [0]]))
-        for start, stop in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+        for start, stop in mask_runs(mask[row]):
             if stop - start >= shortest:
                 kept[row, start:stop] = True
     return kept
@@ -248,11 +247,7 @@ def _long_runs(mask: np.ndarray, shortest: int) -> np.ndarray:
 
 def _spans(times: np.ndarray, mask: np.ndarray, frame: float) -> list[tuple[float, float]]:
     """Runs of ``mask`` as ``(start, end)`` seconds, each frame covering ``frame`` s around its centre."""
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return [
-        (max(0.0, float(times[a]) - frame / 2), float(times[b - 1]) + frame / 2)
-        for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))
-    ]
+    return [(max(0.0, float(times[a]) - frame / 2), float(times[b - 1]) + frame / 2) for a, b in mask_runs(mask)]
 
 
 def _hermitian_features(observation: np.ndarray) -> np.ndarray:

@@ -41,3 +41,10 @@ def test_merge_segments_joins_close_segments_per_speaker():
     ]
     merged = [(s.speaker, s.start, s.end) for s in merge_segments(segments, gap=0.5)]
     assert merged == [("A", 0, 2), ("B", 0.5, 2), ("A", 4, 5)]
+
+
+def test_mask_runs_are_the_true_stretches_end_exclusive():
+    from meetsep.core.intervals import mask_runs
+
+    assert mask_runs(np.array([1, 1, 0, 0, 1, 0, 1, 1, 1], dtype=bool)) == [(0, 2), (4, 5), (6, 9)]
+    assert mask_runs(np.zeros(4, dtype=bool)) == [] and mask_runs(np.ones(3, dtype=bool)) == [(0, 3)]
