@@ -72,11 +72,14 @@ class SpatialActivity:
         blocks = self.band_spectra(recording)
         corrected = diarization
         for _ in range(ROUNDS):  # models refitted where both agree, decisions on the first diarization
-            models = self.models(blocks(), recording, diarization, corrected)
+            agreeing = () if corrected is diarization else (corrected,)
+            models = self.models(blocks(), recording, diarization, *agreeing)
             if sum(model is not None for model in models[:-1]) < 2:
                 return corrected
             times, shares = self.shares(blocks(), recording, models)
             corrected = self.decide(diarization, times, shares)
+            if corrected is diarization:  # nothing changed: another round would fit the same models again
+                break
         return corrected
 
     # ------------------------------------------------------------------ the passes over the file
