@@ -26,6 +26,13 @@ on the first diarization (``ROUNDS``). The exclusive diarization (one speaker pe
 assignment) is rebuilt in the changed frames from the most likely active speaker. A speaker with
 less than ``MIN_SOLO_SECONDS`` of solo speech has no model and is left as diarized.
 
+Before all that, two people under one label are split (``attribute.spatial_split``, :meth:`split`):
+a speaker's solo speech is cut into blocks of ``SPLIT_FRAMES`` frames and the blocks clustered in two
+by direction (``meetsep.core.directions``); a part of at least ``SPLIT_MIN_BLOCKS`` blocks becomes a
+new speaker if, with models fitted for it, its own median share where it was split off reaches
+``SPLIT_OWN`` and no speaker found (the one it came from included) keeps ``attribute.spatial_keep``
+there: a talker from a direction nobody found owns, whom the clustering joined to another voice.
+
 This is the "mask-to-VAD" of the strongest CHiME/NOTSOFAR systems, with each speaker's spatial model
 fitted once on the whole recording instead of per segment. The file is read block by block; the
 band's spectra are kept between passes while they fit in ``CACHE_BYTES``, else the file is read
@@ -40,6 +47,7 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 
 from meetsep.core.config import AttributeConfig
+from meetsep.core.directions import solo_directions, split_in_two
 from meetsep.core.dsp import StftSettings, covariance, diagonal_load, frame_centers, stft
 from meetsep.core.intervals import inside, mask_runs, merge_spans, overlapping_parts, subtract_intervals
 from meetsep.core.records import Diarization, Recording
@@ -55,6 +63,12 @@ LOADING = 1e-2  # diagonal loading of each model, relative to its mean power per
 BLOCK_SECONDS = 20.0  # audio transformed at a time (8 channels: 40 MB of STFT)
 SHARE_FRAMES = 500  # frames whose shares are computed at once (8 channels: about 30 MB of features)
 CACHE_BYTES = 128 * 2**20  # band spectra kept between passes (about 4.5 minutes of 4 channels)
+SPLIT_FRAMES = 32  # solo frames per direction block of the split (0.5 s)
+SPLIT_MIN_BLOCKS = 4  # solo blocks the smaller part of a split needs (2 s), the larger part as many
+SPLIT_MAX_BLOCKS = 300  # blocks kept per speaker, 150 s (every other one dropped when twice as many: 8 channels, 37 MB)
+SPLIT_OWN = 0.4  # a split-off part's median share where it was split off must reach this (and every speaker
+# found fall below attribute.spatial_keep there); dev TTS + real meetings: of the candidate parts, 6 of the 15 that
+# were another person kept, none of the 14 that were not
 
 
 class SpatialActivity:
@@ -67,9 +81,12 @@ class SpatialActivity:
     def __call__(self, recording: Recording, diarization: Diarization) -> Diarization:
         """The diarization with speakers added and removed frame by frame (unchanged without an array,
         with fewer than two speakers, or when fewer than two speakers have a spatial model)."""
-        if recording.layout is not ChannelLayout.ARRAY or len(diarization.speakers) < 2:
+        if recording.layout is not ChannelLayout.ARRAY or not diarization.speakers:
             return diarization
         blocks = self.band_spectra(recording)
+        diarization = self.split(blocks, recording, diarization)
+        if len(diarization.speakers) < 2:
+            return diarization
         corrected = diarization
         for _ in range(ROUNDS):  # models refitted where both agree, decisions on the first diarization
             agreeing = () if corrected is diarization else (corrected,)
@@ -81,6 +98,57 @@ class SpatialActivity:
             if corrected is diarization:  # nothing changed: another round would fit the same models again
                 break
         return corrected
+
+    # ------------------------------------------------------------------ two people under one label
+
+    def split(
+        self,
+        blocks: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]],
+        recording: Recording,
+        diarization: Diarization,
+    ) -> Diarization:
+        """The diarization with speakers whose solo speech comes from two places split in two (the
+        clustering joined two people whose voices it could not tell apart): each speaker's solo
+        blocks clustered by direction (``meetsep.core.directions``); every candidate part taken out
+        as a new speaker at once, models fitted and shares computed; a part is kept where its own
+        median share reaches ``SPLIT_OWN`` and every speaker found, the one it came from included,
+        falls below ``attribute.spatial_keep`` there (a direction nobody found owns), else given back. Never beyond ``attribute.max_speakers`` or with a given count."""
+        config = self.config
+        room = (config.max_speakers or 10**6) - len(diarization.speakers)
+        if not config.spatial_split or config.num_speakers is not None or room <= 0:
+            return diarization
+        parts: dict[str, list[tuple[float, float]]] = {}
+        for name, (directions, frame_times) in solo_directions(
+            blocks(), diarization, SPLIT_FRAMES, SPLIT_MAX_BLOCKS
+        ).items():
+            if len(directions) < 2 * SPLIT_MIN_BLOCKS:
+                continue
+            labels = split_in_two(np.stack(directions))
+            if labels is not None and (labels == 1).sum() >= SPLIT_MIN_BLOCKS:
+                chosen = np.sort(np.concatenate([t for t, label in zip(frame_times, labels) if label == 1]))
+                parts[name] = _frame_spans(chosen, self.settings.hop / recording.sample_rate)
+        if not parts:
+            return diarization
+        taken = dict(zip(parts, _new_names(diarization.speakers, len(parts))))
+        candidate = _relabel(diarization, parts, taken)
+        models = self.models(blocks(), recording, candidate)
+        times, shares = self.shares(blocks(), recording, models)
+        speakers = candidate.speakers
+        kept = {}
+        found = [row for row, speaker in enumerate(speakers) if speaker not in taken.values()]
+        for name, spans in parts.items():
+            where = inside(times, np.array(spans).reshape(-1, 2))
+            own = shares[speakers.index(taken[name]), where]
+            if not where.any() or np.isnan(own).all() or np.nanmedian(own) < SPLIT_OWN:
+                continue
+            # a direction no found speaker owns (else a stretch of that speaker's, which decide() moves back)
+            owned = [np.nanmedian(shares[row, where]) for row in found if not np.isnan(shares[row, where]).all()]
+            if max(owned, default=0.0) < config.spatial_keep:
+                kept[name] = spans
+        kept = dict(sorted(kept.items(), key=lambda item: -sum(b - a for a, b in item[1]))[:room])
+        if not kept:
+            return diarization
+        return _relabel(diarization, kept, dict(zip(kept, _new_names(diarization.speakers, len(kept)))))
 
     # ------------------------------------------------------------------ the passes over the file
 
@@ -236,6 +304,50 @@ class SpatialActivity:
                 exclusive.append(SpeakerSegment(speaker=name, start=a, end=b))
         exclusive.sort(key=lambda s: (s.start, s.end, s.speaker))
         return Diarization(segments, exclusive, overlapping_parts(segments), diarization.count_confidence)
+
+
+def _frame_spans(times: np.ndarray, frame: float) -> list[tuple[float, float]]:
+    """Sorted frame centres → the ``(start, end)`` seconds they cover (frames further apart than
+    1.5 frames begin a new span)."""
+    breaks = np.flatnonzero(np.diff(times) > 1.5 * frame) + 1
+    return [
+        (max(0.0, float(run[0]) - frame / 2), float(run[-1]) + frame / 2) for run in np.split(times, breaks) if len(run)
+    ]
+
+
+def _new_names(speakers: list[str], count: int) -> list[str]:
+    """``count`` labels ``SPEAKER_NN`` that no speaker has, numbered on from the speakers'."""
+    names, number = [], len(speakers)
+    while len(names) < count:
+        if (name := f"SPEAKER_{number:02d}") not in speakers:
+            names.append(name)
+        number += 1
+    return names
+
+
+def _relabel(
+    diarization: Diarization, parts: dict[str, list[tuple[float, float]]], names: dict[str, str]
+) -> Diarization:
+    """``parts[speaker]``'s spans of ``speaker`` (segments and exclusive) given to ``names[speaker]``."""
+
+    def moved(segments: list[SpeakerSegment]) -> list[SpeakerSegment]:
+        out: list[SpeakerSegment] = []
+        for segment in segments:
+            spans = parts.get(segment.speaker)
+            if spans is None:
+                out.append(segment)
+                continue
+            whole = [(segment.start, segment.end)]
+            for a, b in subtract_intervals(whole, spans):
+                out.append(SpeakerSegment(speaker=segment.speaker, start=a, end=b))
+            for a, b in subtract_intervals(whole, subtract_intervals(whole, spans)):
+                out.append(SpeakerSegment(speaker=names[segment.speaker], start=a, end=b))
+        return sorted(out, key=lambda s: (s.start, s.end, s.speaker))
+
+    segments = moved(diarization.segments)
+    return Diarization(
+        segments, moved(diarization.exclusive), overlapping_parts(segments), diarization.count_confidence
+    )
 
 
 def _long_runs(mask: np.ndarray, shortest: int) -> np.ndarray:

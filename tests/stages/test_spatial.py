@@ -129,3 +129,36 @@ def test_a_speaker_that_cannot_be_told_apart_by_place_is_never_added(recording, 
     ] + [SpeakerSegment(speaker="twin", start=a, end=b) for a, b in borrowed]
     repaired = SpatialActivity(AttributeConfig())(recording, _diarization(segments))
     assert sum(b - a for a, b in repaired.spans("twin")) <= 1.6 + 1e-6, repaired.spans("twin")
+
+
+def test_two_people_under_one_label_are_split_by_where_they_sit(recording, meeting_diarization):
+    """Both talkers' speech under one label (a clustering that joined two voices): their solo speech
+    comes from two places, so the label is split in two, each part mostly one person's."""
+    truth = meeting_diarization
+    first, second = truth.speakers
+    joined = _diarization([SpeakerSegment(speaker="joined", start=s.start, end=s.end) for s in truth.segments])
+    repaired = SpatialActivity(AttributeConfig())(recording, joined)
+    assert len(repaired.speakers) == 2 and "joined" in repaired.speakers, repaired.speakers
+    (new,) = [name for name in repaired.speakers if name != "joined"]
+    solo = {
+        name: subtract_intervals(truth.spans(name), truth.spans(other))
+        for name, other in ((first, second), (second, first))
+    }
+    # the new label lies on one person's solo speech, "joined" keeps mostly the other's
+    share = {name: _seconds(repaired, new, spans) / sum(b - a for a, b in spans) for name, spans in solo.items()}
+    person = max(share, key=share.get)
+    other = second if person == first else first
+    assert share[person] >= 0.5 and share[other] <= 0.1, share
+    assert _seconds(repaired, "joined", solo[other]) >= 0.9 * sum(b - a for a, b in solo[other])
+
+
+def test_no_split_of_a_right_diarization_or_beyond_a_given_count(recording, meeting_diarization):
+    truth = meeting_diarization
+    assert SpatialActivity(AttributeConfig())(recording, truth).speakers == truth.speakers
+    joined = _diarization([SpeakerSegment(speaker="joined", start=s.start, end=s.end) for s in truth.segments])
+    for config in (
+        AttributeConfig(num_speakers=1),
+        AttributeConfig(max_speakers=1),
+        AttributeConfig(spatial_split=False),
+    ):
+        assert SpatialActivity(config)(recording, joined).speakers == ["joined"]
