@@ -8,6 +8,7 @@ are the caller's; nothing here resamples.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -26,13 +27,16 @@ class StftSettings:
     hop: int = 256
 
 
-def stft(audio: np.ndarray, settings: StftSettings) -> np.ndarray:
+def stft(audio: np.ndarray, settings: StftSettings, bins: slice | None = None, phase: bool = True) -> np.ndarray:
     """``(channels, samples)`` → ``(channels, frames, bins)`` complex64 (Hann, scipy ShortTimeFFT).
 
     The values of ``ShortTimeFFT.stft`` (bit for bit: the same frames, window, phase roll and
     ``scipy.fft.rfft``), but with all frames of a chunk in one FFT call instead of scipy's loop over
     frames (3x faster), and ``STFT_FRAMES`` frames at a time into the complex64 result (a minute of
-    8-channel audio needs 123 MB, not a further 246 MB of complex128).
+    8-channel audio needs 123 MB, not a further 246 MB of complex128). ``bins``: only those bins are
+    kept. ``phase=False`` skips the roll that aligns the phase with scipy's (each bin then differs by
+    a phase common to all channels and frames, which spatial statistics ``yyᴴ`` do not see) and
+    transforms float32 audio in single precision (twice as fast; differences of about 1e-7).
     """
     import scipy.fft
     from numpy.lib.stride_tricks import sliding_window_view
@@ -42,18 +46,19 @@ def stft(audio: np.ndarray, settings: StftSettings) -> np.ndarray:
     if samples < size - middle:
         raise ValueError(f"{samples} samples: the STFT needs at least {size - middle}")
     first, last = transform.p_min, transform.p_max(samples)
-    window = transform.win.conj()
+    window = transform.win.conj() if phase else transform.win.astype(np.float32)  # float32 FFTs without the roll
     roll = (transform.phase_shift + middle) % size
-    out = np.empty((*audio.shape[:-1], last - first, transform.f_pts), dtype=np.complex64)
+    kept = range(transform.f_pts)[bins or slice(None)]
+    out = np.empty((*audio.shape[:-1], last - first, len(kept)), dtype=np.complex64)
     for begin in range(first, last, STFT_FRAMES):
         end = min(begin + STFT_FRAMES, last)
         start, stop = begin * hop - middle, end * hop - middle + size  # samples the frames cover (zeros outside)
         piece = audio[..., max(start, 0) : min(stop, samples)]
         piece = np.pad(piece, [(0, 0)] * (audio.ndim - 1) + [(-min(start, 0), max(stop - samples, 0))])
         frames = sliding_window_view(piece, size, axis=-1)[..., : (end - begin) * hop : hop, :]
-        out[..., begin - first : end - first, :] = scipy.fft.rfft(
-            np.roll(frames * window, -roll, axis=-1), n=transform.mfft, axis=-1
-        )
+        windowed = frames * window
+        spectrum = scipy.fft.rfft(np.roll(windowed, -roll, axis=-1) if phase else windowed, n=transform.mfft, axis=-1)
+        out[..., begin - first : end - first, :] = spectrum if bins is None else spectrum[..., bins]
     return out
 
 
@@ -62,7 +67,8 @@ def frame_centers(frames: int, settings: StftSettings) -> np.ndarray:
     return (np.arange(frames) + _short_time_fft(settings).p_min) * settings.hop
 
 
-def _short_time_fft(settings: StftSettings) -> Any:
+@lru_cache(maxsize=8)
+def _short_time_fft(settings: StftSettings) -> Any:  # made once per settings (5 ms each, a call per block)
     from scipy.signal import ShortTimeFFT
     from scipy.signal.windows import hann
 

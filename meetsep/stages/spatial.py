@@ -63,7 +63,7 @@ LOADING = 1e-2  # diagonal loading of each model, relative to its mean power per
 BLOCK_SECONDS = 20.0  # audio transformed at a time (8 channels: 40 MB of STFT)
 SHARE_FRAMES = 500  # frames whose shares are computed at once (8 channels: about 30 MB of features)
 CACHE_BYTES = 128 * 2**20  # band spectra kept between passes (about 4.5 minutes of 4 channels)
-SPLIT_FRAMES = 32  # solo frames per direction block of the split (0.5 s)
+SPLIT_FRAMES = 32  # solo frames per direction block of the split (0.5 s at the default hop)
 SPLIT_MIN_BLOCKS = 4  # solo blocks the smaller part of a split needs (2 s), the larger part as many
 SPLIT_MAX_BLOCKS = 300  # blocks kept per speaker, 150 s (every other one dropped when twice as many: 8 channels, 37 MB)
 SPLIT_OWN = 0.4  # a split-off part's median share where it was split off must reach this (and every speaker
@@ -159,10 +159,10 @@ class SpatialActivity:
         band = slice(max(low, 1), min(high, self.settings.fft_size // 2) + 1)
         for block in iter_blocks(recording, BLOCK_SECONDS):
             if block.shape[1] >= self.settings.fft_size:
-                spectrum = stft(block, self.settings)
+                spectrum = stft(block, self.settings, bins=band, phase=False)  # yyᴴ needs no common phase
                 centers = frame_centers(spectrum.shape[1], self.settings)
                 own = (centers >= 0) & (centers < block.shape[1])  # each frame once across blocks
-                yield (offset + centers[own]) / rate, np.ascontiguousarray(spectrum[:, own, band])
+                yield (offset + centers[own]) / rate, np.ascontiguousarray(spectrum[:, own])
             offset += block.shape[1]
 
     def band_spectra(self, recording: Recording) -> Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]:

@@ -33,3 +33,22 @@ def test_stft_equals_scipys_short_time_fft_bit_for_bit(fft_size, hop):
         np.testing.assert_array_equal(ours, expected)
     with pytest.raises(ValueError, match="needs at least"):
         stft(np.zeros((2, fft_size // 4), np.float32), settings)
+
+
+def test_band_stft_without_the_phase_roll_keeps_spatial_statistics():
+    """``bins`` keeps only those bins; ``phase=False`` changes each bin by a phase common to all channels
+    (and float32 rounding), so every covariance ``yyᴴ`` is the exact STFT's."""
+    from meetsep.core.dsp import covariance
+
+    rng = np.random.default_rng(5)
+    audio = rng.standard_normal((4, 16000)).astype(np.float32)
+    settings = StftSettings(fft_size=1024, hop=256)
+    exact = stft(audio, settings)
+    band = slice(13, 257)
+    fast = stft(audio, settings, bins=band, phase=False)
+    assert fast.shape == exact[:, :, band].shape and fast.dtype == np.complex64
+    reference = covariance(exact[:, :, band])
+    assert np.allclose(covariance(fast), reference, rtol=1e-4, atol=1e-4 * np.abs(reference).max())
+    ratio = fast / exact[:, :, band]  # one phase per bin, the same for every channel and frame
+    assert np.allclose(np.abs(ratio), 1.0, atol=1e-3)
+    assert np.allclose(ratio, ratio[:1, :1, :], atol=1e-3)
