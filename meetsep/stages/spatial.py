@@ -112,7 +112,8 @@ class SpatialActivity:
         blocks clustered by direction (``meetsep.core.directions``); every candidate part taken out
         as a new speaker at once, models fitted and shares computed; a part is kept where its own
         median share reaches ``SPLIT_OWN`` and every speaker found, the one it came from included,
-        falls below ``attribute.spatial_keep`` there (a direction nobody found owns), else given back. Never beyond ``attribute.max_speakers`` or with a given count."""
+        falls below ``attribute.spatial_keep`` there (a direction nobody found owns), else given back.
+        Never beyond ``attribute.max_speakers`` or with a given count."""
         config = self.config
         room = (config.max_speakers or 10**6) - len(diarization.speakers)
         if not config.spatial_split or config.num_speakers is not None or room <= 0:
@@ -307,8 +308,8 @@ class SpatialActivity:
 
 
 def _frame_spans(times: np.ndarray, frame: float) -> list[tuple[float, float]]:
-    """Sorted frame centres → the ``(start, end)`` seconds they cover (frames further apart than
-    1.5 frames begin a new span)."""
+    """Sorted frame centres → the ``(start, end)`` seconds they cover, each frame ``frame`` s around its
+    centre (frames further apart than 1.5 frames begin a new span)."""
     breaks = np.flatnonzero(np.diff(times) > 1.5 * frame) + 1
     return [
         (max(0.0, float(run[0]) - frame / 2), float(run[-1]) + frame / 2) for run in np.split(times, breaks) if len(run)
@@ -361,8 +362,8 @@ def _long_runs(mask: np.ndarray, shortest: int) -> np.ndarray:
 
 
 def _spans(times: np.ndarray, mask: np.ndarray, frame: float) -> list[tuple[float, float]]:
-    """Runs of ``mask`` as ``(start, end)`` seconds, each frame covering ``frame`` s around its centre."""
-    return [(max(0.0, float(times[a]) - frame / 2), float(times[b - 1]) + frame / 2) for a, b in mask_runs(mask)]
+    """Runs of ``mask`` over the frame grid ``times`` as ``(start, end)`` seconds (:func:`_frame_spans`)."""
+    return _frame_spans(times[mask], frame)
 
 
 def _hermitian_features(observation: np.ndarray) -> np.ndarray:
