@@ -133,3 +133,12 @@ class SpanIndex:
         """Whether any span intersects the open interval ``(start, end)``."""
         index = bisect_right(self.ends, start)
         return index < len(self.spans) and self.starts[index] < end
+
+
+def frame_spans(times: np.ndarray, frame: float) -> list[tuple[float, float]]:
+    """Sorted frame centres → the ``(start, end)`` seconds they cover, each frame ``frame`` s around its
+    centre (frames further apart than 1.5 frames begin a new span)."""
+    breaks = np.flatnonzero(np.diff(times) > 1.5 * frame) + 1
+    return [
+        (max(0.0, float(run[0]) - frame / 2), float(run[-1]) + frame / 2) for run in np.split(times, breaks) if len(run)
+    ]

@@ -49,7 +49,7 @@ import numpy as np
 from meetsep.core.config import AttributeConfig
 from meetsep.core.directions import solo_directions, split_in_two
 from meetsep.core.dsp import StftSettings, covariance, diagonal_load, frame_centers, stft
-from meetsep.core.intervals import inside, mask_runs, merge_spans, overlapping_parts, subtract_intervals
+from meetsep.core.intervals import frame_spans, inside, mask_runs, merge_spans, overlapping_parts, subtract_intervals
 from meetsep.core.records import Diarization, Recording
 from meetsep.io.audio import iter_blocks
 from meetsep.schema import ChannelLayout, SpeakerSegment
@@ -84,13 +84,16 @@ class SpatialActivity:
         if recording.layout is not ChannelLayout.ARRAY or not diarization.speakers:
             return diarization
         blocks = self.band_spectra(recording)
-        diarization = self.split(blocks, recording, diarization)
+        diarization, first = self.split(blocks, recording, diarization)
         if len(diarization.speakers) < 2:
             return diarization
         corrected = diarization
         for _ in range(ROUNDS):  # models refitted where both agree, decisions on the first diarization
             agreeing = () if corrected is diarization else (corrected,)
-            models = self.models(blocks(), recording, diarization, *agreeing)
+            if first is not None and not agreeing:
+                models = self.fit(*first, recording)
+            else:
+                models = self.models(blocks(), recording, diarization, *agreeing)
             if sum(model is not None for model in models[:-1]) < 2:
                 return corrected
             times, shares = self.shares(blocks(), recording, models)
@@ -106,18 +109,20 @@ class SpatialActivity:
         blocks: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]],
         recording: Recording,
         diarization: Diarization,
-    ) -> Diarization:
+    ) -> tuple[Diarization, tuple[list[np.ndarray | int], np.ndarray] | None]:
         """The diarization with speakers whose solo speech comes from two places split in two (the
         clustering joined two people whose voices it could not tell apart): each speaker's solo
         blocks clustered by direction (``meetsep.core.directions``); every candidate part taken out
         as a new speaker at once, models fitted and shares computed; a part is kept where its own
         median share reaches ``SPLIT_OWN`` and every speaker found, the one it came from included,
         falls below ``attribute.spatial_keep`` there (a direction nobody found owns), else given back.
-        Never beyond ``attribute.max_speakers`` or with a given count."""
+        Never beyond ``attribute.max_speakers`` or with a given count. With it, the :meth:`sums` of
+        the result's speakers when candidates were judged (the first round's models need no pass of
+        their own), else None."""
         config = self.config
         room = (config.max_speakers or 10**6) - len(diarization.speakers)
         if not config.spatial_split or config.num_speakers is not None or room <= 0:
-            return diarization
+            return diarization, None
         parts: dict[str, list[tuple[float, float]]] = {}
         for name, (directions, frame_times) in solo_directions(
             blocks(), diarization, SPLIT_FRAMES, SPLIT_MAX_BLOCKS
@@ -127,13 +132,13 @@ class SpatialActivity:
             labels = split_in_two(np.stack(directions))
             if labels is not None and (labels == 1).sum() >= SPLIT_MIN_BLOCKS:
                 chosen = np.sort(np.concatenate([t for t, label in zip(frame_times, labels) if label == 1]))
-                parts[name] = _frame_spans(chosen, self.settings.hop / recording.sample_rate)
+                parts[name] = frame_spans(chosen, self.settings.hop / recording.sample_rate)
         if not parts:
-            return diarization
+            return diarization, None
         taken = dict(zip(parts, _new_names(diarization.speakers, len(parts))))
         candidate = _relabel(diarization, parts, taken)
-        models = self.models(blocks(), recording, candidate)
-        times, shares = self.shares(blocks(), recording, models)
+        sums, counts = self.sums(blocks(), candidate)
+        times, shares = self.shares(blocks(), recording, self.fit(sums, counts, recording))
         speakers = candidate.speakers
         kept = {}
         found = [row for row, speaker in enumerate(speakers) if speaker not in taken.values()]
@@ -147,9 +152,19 @@ class SpatialActivity:
             if max(owned, default=0.0) < config.spatial_keep:
                 kept[name] = spans
         kept = dict(sorted(kept.items(), key=lambda item: -sum(b - a for a, b in item[1]))[:room])
-        if not kept:
-            return diarization
-        return _relabel(diarization, kept, dict(zip(kept, _new_names(diarization.speakers, len(kept)))))
+        names = dict(zip(kept, _new_names(diarization.speakers, len(kept))))
+        result = _relabel(diarization, kept, names) if kept else diarization
+        # the candidates' sums regrouped for the result (a part given back adds to its speaker's again)
+        row = {name: index for index, name in enumerate(candidate.speakers)}
+        origin = {new: old for old, new in names.items()}
+        rows = [
+            [row[taken[origin[name]]]]
+            if name in origin
+            else [row[name]] + ([row[taken[name]]] if name in taken and name not in kept else [])
+            for name in result.speakers
+        ] + [[len(sums) - 1]]
+        regrouped = [sum((sums[index] for index in group), start=0) for group in rows]
+        return result, (regrouped, np.array([counts[group].sum() for group in rows]))
 
     # ------------------------------------------------------------------ the passes over the file
 
@@ -189,6 +204,13 @@ class SpatialActivity:
         normalized to trace C per bin, or None for a speaker with too little solo speech. With
         ``others`` (a corrected diarization), a frame counts only where all of them agree: a model is
         cleaned of frames a correction took away, never given frames it did not have at first."""
+        return self.fit(*self.sums(blocks, diarization, *others), recording)
+
+    def sums(
+        self, blocks: Iterable[tuple[np.ndarray, np.ndarray]], diarization: Diarization, *others: Diarization
+    ) -> tuple[list[np.ndarray | int], np.ndarray]:
+        """What :meth:`models` fits: per speaker, then noise, the sum of ``yyᴴ`` over its frames
+        (0 without any) and how many frames."""
         speakers = diarization.speakers
         every = (diarization, *others)
         spans = [[np.array(d.spans(name)).reshape(-1, 2) for name in speakers] for d in every]
@@ -204,10 +226,14 @@ class SpatialActivity:
                 if frames.any():
                     sums[row] = sums[row] + covariance(spectrum, frames)
                     counts[row] += int(frames.sum())
+        return sums, counts
+
+    def fit(self, sums: list[np.ndarray | int], counts: np.ndarray, recording: Recording) -> list[np.ndarray | None]:
+        """:meth:`sums` → :meth:`models`."""
         minimum = MIN_SOLO_SECONDS * recording.sample_rate / self.settings.hop
         models: list[np.ndarray | None] = []
         for row, total in enumerate(sums):
-            if counts[row] < (minimum if row < len(speakers) else 1) or isinstance(total, int):
+            if counts[row] < (minimum if row < len(sums) - 1 else 1) or isinstance(total, int):
                 models.append(None)
                 continue
             matrix = diagonal_load(total / counts[row], LOADING)
@@ -307,15 +333,6 @@ class SpatialActivity:
         return Diarization(segments, exclusive, overlapping_parts(segments), diarization.count_confidence)
 
 
-def _frame_spans(times: np.ndarray, frame: float) -> list[tuple[float, float]]:
-    """Sorted frame centres → the ``(start, end)`` seconds they cover, each frame ``frame`` s around its
-    centre (frames further apart than 1.5 frames begin a new span)."""
-    breaks = np.flatnonzero(np.diff(times) > 1.5 * frame) + 1
-    return [
-        (max(0.0, float(run[0]) - frame / 2), float(run[-1]) + frame / 2) for run in np.split(times, breaks) if len(run)
-    ]
-
-
 def _new_names(speakers: list[str], count: int) -> list[str]:
     """``count`` labels ``SPEAKER_NN`` that no speaker has, numbered on from the speakers'."""
     names, number = [], len(speakers)
@@ -362,8 +379,8 @@ def _long_runs(mask: np.ndarray, shortest: int) -> np.ndarray:
 
 
 def _spans(times: np.ndarray, mask: np.ndarray, frame: float) -> list[tuple[float, float]]:
-    """Runs of ``mask`` over the frame grid ``times`` as ``(start, end)`` seconds (:func:`_frame_spans`)."""
-    return _frame_spans(times[mask], frame)
+    """Runs of ``mask`` over the frame grid ``times`` as ``(start, end)`` seconds."""
+    return frame_spans(times[mask], frame)
 
 
 def _hermitian_features(observation: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from meetsep.core.config import AttributeConfig
@@ -162,3 +163,28 @@ def test_no_split_of_a_right_diarization_or_beyond_a_given_count(recording, meet
         AttributeConfig(spatial_split=False),
     ):
         assert SpatialActivity(config)(recording, joined).speakers == ["joined"]
+
+
+def test_the_splits_sums_are_the_first_rounds_models(recording, meeting_diarization):
+    """The split hands the first round the sums of its judged candidates, regrouped: a part given back
+    is its speaker's again. Fitted, they are the models a pass over the result would fit."""
+    truth = meeting_diarization
+    spatial = SpatialActivity(AttributeConfig())
+    blocks = spatial.band_spectra(recording)
+    judged = 0
+    for diarization in (
+        _diarization([SpeakerSegment(speaker="joined", start=s.start, end=s.end) for s in truth.segments]),
+        _diarization(list(truth.segments)),
+    ):
+        result, first = spatial.split(blocks, recording, diarization)
+        if first is None:  # nothing was judged: the first round makes its own pass
+            continue
+        judged += 1
+        reused = spatial.fit(*first, recording)
+        fitted = spatial.models(blocks(), recording, result)
+        assert len(reused) == len(fitted) == len(result.speakers) + 1
+        for a, b in zip(reused, fitted):
+            assert (a is None) == (b is None)
+            if a is not None:
+                assert np.allclose(a, b, rtol=1e-6, atol=1e-9)
+    assert judged >= 1  # the joined label is judged (and split)
