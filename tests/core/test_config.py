@@ -70,12 +70,14 @@ def test_trusting_model_code_does_not_change_the_hash():
 def test_fields_added_later_leave_the_hash_of_earlier_outputs_as_it_was():
     """Transcripts carry config_hash and batch runs resume by it: a field added later (HASHED_WHEN_SET) counts
     only once set away from its default, so the defaults and every preset keep the hash they had; a field whose
-    default changes what the chain outputs changes it (attribute.spatial_pass, attribute.spatial_split: array
-    transcripts differ)."""
+    default changes what the chain outputs changes it (attribute.spatial_pass, attribute.spatial_split,
+    attribute.two_from_overlap: transcripts differ)."""
     # b124a4fa9a3d8748 / 6e9bb5d778408d4f from d4c561d until attribute.spatial_pass (on) changed array outputs,
-    # 6528e3aeef1bfb80 / c268268d592d520d from 9b866cf until attribute.spatial_split (on) did
-    assert PipelineConfig().config_hash() == "e6db10f3f4bc3b40"
-    assert load_config(["meeting_array"]).config_hash() == "868d7ef64d6b70c3"
+    # 6528e3aeef1bfb80 / c268268d592d520d from 9b866cf until attribute.spatial_split (on) did, e6db10f3f4bc3b40 /
+    # 868d7ef64d6b70c3 from 7bae285 until attribute.two_from_overlap did
+    assert PipelineConfig().config_hash() == "f7266bbc2ed7d8d4"
+    assert load_config(["meeting_array"]).config_hash() == "57cd4bd2627529d0"
+    assert load_config([], ["attribute.two_from_overlap=null"]).config_hash() != PipelineConfig().config_hash()
     assert load_config([], ["attribute.spatial_pass=false"]).config_hash() != PipelineConfig().config_hash()
     assert load_config([], ["attribute.spatial_split=false"]).config_hash() != PipelineConfig().config_hash()
     assert [field for _, field in HASHED_WHEN_SET] == [

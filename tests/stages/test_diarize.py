@@ -117,6 +117,65 @@ def test_units_are_cut_at_max_unit_seconds_and_a_given_clustering_replaces_the_c
     assert detail.diarization.count_confidence == 0.5 and detail.segmentation is segmentation
 
 
+def test_overlap_the_segmentation_hears_means_two_speakers_at_least():
+    """Overlapped speech needs two people: where the segmentation hears 5 % of the speech (and 1.5 s) as two
+    voices at once, the clustering is asked for two speakers at least; not below that, not with a given
+    count, not when one speaker at most is allowed, not with the rule off."""
+    from pyannote.core import SlidingWindow, SlidingWindowFeature
+
+    from meetsep.core.config import AttributeConfig
+    from meetsep.core.records import SegmentationResult
+    from meetsep.stages.diarize import Diarizer
+
+    frames = SlidingWindow(start=0.0, duration=0.1, step=0.1)
+    local = SlidingWindowFeature(
+        np.zeros((1, 100, 3), dtype=np.float32), SlidingWindow(start=0.0, duration=10.0, step=2.0)
+    )
+    count = SlidingWindowFeature(np.zeros((100, 1), dtype=np.int8), frames)
+
+    def fewest(overlap: list[tuple[float, float]], **settings: object) -> int | None:
+        speech = [(0.0, 30.0), (31.0, 61.0)]  # 60 s of speech
+        segmentation = SegmentationResult(local, count, frames, speech, overlap)
+        return Diarizer(AttributeConfig(**settings)).fewest_speakers(segmentation)
+
+    heard = [(5.0, 6.0), (40.0, 42.1)]  # 3.1 s: 5.2 % of the speech
+    assert fewest(heard) == 2
+    assert fewest(heard, min_speakers=3) == 3
+    assert fewest([(5.0, 6.0), (40.0, 41.8)]) is None  # 2.8 s but 4.7 %
+    assert fewest([(5.0, 6.0)], two_from_overlap=0.01) is None  # 1.7 % but 1 s
+    assert fewest([(5.0, 6.0)], min_speakers=2) == 2
+    assert fewest(heard, num_speakers=1) is None
+    assert fewest(heard, max_speakers=1) is None
+    assert fewest(heard, two_from_overlap=None) is None
+
+    class Capture:  # the bounds the diarizer gives its clustering, which finds one speaker unless told more
+        calls: list = []
+
+        def __call__(self, embeddings, segmentations, **bounds):
+            Capture.calls.append(bounds["min_clusters"])
+            labels = np.zeros(embeddings.shape[:2], dtype=np.int64)
+            labels[:, 1:] = 1 if bounds["min_clusters"] else 0
+            return labels, None, None
+
+    class Embed:
+        spatial = None
+        min_clean_seconds = 1.0
+
+        def __call__(self, audio, speech, selected=None, reporter=None):
+            return np.ones((*speech.origin.shape, 4), dtype=np.float32)
+
+    active = np.zeros((1, 100, 3), dtype=np.float32)
+    active[0, :80, 0] = 1.0
+    local = SlidingWindowFeature(active, local.sliding_window)
+    count = SlidingWindowFeature((active[0].sum(axis=1, keepdims=True) > 0).astype(np.int8), frames)
+    for overlap, calls, found in (([(2.0, 4.0)], [None, 2], 2), ([], [None], 1)):  # again only with overlap heard
+        Capture.calls = []
+        segmentation = SegmentationResult(local, count, frames, [(0.0, 8.0)], overlap)
+        diarizer = Diarizer(AttributeConfig(), clustering=Capture())
+        detail = diarizer.detail(np.zeros(160000, np.float32), segmentation, Embed())
+        assert Capture.calls == calls and len(detail.diarization.speakers) == found
+
+
 def _speakers_found(audio: np.ndarray) -> int:
     """Speakers the default diarization finds in a mono 16 kHz signal."""
     from meetsep.core.config import AttributeConfig, RuntimeConfig, SegmentConfig
