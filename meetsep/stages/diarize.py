@@ -3,10 +3,12 @@
 Stage "diarize" of the chain. Each 10 s segmentation window's local speakers are cut into units
 (contiguous runs, at most ``attribute.max_unit_seconds``, 3 s); their embeddings (voice, and where the
 speech comes from on an array; :mod:`meetsep.stages.embedding`) are clustered over the whole recording
-with pyannote's agglomerative clustering (cosine, with the cannot-link constraint that two local speakers
-of one window differ; automatic count or the ``attribute.*_speakers`` bounds); pyannote's reconstruction
-turns clustered windows plus the speaker count into a diarization with overlaps, and an exclusive
-one (one speaker per frame) for word assignment.
+by spectral clustering (NME-SC, :mod:`meetsep.core.clustering`; ``attribute.clustering=ahc``: pyannote's
+agglomerative clustering, cosine, with the cannot-link constraint that two local speakers of one window
+differ) inside pyannote's clustering frame (automatic count or the ``attribute.*_speakers`` bounds,
+and two speakers at least where overlapped speech is heard: :meth:`Diarizer.fewest_speakers`);
+pyannote's reconstruction turns clustered windows plus the speaker count into a diarization with
+overlaps, and an exclusive one (one speaker per frame) for word assignment.
 
 Only every ``attribute.embed_every``-th window is embedded: the units of the others take the
 cluster of the units next door that share their speech frames (a unit no embedded window saw is
@@ -126,8 +128,10 @@ class Diarizer:
     def fewest_speakers(self, segmentation: SegmentationResult) -> int | None:
         """The fewest speakers the diarization may have: ``attribute.min_speakers``, and two where the
         segmentation hears two voices at once in ``attribute.two_from_overlap`` of the speech or more (and
-        ``MIN_OVERLAP_SECONDS``); where the clustering finds fewer, it clusters again with that bound. Overlapped speech needs two people; one person's speech is rarely heard
-        as overlapped (at most 1.5 % of it in the dev recordings of one real voice, by phone or in a room), while two people who
+        ``MIN_OVERLAP_SECONDS``); where the clustering finds fewer, it clusters again with that bound.
+
+        Overlapped speech needs two people. One person's speech is rarely heard as overlapped (at most
+        1.5 % of it in the dev recordings of one real voice, by phone or in a room), while two people who
         sound alike may form one cluster of voices."""
         config = self.config
         fewest = config.min_speakers
