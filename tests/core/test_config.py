@@ -74,9 +74,10 @@ def test_fields_added_later_leave_the_hash_of_earlier_outputs_as_it_was():
     attribute.two_from_overlap: transcripts differ)."""
     # b124a4fa9a3d8748 / 6e9bb5d778408d4f from d4c561d until attribute.spatial_pass (on) changed array outputs,
     # 6528e3aeef1bfb80 / c268268d592d520d from 9b866cf until attribute.spatial_split (on) did, e6db10f3f4bc3b40 /
-    # 868d7ef64d6b70c3 from 7bae285 until attribute.two_from_overlap did
-    assert PipelineConfig().config_hash() == "f7266bbc2ed7d8d4"
-    assert load_config(["meeting_array"]).config_hash() == "57cd4bd2627529d0"
+    # 868d7ef64d6b70c3 from 7bae285 until attribute.two_from_overlap did, f7266bbc2ed7d8d4 / 57cd4bd2627529d0
+    # from 867f008 until attribute.min_speaker_units 6 did
+    assert PipelineConfig().config_hash() == "7fc24e422e792a09"
+    assert load_config(["meeting_array"]).config_hash() == "3939afcf17c7bc81"
     assert load_config([], ["attribute.two_from_overlap=null"]).config_hash() != PipelineConfig().config_hash()
     assert load_config([], ["attribute.spatial_pass=false"]).config_hash() != PipelineConfig().config_hash()
     assert load_config([], ["attribute.spatial_split=false"]).config_hash() != PipelineConfig().config_hash()
