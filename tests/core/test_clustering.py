@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from meetsep.core.clustering import GAP_SHARE, choose_gap, nme_spectral
+from meetsep.core.clustering import GAP_SHARE, absorb_small, choose_gap, nme_spectral
 
 
 def test_the_count_is_the_largest_whose_eigengap_is_at_least_half_the_largest():
@@ -37,3 +37,22 @@ def test_one_voice_is_one_speaker():
     rng = np.random.default_rng(0)
     result = nme_spectral(rng.standard_normal(64) + 0.3 * rng.standard_normal((60, 64)))
     assert result.num_clusters == 1
+
+
+def test_a_speaker_with_few_units_joins_the_nearest_unless_they_hold_a_share_of_the_recording():
+    """absorb_small: a cluster under min_units units and under KEPT_SHARE (15 %) of all joins the cluster
+    whose centroid its units are nearest; one with 15 % of the units stays (the third person of a 25 s
+    meeting had 4 of 19 units), and so does the largest."""
+    rng = np.random.default_rng(0)
+    places = np.eye(3) * 4.0  # three voices far apart
+
+    def units(sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        labels = np.repeat(np.arange(len(sizes)), sizes)
+        return places[labels] + rng.normal(0.0, 0.5, (len(labels), 3)), labels
+
+    embeddings, labels = units([20, 16, 4])  # 4 of 40: 10 %
+    kept = absorb_small(embeddings, labels, 6)
+    assert len(np.unique(kept)) == 2 and (kept[labels == 0] == kept[0]).all()
+    embeddings, labels = units([8, 7, 4])  # 4 of 19: 21 %
+    assert (absorb_small(embeddings, labels, 6) == labels).all()
+    assert (absorb_small(embeddings, labels, 1) == labels).all()
