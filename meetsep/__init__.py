@@ -25,8 +25,9 @@ from meetsep.core.logs import silence_known_warnings  # noqa: E402
 
 silence_known_warnings()  # third-party warnings a meetsep user cannot act on (shown under --verbose)
 
-from meetsep.core.config import PipelineConfig, load_config  # noqa: E402
+from meetsep.core.config import PipelineConfig  # noqa: E402
 from meetsep.core.errors import AudioInputError, ConfigError, MeetsepError, ModelNotFoundError  # noqa: E402
+from meetsep.core.presets import load_config  # noqa: E402
 from meetsep.core.records import Recording  # noqa: E402
 from meetsep.schema import ChannelLayout, SpeakerSegment, Transcript, Turn, Word  # noqa: E402
 

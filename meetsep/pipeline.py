@@ -23,12 +23,13 @@ from typing import Any
 import numpy as np
 
 from meetsep.core.chunking import group_by_time
-from meetsep.core.config import PipelineConfig, load_config, option_overrides
+from meetsep.core.config import PipelineConfig
 from meetsep.core.errors import ConfigError
 from meetsep.core.hooks import Hook, no_hook, release_free_memory, stage
 from meetsep.core.intervals import merge_segments, merge_spans, overlapping_parts, subtract_intervals
 from meetsep.core.logs import logger
 from meetsep.core.overrides import flatten
+from meetsep.core.presets import load_config, option_overrides
 from meetsep.core.protocols import Separator, Signal, SpeakerSource
 from meetsep.core.records import (
     AsrResult,

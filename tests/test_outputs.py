@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from meetsep.batch.run import process_item
-from meetsep.core.config import PipelineConfig, load_config
+from meetsep.core.config import PipelineConfig
+from meetsep.core.presets import load_config
 from meetsep.io.formats import EXTENSIONS, FORMATS, PAGE_FORMATS
 from meetsep.io.manifest import BatchItem
 from meetsep.outputs import WRITERS, transcribe_to_files, write_outputs

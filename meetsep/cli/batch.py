@@ -74,7 +74,7 @@ def batch(
     code is 0 only when every file succeeded. One run per OUT at a time (a second is refused).
     """
     from meetsep.batch.engines import BatchSettings, default_jobs, run_batch
-    from meetsep.core.config import load_config
+    from meetsep.core.presets import load_config
     from meetsep.io.manifest import discover, parse_shard, select_shard
 
     chosen = chosen_formats(formats)

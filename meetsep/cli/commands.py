@@ -99,7 +99,7 @@ def transcribe(
     **options: Any,
 ) -> None:
     """Transcribe INPUT files into OUT/<input stem>.<ext>; keeps going past a bad file."""
-    from meetsep.core.config import load_config, option_overrides
+    from meetsep.core.presets import load_config, option_overrides
     from meetsep.io.files import check_writable_folder
     from meetsep.io.formats import output_path
 

@@ -61,7 +61,7 @@ def live(
 ) -> None:
     """Transcribe INPUT (a file, or - for raw audio on standard input: `arecord -f S16_LE -r 16000 | meetsep live -`)
     as it arrives: settled words with their speaker print as they come; OUT/<name>.<ext> at the end."""
-    from meetsep.core.config import load_config
+    from meetsep.core.presets import load_config
     from meetsep.io.files import check_writable_folder
     from meetsep.outputs import write_outputs
     from meetsep.pipeline import Pipeline
@@ -154,7 +154,7 @@ def serve(
     host: str, port: int, max_sessions: int, max_speed: float, configs: tuple[str, ...], overrides: tuple[str, ...]
 ) -> None:
     """Live transcription over WebSocket at ws://HOST:PORT/v1/live (protocol: meetsep/streaming/server.py)."""
-    from meetsep.core.config import load_config
+    from meetsep.core.presets import load_config
     from meetsep.pipeline import Pipeline
     from meetsep.streaming.server import LiveServer, ServerLimits
 

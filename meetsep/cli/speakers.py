@@ -44,7 +44,7 @@ def enroll(
     overrides: tuple[str, ...],
 ) -> None:
     """Enroll NAME's voice from AUDIO files of them (about 30 s of speech is enough) into --db."""
-    from meetsep.core.config import load_config
+    from meetsep.core.presets import load_config
     from meetsep.enrollment import enroll as enroll_voice
     from meetsep.pipeline import Pipeline
 

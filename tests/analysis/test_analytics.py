@@ -261,8 +261,8 @@ def test_analytics_stored_in_metadata_round_trip():
 
 
 def test_a_mono_call_gets_roles_from_the_enrolled_agent():
-    from meetsep.core.config import load_config
     from meetsep.core.errors import ConfigError
+    from meetsep.core.presets import load_config
 
     segments = [("Dana", 0.0, 5.0), ("SPEAKER_01", 5.0, 9.0), ("SPEAKER_02", 9.0, 10.0), ("Dana", 10.0, 12.0)]
     transcript = Transcript(

@@ -242,7 +242,7 @@ def test_ray_engine_gives_the_same_outputs(tmp_path, archive):
 def test_metrics_rows_one_per_file_from_the_json_outputs(tmp_path):
     from meetsep.analysis.analytics import with_analytics
     from meetsep.batch.run import METRIC_COLUMNS, _state_path, append_report, item_key, metric_rows, metrics_csv
-    from meetsep.core.config import load_config
+    from meetsep.core.presets import load_config
     from meetsep.io.files import atomic_write_text
     from meetsep.io.formats import write_transcript
     from meetsep.schema import ChannelLayout, SpeakerSegment, Transcript, Word

@@ -99,7 +99,7 @@ def test_cli_options_mirror_the_python_api():
 
     import meetsep
     from meetsep.cli.commands import transcribe as command
-    from meetsep.core.config import OPTION_FIELDS
+    from meetsep.core.presets import OPTION_FIELDS
 
     outputs = {"inputs", "out_dir", "formats", "analytics", "progress", "configs", "overrides"}  # not pipeline options
     options = {p.name for p in command.params} - outputs

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from meetsep.core.config import HASHED_WHEN_SET, PRESET_DIR, PipelineConfig, load_config
+from meetsep.core.config import HASHED_WHEN_SET, PipelineConfig
 from meetsep.core.errors import ConfigError
+from meetsep.core.presets import PRESET_DIR, load_config
 
 
 def test_defaults_and_hash_is_stable():

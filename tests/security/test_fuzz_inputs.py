@@ -22,8 +22,9 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from meetsep.core.config import PipelineConfig, load_config
+from meetsep.core.config import PipelineConfig
 from meetsep.core.errors import AudioInputError, ConfigError, MeetsepError
+from meetsep.core.presets import load_config
 from meetsep.io.audio import AUDIO_EXTENSIONS, iter_blocks, load_recording, read_window
 from meetsep.io.files import confined, normalized_name
 from meetsep.io.manifest import discover
