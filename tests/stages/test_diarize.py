@@ -74,21 +74,37 @@ def test_speech_no_embedded_window_saw_is_embedded_like_the_clustered_units_and_
     assert seen == [([1], embed)]
 
 
-def test_units_are_cut_at_max_unit_seconds_and_a_given_clustering_replaces_the_configured_one():
-    """attribute.max_unit_seconds bounds a unit; Diarizer(config, clustering) clusters with the one given, and
-    detail() returns the units and embeddings it clustered."""
+def _one_window(speech: list[tuple[float, float]], overlap: list[tuple[float, float]]):  # noqa: ANN202
+    """A segmentation of one 10 s window (0.1 s frames) whose first local speaker talks for its first 8 s."""
     from pyannote.core import SlidingWindow, SlidingWindowFeature
 
-    from meetsep.core.config import AttributeConfig
     from meetsep.core.records import SegmentationResult
-    from meetsep.stages.diarize import Diarizer
 
     local = np.zeros((1, 100, 3), dtype=np.float32)
-    local[0, :80, 0] = 1.0  # one local speaker for 8 s of a 10 s window
+    local[0, :80, 0] = 1.0
     frames = SlidingWindow(start=0.0, duration=0.1, step=0.1)
     count = SlidingWindowFeature((local[0].sum(axis=1, keepdims=True) > 0).astype(np.int8), frames)
     window = SlidingWindow(start=0.0, duration=10.0, step=2.0)
-    segmentation = SegmentationResult(SlidingWindowFeature(local, window), count, frames, [(0.0, 8.0)], [])
+    return SegmentationResult(SlidingWindowFeature(local, window), count, frames, speech, overlap)
+
+
+class _FlatEmbedder:
+    """Every unit embedded alike (voice only)."""
+
+    spatial = None
+    min_clean_seconds = 1.0
+
+    def __call__(self, audio, speech, selected=None, reporter=None):  # noqa: ANN001, ANN204
+        return np.ones((*speech.origin.shape, 4), dtype=np.float32)
+
+
+def test_units_are_cut_at_max_unit_seconds_and_a_given_clustering_replaces_the_configured_one():
+    """attribute.max_unit_seconds bounds a unit; Diarizer(config, clustering) clusters with the one given, and
+    detail() returns the units and embeddings it clustered."""
+    from meetsep.core.config import AttributeConfig
+    from meetsep.stages.diarize import Diarizer
+
+    segmentation = _one_window([(0.0, 8.0)], [])  # one local speaker for 8 s of a 10 s window
     for seconds, parts in ((3.0, 3), (2.0, 4), (8.0, 1)):
         units = Diarizer(AttributeConfig(max_unit_seconds=seconds)).units(segmentation)
         assert int(np.sum(units.origin[0] >= 0)) == parts, seconds
@@ -102,15 +118,8 @@ def test_units_are_cut_at_max_unit_seconds_and_a_given_clustering_replaces_the_c
             calls.append(bounds)
             return np.zeros(embeddings.shape[:2], dtype=np.int64), None, None
 
-    class Embed:
-        spatial = None
-        min_clean_seconds = 1.0
-
-        def __call__(self, audio, speech, selected=None, reporter=None):
-            return np.ones((*speech.origin.shape, 4), dtype=np.float32)
-
     detail = Diarizer(AttributeConfig(), clustering=OneSpeaker()).detail(
-        np.zeros(160000, np.float32), segmentation, Embed()
+        np.zeros(160000, np.float32), segmentation, _FlatEmbedder()
     )
     assert len(calls) == 1 and detail.units.origin.shape == (1, 3) and detail.embeddings.shape == (1, 3, 4)
     assert {s.speaker for s in detail.diarization.segments} == {"SPEAKER_00"}
@@ -121,21 +130,11 @@ def test_overlap_the_segmentation_hears_means_two_speakers_at_least():
     """Overlapped speech needs two people: where the segmentation hears 5 % of the speech (and 1.5 s) as two
     voices at once, the clustering is asked for two speakers at least; not below that, not with a given
     count, not when one speaker at most is allowed, not with the rule off."""
-    from pyannote.core import SlidingWindow, SlidingWindowFeature
-
     from meetsep.core.config import AttributeConfig
-    from meetsep.core.records import SegmentationResult
     from meetsep.stages.diarize import Diarizer
 
-    frames = SlidingWindow(start=0.0, duration=0.1, step=0.1)
-    local = SlidingWindowFeature(
-        np.zeros((1, 100, 3), dtype=np.float32), SlidingWindow(start=0.0, duration=10.0, step=2.0)
-    )
-    count = SlidingWindowFeature(np.zeros((100, 1), dtype=np.int8), frames)
-
     def fewest(overlap: list[tuple[float, float]], **settings: object) -> int | None:
-        speech = [(0.0, 30.0), (31.0, 61.0)]  # 60 s of speech
-        segmentation = SegmentationResult(local, count, frames, speech, overlap)
+        segmentation = _one_window([(0.0, 30.0), (31.0, 61.0)], overlap)  # 60 s of speech
         return Diarizer(AttributeConfig(**settings)).fewest_speakers(segmentation)
 
     heard = [(5.0, 6.0), (40.0, 42.1)]  # 3.1 s: 5.2 % of the speech
@@ -157,22 +156,10 @@ def test_overlap_the_segmentation_hears_means_two_speakers_at_least():
             labels[:, 1:] = 1 if bounds["min_clusters"] else 0
             return labels, None, None
 
-    class Embed:
-        spatial = None
-        min_clean_seconds = 1.0
-
-        def __call__(self, audio, speech, selected=None, reporter=None):
-            return np.ones((*speech.origin.shape, 4), dtype=np.float32)
-
-    active = np.zeros((1, 100, 3), dtype=np.float32)
-    active[0, :80, 0] = 1.0
-    local = SlidingWindowFeature(active, local.sliding_window)
-    count = SlidingWindowFeature((active[0].sum(axis=1, keepdims=True) > 0).astype(np.int8), frames)
     for overlap, calls, found in (([(2.0, 4.0)], [None, 2], 2), ([], [None], 1)):  # again only with overlap heard
         Capture.calls = []
-        segmentation = SegmentationResult(local, count, frames, [(0.0, 8.0)], overlap)
         diarizer = Diarizer(AttributeConfig(), clustering=Capture())
-        detail = diarizer.detail(np.zeros(160000, np.float32), segmentation, Embed())
+        detail = diarizer.detail(np.zeros(160000, np.float32), _one_window([(0.0, 8.0)], overlap), _FlatEmbedder())
         assert Capture.calls == calls and len(detail.diarization.speakers) == found
 
 
