@@ -79,7 +79,7 @@ def voiceprint_of(
         if seconds < MIN_ENROLL_SECONDS:
             heard = "no speech" if seconds == 0 else f"only {seconds:.1f} s of speech"
             raise MeetsepError(f"{source}: {heard} to enroll (at least {MIN_ENROLL_SECONDS:g} s; 30 s recommended)")
-        voiceprint = pipeline.voice_printer(audio, spans)
+        voiceprint = pipeline.voice_printer.enrollment(audio, spans)
     finally:
         audio.close()
     if voiceprint is None:

@@ -6,8 +6,8 @@ each diarized speaker's voiceprint is made as ``meetsep transcribe --speakers`` 
 (``--diarization reference``) or the pipeline's own (``pipeline``), and each person of the session gets
 an enrollment of 10, 30 and 60 s of speech the session does not contain (other utterances of a real
 voice; other sentences of a TTS voice, at the session's pitch and tempo), clean or through a telephone
-channel (G.711 band and µ-law). Enrollment speech is given as the clips' spans (the clips are speech);
-``meetsep enroll`` finds it with the segmentation instead.
+channel (G.711 band and µ-law), and heard in rooms as ``meetsep enroll`` hears it. Enrollment speech is
+given as the clips' spans (the clips are speech); ``meetsep enroll`` finds it with the segmentation instead.
 
 Open-set protocol, per session and per person of it: that person is left out of the database (a
 stranger) and every other person of the session is enrolled, with up to 8 distractors (people of other
@@ -104,9 +104,9 @@ class Enrollments:
                 spans.append((start, start + len(take) / 16000))
                 seconds += len(take) / 16000
             joined = np.concatenate(audio)
-            prints[f"{duration:.0f}s"] = self.printer(joined, spans).vector
+            prints[f"{duration:.0f}s"] = self.printer.enrollment(joined, spans).vector
             if duration == 30.0:
-                prints["30s-phone"] = self.printer(telephone(joined), spans).vector
+                prints["30s-phone"] = self.printer.enrollment(telephone(joined), spans).vector
         return prints
 
 
