@@ -4,11 +4,11 @@
 and each diarized speaker here): the speech is cut into pieces of at most ``PIECE_SECONDS``, each piece
 embedded by CAM++ band-limited to 4 kHz (so a voice enrolled wideband and heard through a phone, or the
 reverse, embed alike), and the embeddings averaged by duration; an enrollment is also heard as across two
-simulated rooms (:meth:`VoicePrinter.enrollment`), as the people enrolled are later heard in meetings. :class:`SpeakerIdentifier` makes one
-voiceprint per diarized speaker from the speech nobody else overlaps, and gives each the enrolled person
-it is most like, one person per speaker (the assignment of highest total similarity), when the cosine
-similarity reaches ``attribute.match_threshold``; otherwise the speaker stays unknown (open set: a voice
-nobody enrolled must not get a name).
+simulated rooms (:meth:`VoicePrinter.enrollment`), as the people enrolled are later heard in meetings.
+:class:`SpeakerIdentifier` makes one voiceprint per diarized speaker from the speech nobody else
+overlaps, and gives each the enrolled person it is most like, one person per speaker (the assignment of
+highest total similarity), when the cosine similarity reaches ``attribute.match_threshold``; otherwise
+the speaker stays unknown (open set: a voice nobody enrolled must not get a name).
 """
 
 from __future__ import annotations
