@@ -178,11 +178,11 @@ def _room_responses(rate: int) -> tuple[np.ndarray, ...]:
     import pyroomacoustics as pra
 
     pra.constants.set("num_threads", 1)  # its multithreaded builder sums in a varying order
+    microphone = np.array([ROOM_SIZE[0] / 2, ROOM_SIZE[1] / 2, 1.0])  # mid-room, 1 m up
     responses = []
     for index, (rt60, distance) in enumerate(ENROLLMENT_ROOMS):
         absorption, order = pra.inverse_sabine(rt60, list(ROOM_SIZE))
         room = pra.ShoeBox(list(ROOM_SIZE), fs=rate, materials=pra.Material(absorption), max_order=order)
-        microphone = np.array([3.0, 2.5, 1.0])
         angle = 2.0 * np.pi * (index + 1) / (len(ENROLLMENT_ROOMS) + 1)
         room.add_source((microphone + [distance * np.cos(angle), distance * np.sin(angle), 0.5]).tolist())
         room.add_microphone(microphone.tolist())
