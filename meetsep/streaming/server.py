@@ -31,7 +31,7 @@ import numpy as np
 from meetsep.core.errors import MeetsepError
 from meetsep.pipeline import Pipeline
 from meetsep.schema import LiveEvent
-from meetsep.streaming.session import LiveSession
+from meetsep.streaming.session import LiveSession, warm_up
 
 BURST_SECONDS = 10.0  # s of audio a client may send ahead of real time x max_speed
 ENCODINGS = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
@@ -70,6 +70,7 @@ class LiveServer:
     def run(self, host: str = "127.0.0.1", port: int = 8765) -> None:
         from aiohttp import web
 
+        warm_up(self.pipeline)  # the first client's words do not wait for the models to load
         web.run_app(self.app(), host=host, port=port, print=None)
 
     async def _connection(self, request: Any) -> Any:

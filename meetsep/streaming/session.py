@@ -16,6 +16,9 @@ speech) joins the speaker whose mean voiceprint it is most like when the cosine 
 previous speaker. A word is flagged ``overlap`` where the segmentation (pyannote segmentation-3.0 on the
 last 10 s) hears two people at once.
 
+The models a session uses are loaded and run once when the first session of a pipeline starts
+(:func:`warm_up`; ``meetsep serve`` does it before it listens), not while its first words wait.
+
 At the end (:meth:`LiveSession.finish`) the rest is decoded and settled, and the whole recording, kept
 with its channels in a temporary WAV file, goes once through the offline pipeline (``final="offline"``,
 the default): the transcript at the end is the offline one, speakers re-clustered with the whole
@@ -27,6 +30,7 @@ from __future__ import annotations
 import re
 import tempfile
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -99,14 +103,8 @@ class LiveSession:
         self.path = Path(self.folder.name) / "stream.flac"  # every channel, for the offline pass (24-bit FLAC)
         self.recording = sf.SoundFile(self.path, "w", samplerate=sample_rate, channels=channels, subtype="PCM_24")
         self.printer = pipeline.voice_printer
-        # live decodes are greedy, one decoder on every thread (one buffer at a time), each buffer padded to
-        # Whisper's 30 s (asr.short_windows lost words and speakers live: README "Live transcription"); the
-        # offline pass at the end keeps the pipeline's own settings
-        config = pipeline.config
-        self.recognizer = Recognizer(
-            config.asr.model_copy(update={"beam_size": 1, "short_windows": False}),
-            config.runtime.model_copy(update={"threads": pipeline.threads, "asr_workers": 1}),
-        )
+        self.recognizer = live_recognizer(pipeline)
+        warm_up(pipeline)
         self.settled_until = 0.0  # s: the end of the last final word (where the next decode starts)
         self.decoded_at = 0.0  # s of 16 kHz audio at the last decode
         self.pending: list[RecognizedWord] = []  # the last decode's words after the settled ones
@@ -288,6 +286,34 @@ class LiveSession:
             meetsep_version=__version__,
             config_hash=self.pipeline.config.config_hash(),
         )
+
+
+def live_recognizer(pipeline: Pipeline) -> Recognizer:
+    """Whisper as live sessions use it: greedy, one decoder on every thread (one buffer at a time), each
+    buffer padded to Whisper's 30 s (``asr.short_windows`` lost words and speakers live: README "Live
+    transcription"). The offline pass at the end keeps the pipeline's own settings."""
+    config = pipeline.config
+    return Recognizer(
+        config.asr.model_copy(update={"beam_size": 1, "short_windows": False}),
+        config.runtime.model_copy(update={"threads": pipeline.threads, "asr_workers": 1}),
+    )
+
+
+def warm_up(pipeline: Pipeline) -> None:
+    """Load the models live sessions use and run each once, on two seconds of faint noise (once per
+    pipeline; :class:`LiveSession` calls it, ``meetsep serve`` before it listens): otherwise the first
+    session's first words wait for them (about 4 s on 2 cores: segmentation, CAM++, Whisper's first call)."""
+    if pipeline in _WARMED:
+        return
+    noise = (np.random.default_rng(0).standard_normal(2 * SAMPLE_RATE) * 1e-3).astype(np.float32)
+    pipeline.segmenter(noise)
+    pipeline.voice_printer(noise, [(0.0, 2.0)])
+    stream = Stream(noise, SAMPLE_RATE, "warm-up", regions=[(0.0, 2.0)], offset=0.0)
+    live_recognizer(pipeline)([stream], language=LanguageChoice("en", 1.0))
+    _WARMED.add(pipeline)
+
+
+_WARMED: weakref.WeakSet[Pipeline] = weakref.WeakSet()
 
 
 def _normalized(text: str) -> str:

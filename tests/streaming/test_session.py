@@ -66,6 +66,29 @@ def test_partials_come_before_finals_and_finals_are_never_retracted(pipeline, tw
     assert speakers[0] == "SPEAKER_00" and len(speakers) == len(set(speakers)) == len(transcript.speakers)
 
 
+def test_a_session_loads_its_models_before_audio_arrives(two_speaker_mix, monkeypatch):
+    """Segmentation, CAM++ and Whisper are loaded (and run once) when the session starts, not while the
+    first words wait for them; a second session of the same pipeline does not warm up again."""
+    import meetsep
+    from meetsep.loading import models
+    from meetsep.streaming import session as live
+
+    monkeypatch.setattr(models, "_LOADED", {})  # nothing loaded in this process yet
+    fresh = meetsep.Pipeline(meetsep.load_config([], ["asr.model=tiny.en"]))
+    session = LiveSession(fresh, final="online", session_id="warm")
+    loaded = set(models._LOADED)
+    assert all(
+        any(key[0].startswith(kind) for key in loaded) for kind in ("segmentation", "embedding", "faster-whisper")
+    )
+    events, _ = _play(session, two_speaker_mix.audio, 16000)
+    assert any(e.type == "final" for e in events)
+    assert set(models._LOADED) == loaded  # feeding audio loaded nothing more
+    calls = []
+    monkeypatch.setattr(fresh, "segmenter", lambda *args: calls.append(args))
+    live.warm_up(fresh)
+    assert not calls  # warmed once per pipeline
+
+
 def test_the_end_transcript_is_the_offline_one(pipeline, two_speaker_mix):
     session = LiveSession(pipeline, session_id="mix")  # final="offline"
     audio, _ = sf.read(two_speaker_mix.path, dtype="float32")  # the file's samples, as the offline run reads them
