@@ -11,19 +11,26 @@ VENV=.venv
 # Debian packages: TTS voices used by the simulator, the tests and the example recipe (espeak-ng,
 # flite, festival with three English voices: the voice families of the generalization corpus), sox,
 # chromium with its driver for the report's browser test, and recordings of real people
-# (meetsep.sim.real_speech: codec2's examples, Asterisk's voice prompts) for the real-voice corpus and tests.
+# (meetsep.sim.real_speech: codec2's examples, Asterisk's voice prompts; Fish Fillets NG's Dutch
+# dialogs, without the game the package recommends) for the real-voice corpus and tests.
 DEBIAN_PACKAGES=(espeak-ng flite sox festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts chromium chromium-driver
   codec2-examples asterisk-core-sounds-en asterisk-core-sounds-en-wav asterisk-core-sounds-fr-wav asterisk-core-sounds-it-wav
   asterisk-prompt-it-menardi-wav asterisk-core-sounds-ru-wav asterisk-prompt-fr-armelle asterisk-prompt-es-co)
-missing=()
-for package in "${DEBIAN_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
+DATA_ONLY_PACKAGES=(fillets-ng-data-nl)
+missing() {
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || echo "$package"
+  done
+}
+mapfile -t missing < <(missing "${DEBIAN_PACKAGES[@]}")
+mapfile -t missing_data < <(missing "${DATA_ONLY_PACKAGES[@]}")
+if [ ${#missing[@]} -gt 0 ] || [ ${#missing_data[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  echo "setup: installing Debian packages: ${missing[*]}"
+  echo "setup: installing Debian packages: ${missing[*]} ${missing_data[*]}"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  [ ${#missing[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  [ ${#missing_data[@]} -eq 0 ] ||
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing_data[@]}" >/dev/null
 fi
 
 PYTHON=$(command -v python3.11 || command -v python3)

@@ -165,6 +165,7 @@ def make_corpus(name: str, folder: Path, only: set[str] | None = None) -> list[P
 
     A meeting already simulated with the same settings is kept.
     """
+    from meetsep.sim.real_speech import voices
     from meetsep.sim.simulate import SimulationConfig, simulate_meeting, write_meeting
 
     sessions = []
@@ -173,10 +174,14 @@ def make_corpus(name: str, folder: Path, only: set[str] | None = None) -> list[P
             continue
         target = folder / entry["session_id"]
         settings = {k: v for k, v in entry.items() if k != "session_id"}
+        # real voices are drawn from every voice of the split: a session made before one joined differs
+        pool = voices(settings.get("sentences", "dev")) if settings.get("family") == "real" else None
         marker = target / "meta.json"
-        if not marker.is_file() or json.loads(marker.read_text()).get("plan") != settings:
+        made = json.loads(marker.read_text()) if marker.is_file() else {}
+        if made.get("plan") != settings or made.get("real_voices") != pool:
             meeting = simulate_meeting(SimulationConfig(**settings), session_id=entry["session_id"])
             meeting.metadata["plan"] = settings
+            meeting.metadata["real_voices"] = pool
             write_meeting(meeting, target)
         sessions.append(target)
     return sessions

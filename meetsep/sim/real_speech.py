@@ -12,6 +12,13 @@ They come from Debian packages that ``scripts/setup.sh`` installs:
   French), Carlo Flora (Italian), Paola Dal Zot for Marco Menardi's set (Italian) and the Russian
   IVR voice; in GSM 6.10 (decoded with sox): Armelle Desjardins (French, ``asterisk-prompt-fr-armelle``,
   BSD-style licence) and a Colombian Spanish voice (``asterisk-prompt-es-co``, GPL-2).
+- Fish Fillets NG's Dutch dialogs (GPL-2; ``fillets-ng-data-nl``): the game's two fish, a big one (a man)
+  and a small one (a woman), voiced by actors, about 25 minutes each after cutting, one line per Ogg
+  Vorbis file (``/usr/share/games/fillets-ng/sound/<level>/nl/<level>-<character>-<line>.ogg``; ``v``: the
+  big fish, ``m``: the small one). Words unknown (the game's texts are in another package). The Czech
+  dialogs (``fillets-ng-data-cs``) are not used: every line carries an added echo (a cepstral peak at
+  36.5 ms in all of them, none in the Dutch lines or the other voices), which the segmentation hears as a
+  second voice in 5.5 % of the small fish's speech: an effect of the game's sound, not of a person.
 
 Voices are split like the TTS families (leave-family-out): ``dev`` voices are the ones defaults may be
 chosen on, ``heldout`` voices only report. Reserved for checks outside this project (never read here):
@@ -38,6 +45,7 @@ from meetsep.io.audio import resample
 RATE = 16000
 CODEC2 = Path("/usr/share/codec2/raw")
 ASTERISK = Path("/usr/share/asterisk/sounds")
+FILLETS = Path("/usr/share/games/fillets-ng/sound")
 ASTERISK_TEXT = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
 PACKAGES = (
     "codec2-examples",
@@ -49,6 +57,7 @@ PACKAGES = (
     "asterisk-core-sounds-ru-wav",
     "asterisk-prompt-fr-armelle",
     "asterisk-prompt-es-co",
+    "fillets-ng-data-nl",
 )
 RESERVED = frozenset({"vk5qi", "all", "speech_orig_16k", "wia_16kHz", "david4", "vk2tpm_004"})
 
@@ -68,6 +77,7 @@ class RealVoice:
     language: str
     codec2: tuple[str, ...] = ()
     asterisk: str | None = None
+    fillets: str | None = None  # a Fish Fillets NG character in the voice's language: "v" big fish, "m" small fish
 
 
 # Of codec2's recordings only ve9qrp (112 s, one man) is long and plainly one person: ``hts`` joins
@@ -80,6 +90,8 @@ VOICES: dict[str, RealVoice] = {
         RealVoice("armelle", "dev", "fr", asterisk="fr"),
         RealVoice("carlo", "dev", "it", asterisk="it_IT_m_Carlo"),
         RealVoice("menardi", "dev", "it", asterisk="it_IT_f_Menardi"),
+        RealVoice("nl_bigfish", "dev", "nl", fillets="v"),
+        RealVoice("nl_smallfish", "dev", "nl", fillets="m"),
         RealVoice("allison", "heldout", "en", asterisk="en_US_f_Allison"),
         RealVoice("june", "heldout", "fr", asterisk="fr_CA_f_June"),
         RealVoice("ivrvoice", "heldout", "ru", asterisk="ru_RU_f_IvrvoiceRU"),
@@ -100,7 +112,11 @@ class Utterance:
 
 def available() -> bool:
     """Whether the Debian packages with the recordings are installed."""
-    return (CODEC2 / "ve9qrp.raw").is_file() and (ASTERISK / "en_US_f_Allison").is_dir()
+    return (
+        (CODEC2 / "ve9qrp.raw").is_file()
+        and (ASTERISK / "en_US_f_Allison").is_dir()
+        and any(FILLETS.glob("*/nl/*.ogg"))
+    )
 
 
 def voices(split: str | None = None) -> list[str]:
@@ -130,6 +146,14 @@ def utterances(name: str) -> tuple[Utterance, ...]:
             if SHORTEST_SECONDS * RATE <= len(piece) <= LONGEST_SECONDS * RATE:
                 text = english.get(relative) if voice.language == "en" else None
                 found.append(Utterance(name, f"{voice.asterisk}/{relative}", _normalized(piece), text))
+    if voice.fillets:
+        for path in sorted(FILLETS.glob(f"*/{voice.language}/*-{voice.fillets}-*.ogg")):
+            piece = _trimmed(_read_wav(path))
+            pieces = [piece] if len(piece) <= LONGEST_SECONDS * RATE else split_at_pauses(piece)
+            for index, piece in enumerate(p for p in pieces if SHORTEST_SECONDS * RATE <= len(p)):
+                found.append(
+                    Utterance(name, f"{path.parent.parent.name}/{path.stem}#{index}", _normalized(piece), None)
+                )
     if not found:
         raise FileNotFoundError(f"no recordings of {name}: install {', '.join(PACKAGES)} (scripts/setup.sh does)")
     return tuple(found)

@@ -37,6 +37,32 @@ def test_allison_prompts_come_with_their_words():
     assert all(0.8 <= len(u.audio) / 16000 <= 8.0 for u in known)
 
 
+def test_the_game_dialogs_give_two_dev_people_of_about_25_minutes_each():
+    """Fish Fillets NG's two fish in Dutch: one character each, whole lines."""
+    for name in ("nl_bigfish", "nl_smallfish"):
+        voice, said = real_speech.VOICES[name], real_speech.utterances(name)
+        assert voice.split == "dev" and name in real_speech.voices("dev")
+        assert sum(len(u.audio) for u in said) / 16000 > 20 * 60
+        assert all(0.8 <= len(u.audio) / 16000 <= 8.0 for u in said)
+        assert all(f"-{voice.fillets}-" in u.source and u.text is None for u in said)
+
+
+def test_a_real_session_made_before_a_voice_joined_is_made_again(tmp_path):
+    """Real sessions draw from every voice of their split: a session on disk from a smaller pool is stale."""
+    import json
+
+    from meetsep.sim.corpora import make_corpus
+
+    (session,) = make_corpus("real", tmp_path, {"dev_real_short_02"})
+    meta = json.loads((session / "meta.json").read_text())
+    assert meta["real_voices"] == real_speech.voices("dev")
+    first = (session / "mix.flac").read_bytes()
+    (session / "meta.json").write_text(json.dumps(dict(meta, real_voices=meta["real_voices"][:-1])))
+    make_corpus("real", tmp_path, {"dev_real_short_02"})
+    assert json.loads((session / "meta.json").read_text())["real_voices"] == real_speech.voices("dev")
+    assert (session / "mix.flac").read_bytes() == first  # the same plan and pool: the same session
+
+
 def _ve9qrp() -> np.ndarray:
     from meetsep.io.audio import resample
 
