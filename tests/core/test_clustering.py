@@ -44,15 +44,31 @@ def test_a_speaker_with_few_units_joins_the_nearest_unless_they_hold_a_share_of_
     whose centroid its units are nearest; one with 15 % of the units stays (the third person of a 25 s
     meeting had 4 of 19 units), and so does the largest."""
     rng = np.random.default_rng(0)
-    places = np.eye(3) * 4.0  # three voices far apart
+    # two voices far apart; a third group of turns like the second voice (centroid cosine about 0.7)
+    places = np.array([[4.0, 0.0, 0.0], [0.0, 4.0, 0.0], [0.0, 3.0, 3.0]])
 
     def units(sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
         labels = np.repeat(np.arange(len(sizes)), sizes)
-        return places[labels] + rng.normal(0.0, 0.5, (len(labels), 3)), labels
+        return places[labels] + rng.normal(0.0, 0.3, (len(labels), 3)), labels
 
     embeddings, labels = units([20, 16, 4])  # 4 of 40: 10 %
     kept = absorb_small(embeddings, labels, 6)
     assert len(np.unique(kept)) == 2 and (kept[labels == 0] == kept[0]).all()
+    assert (kept[labels == 2] == kept[labels == 1][0]).all()
     embeddings, labels = units([8, 7, 4])  # 4 of 19: 21 %
     assert (absorb_small(embeddings, labels, 6) == labels).all()
     assert (absorb_small(embeddings, labels, 1) == labels).all()
+
+
+def test_a_few_units_of_a_voice_like_no_other_stay_a_speaker():
+    """A short call's second person (4 of 28 units, centroid cosine 0.16 to the first on a dev call) is not
+    a turn of the first person: below ABSORB_FLOOR it keeps its own cluster."""
+    rng = np.random.default_rng(1)
+    places = np.eye(3) * 4.0  # three voices far apart: centroid cosines about 0
+    labels = np.repeat(np.arange(3), [24, 20, 4])
+    embeddings = places[labels] + rng.normal(0.0, 0.3, (len(labels), 3))
+    assert (absorb_small(embeddings, labels, 6) == labels).all()
+    like = embeddings.copy()
+    like[labels == 2] = places[1] + rng.normal(0.0, 0.3, (4, 3)) + [0.0, 0.0, 2.0]  # cosine about 0.9 to voice 1
+    kept = absorb_small(like, labels, 6)
+    assert len(np.unique(kept)) == 2 and (kept[labels == 2] == kept[labels == 1][0]).all()
