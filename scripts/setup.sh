@@ -17,16 +17,16 @@ DEBIAN_PACKAGES=(espeak-ng flite sox festival festvox-kallpc16k festvox-kdlpc16k
   codec2-examples asterisk-core-sounds-en asterisk-core-sounds-en-wav asterisk-core-sounds-fr-wav asterisk-core-sounds-it-wav
   asterisk-prompt-it-menardi-wav asterisk-core-sounds-ru-wav asterisk-prompt-fr-armelle asterisk-prompt-es-co)
 DATA_ONLY_PACKAGES=(fillets-ng-data-nl)
-missing() {
+not_installed() {
   for package in "$@"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || echo "$package"
   done
 }
-mapfile -t missing < <(missing "${DEBIAN_PACKAGES[@]}")
-mapfile -t missing_data < <(missing "${DATA_ONLY_PACKAGES[@]}")
+mapfile -t missing < <(not_installed "${DEBIAN_PACKAGES[@]}")
+mapfile -t missing_data < <(not_installed "${DATA_ONLY_PACKAGES[@]}")
 if [ ${#missing[@]} -gt 0 ] || [ ${#missing_data[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  echo "setup: installing Debian packages: ${missing[*]} ${missing_data[*]}"
+  echo "setup: installing Debian packages: ${missing[*]+${missing[*]} }${missing_data[*]}"
   $SUDO apt-get update -qq
   [ ${#missing[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
   [ ${#missing_data[@]} -eq 0 ] ||

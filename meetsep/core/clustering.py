@@ -193,7 +193,8 @@ def absorb_small(embeddings: np.ndarray, labels: np.ndarray, min_units: int) -> 
         centroids = np.stack([unit[labels == k].mean(axis=0) for k in others])
         centroids /= np.linalg.norm(centroids, axis=1, keepdims=True) + 1e-12
         own = unit[labels == small].mean(axis=0)
-        if float(np.max(centroids @ own)) < ABSORB_FLOOR * (np.linalg.norm(own) + 1e-12):
+        own /= np.linalg.norm(own) + 1e-12
+        if float(np.max(centroids @ own)) < ABSORB_FLOOR:
             unlike.add(int(small))
             continue
         votes = unit[labels == small] @ centroids.T  # each unit to its own nearest cluster

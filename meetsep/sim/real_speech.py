@@ -148,8 +148,8 @@ def utterances(name: str) -> tuple[Utterance, ...]:
                 found.append(Utterance(name, f"{voice.asterisk}/{relative}", _normalized(piece), text))
     if voice.fillets:
         for path in sorted(FILLETS.glob(f"*/{voice.language}/*-{voice.fillets}-*.ogg")):
-            piece = _trimmed(_read_wav(path))
-            pieces = [piece] if len(piece) <= LONGEST_SECONDS * RATE else split_at_pauses(piece)
+            line = _trimmed(_read_wav(path))  # one line of dialog; a long one is cut at its pauses
+            pieces = [line] if len(line) <= LONGEST_SECONDS * RATE else split_at_pauses(line)
             for index, piece in enumerate(p for p in pieces if SHORTEST_SECONDS * RATE <= len(p)):
                 found.append(
                     Utterance(name, f"{path.parent.parent.name}/{path.stem}#{index}", _normalized(piece), None)
