@@ -112,7 +112,7 @@ def test_voices_are_linked_across_recordings(call, pipeline, tmp_path):
         keeping, call / "call" / "mix.flac", out, ["json"], diarization=call / "call" / "reference.rttm"
     )
     transcribe_to_files(keeping, call / "carlo.wav", out, ["json"])  # Carlo alone, other words
-    voices, speakers = link_folder(out, keeping.config.attribute.match_threshold)
+    voices, speakers = link_folder(out, keeping.config.attribute.link_threshold)
     first = meetsep.Transcript.model_validate_json((out / "mix.json").read_text())
     alone = meetsep.Transcript.model_validate_json((out / "carlo.json").read_text())
     assert len(first.speaker_voiceprints) == 2 and first.voiceprint_model == keeping.voice_printer.id

@@ -3,8 +3,9 @@
 Each transcript made with ``attribute.voiceprints`` (``meetsep batch --link-speakers`` sets it) holds one
 voiceprint per speaker. :func:`link_voices` groups them into archive-wide voices: two speakers of one
 recording are never the same voice (the diarization already told them apart), and a speaker joins the
-voice whose mean voiceprint it is most like when the cosine similarity reaches the threshold (the same
-``attribute.match_threshold`` that names enrolled speakers), else starts a new voice. Two passes (the
+voice whose mean voiceprint it is most like when the cosine similarity reaches the threshold
+(``attribute.link_threshold``, 0.7: see :class:`meetsep.core.config.AttributeConfig`; ``pipelines/eval_linking.py``
+measures it), else starts a new voice. Two passes (the
 second reassigns every recording's speakers to the voices the first one found, one voice per speaker,
 highest total similarity) make the result independent of most of the order. Memory holds the
 voiceprints (768 bytes each) and one mean per voice: 10,000 recordings of 3 speakers take about 25 MB.

@@ -112,7 +112,7 @@ def batch(
     if link_speakers:
         from meetsep.analysis.linking import link_folder
 
-        voices, found = link_folder(out_dir, config.attribute.match_threshold)
+        voices, found = link_folder(out_dir, config.attribute.link_threshold)
         say(f"{out_dir}: {found} speakers, {voices} voices -> {out_dir / 'speakers.csv'}")
     if not summary.success:
         sys.exit(EXIT_INPUT_ERROR)

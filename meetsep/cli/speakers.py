@@ -105,13 +105,13 @@ def speakers_rename(old: str, new: str, db: Path) -> None:
     "--threshold",
     type=click.FloatRange(-1.0, 1.0, min_open=True, max_open=True),
     default=None,
-    help="Cosine similarity from which two speakers are one voice (default: attribute.match_threshold).",
+    help="Cosine similarity from which two speakers are one voice (default: attribute.link_threshold).",
 )
 def link(out_dir: Path, threshold: float | None) -> None:
     """Give each voice one id across the transcripts in OUT (made with --link-speakers): OUT/speakers.csv."""
     from meetsep.analysis.linking import link_folder
     from meetsep.core.config import PipelineConfig
 
-    chosen = PipelineConfig().attribute.match_threshold if threshold is None else threshold
+    chosen = PipelineConfig().attribute.link_threshold if threshold is None else threshold
     voices, speakers = link_folder(out_dir, chosen)
     say(f"{out_dir}: {speakers} speakers, {voices} voices -> {out_dir / 'speakers.csv'}")

@@ -89,6 +89,7 @@ def test_fields_added_later_leave_the_hash_of_earlier_outputs_as_it_was():
         "voiceprints",
         "agent",
         "short_windows",
+        "link_threshold",
     ]
     named = load_config([], ["attribute.speaker_db=voices", "attribute.agent=Ann"])
     assert named.config_hash() != PipelineConfig().config_hash()
