@@ -34,20 +34,21 @@ from meetsep.enrollment import mono_signal
 from meetsep.io.rttm import read_rttm
 from meetsep.sim.corpora import CALL_OVERLAPS
 from meetsep.sim.simulate import SimulationConfig, simulate_meeting, write_meeting
+from meetsep.sim.tts import FAMILIES
 from meetsep.stages.identify import speaker_voiceprints
 
 SEED = {"dev": 7000, "heldout": 8000}  # first call's seed; call i has SEED + i
 
 
-def make_call(folder: Path, split: str, index: int) -> Path:
-    """Call ``index`` of the split's archive, simulated once into ``folder``."""
-    target = folder / f"{split}_call_{index:03d}"
+def make_call(folder: Path, split: str, index: int, family: str = "real") -> Path:
+    """Call ``index`` of the split's archive (of ``family``'s voices), simulated once into ``folder``."""
+    target = folder / (f"{split}_call_{index:03d}" if family == "real" else f"{split}_{family}_call_{index:03d}")
     if (target / "meta.json").is_file():
         return target
     config = SimulationConfig(
         seed=SEED[split] + index,
         mode="phone-call",
-        family="real",
+        family=family,
         sentences=split,
         num_sentences=10 + 2 * (index % 5),
         overlap_ratio=CALL_OVERLAPS[index % len(CALL_OVERLAPS)],
@@ -89,6 +90,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--split", choices=sorted(SEED), default="heldout")
     parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument(
+        "--family",
+        choices=["real", *sorted(FAMILIES)],
+        default="real",
+        help="whose voices (a TTS family's calls have new people each: for counting, not linking)",
+    )
     parser.add_argument("--diarization", choices=["reference", "pipeline"], default="pipeline")
     parser.add_argument("--folder", type=Path, default=Path("build/linking"), help="calls and cached results")
     parser.add_argument("--thresholds", default="0.5,0.55,0.6,0.65,0.7")
@@ -97,7 +104,7 @@ def main() -> None:
     pipeline = Pipeline(load_config())
     results, began = [], time.perf_counter()
     for index in range(args.calls):
-        call = make_call(args.folder / "calls", args.split, index)
+        call = make_call(args.folder / "calls", args.split, index, args.family)
         cached = args.folder / "results" / f"{args.diarization}-{call.name}.pkl"
         if cached.is_file():
             result = pickle.loads(cached.read_bytes())

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from meetsep.sim.corpora import CORPORA, make_corpus, session_plan
+from meetsep.sim.corpora import CORPORA, make_corpus
 
 
 class CachedUnits:
@@ -79,7 +79,7 @@ def prepare(session: Path, cache: Path, front: Callable[[], Any], mixture: str) 
         return pickle.loads(target.read_bytes())
     from meetsep.io.audio import load_recording, resample
 
-    mono = session_plan(session).get("mode") == "phone-call"
+    mono = json.loads((session / "meta.json").read_text())["config"].get("mode") == "phone-call"
     recording = load_recording(session / "mix.flac", layout="mono" if mono else "array")
     wpe = resample(_wpe_average(recording), recording.sample_rate, 16000) if mixture == "wpe" else None
     pipeline = front()
@@ -177,6 +177,12 @@ def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", default="generalization", choices=CORPORA)
+    parser.add_argument(
+        "--sessions",
+        type=Path,
+        default=None,
+        help="a folder of simulated sessions instead of a corpus (e.g. build/linking/calls of eval_linking.py)",
+    )
     parser.add_argument("--split", default="dev", help="session id prefix: dev or heldout (all: every session)")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME:key=value,...")
     parser.add_argument("--cache", type=Path, default=Path("build/tune"))
@@ -213,8 +219,12 @@ def main() -> None:
         args.cache = args.cache / ("segment-" + args.segment.replace("=", "").replace(",", "-"))
     from meetsep.analysis.evaluate import der_components, score_session
 
-    corpus_dir = Path("build/corpus") / args.corpus
-    sessions = [s for s in make_corpus(args.corpus, corpus_dir) if args.split == "all" or s.name.startswith(args.split)]
+    if args.sessions is not None:
+        found = sorted(p for p in args.sessions.iterdir() if (p / "meta.json").is_file())
+        args.corpus = args.sessions.name
+    else:
+        found = make_corpus(args.corpus, Path("build/corpus") / args.corpus)
+    sessions = [s for s in found if args.split == "all" or s.name.startswith(args.split)]
     # the pipeline is made (models found and loaded) only when a meeting is not cached yet
     front = functools.cache(lambda: meetsep.Pipeline(front_config(args, segment, attribute)))
     variants = [parse_variant(v) for v in args.variant] or [("defaults", {})]
