@@ -4,7 +4,7 @@ Each transcript made with ``attribute.voiceprints`` (``meetsep batch --link-spea
 voiceprint per speaker. :func:`link_voices` groups them into archive-wide voices: two speakers of one
 recording are never the same voice (the diarization already told them apart), and a speaker joins the
 voice whose mean voiceprint it is most like when the cosine similarity reaches the threshold
-(``attribute.link_threshold``, 0.7: see :class:`meetsep.core.config.AttributeConfig`; ``pipelines/eval_linking.py``
+(``attribute.link_threshold``, 0.6: see :class:`meetsep.core.config.AttributeConfig`; ``pipelines/eval_linking.py``
 measures it), else starts a new voice. Two passes (the
 second reassigns every recording's speakers to the voices the first one found, one voice per speaker,
 highest total similarity) make the result independent of most of the order. Memory holds the
