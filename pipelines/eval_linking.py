@@ -25,17 +25,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from eval_speakers import hypothesis_owner, identity, link_scores
+from eval_speakers import diarized_voiceprints, hypothesis_owner, identity, link_scores
 
 from meetsep import Pipeline, load_config
-from meetsep.core.intervals import overlapping_parts
-from meetsep.core.records import Diarization
-from meetsep.enrollment import mono_signal
-from meetsep.io.rttm import read_rttm
 from meetsep.sim.corpora import CALL_OVERLAPS
 from meetsep.sim.simulate import SimulationConfig, simulate_meeting, write_meeting
 from meetsep.sim.tts import FAMILIES
-from meetsep.stages.identify import speaker_voiceprints
 
 SEED = {"dev": 7000, "heldout": 8000}  # first call's seed; call i has SEED + i
 
@@ -62,18 +57,7 @@ def make_call(folder: Path, split: str, index: int, family: str = "real") -> Pat
 def measure_call(pipeline: Pipeline, call: Path, mode: str) -> dict[str, Any]:
     """The call's diarized speakers' voiceprints and who they are (the layout ``link_scores`` reads)."""
     meta = json.loads((call / "meta.json").read_text())
-    reference = read_rttm(call / "reference.rttm")
-    if mode == "reference":
-        diarization = Diarization(reference, [], overlapping_parts(reference))
-    else:
-        diarization = pipeline.diarize(call / "mix.flac").diarization
-    mixture = mono_signal(pipeline, call / "mix.flac")
-    try:
-        prints = {
-            label: v.vector for label, v in speaker_voiceprints(pipeline.voice_printer, mixture, diarization).items()
-        }
-    finally:
-        mixture.close()
+    diarization, prints, reference = diarized_voiceprints(pipeline, call, mode)
     owner, extra = hypothesis_owner(diarization, reference)
     people = {speaker: identity(voice) for speaker, voice in meta["voices"].items()}
     return {

@@ -133,8 +133,9 @@ def hypothesis_owner(diarization: Diarization, reference: list[Any]) -> tuple[di
     return owner, extra
 
 
-def measure_session(pipeline: Pipeline, enroll: Enrollments, session: Path, mode: str) -> dict[str, Any]:
-    meta = json.loads((session / "meta.json").read_text())
+def diarized_voiceprints(pipeline: Pipeline, session: Path, mode: str) -> tuple[Diarization, dict[str, Any], list[Any]]:
+    """A session's diarization (its ``reference`` or the ``pipeline``'s own), each diarized speaker's
+    voiceprint as ``meetsep transcribe`` makes it (label → vector), and the reference."""
     reference = read_rttm(session / "reference.rttm")
     if mode == "reference":
         diarization = Diarization(reference, [], overlapping_parts(reference))
@@ -147,6 +148,12 @@ def measure_session(pipeline: Pipeline, enroll: Enrollments, session: Path, mode
         }
     finally:
         mixture.close()
+    return diarization, prints, reference
+
+
+def measure_session(pipeline: Pipeline, enroll: Enrollments, session: Path, mode: str) -> dict[str, Any]:
+    meta = json.loads((session / "meta.json").read_text())
+    diarization, prints, reference = diarized_voiceprints(pipeline, session, mode)
     owner, extra = hypothesis_owner(diarization, reference)
     sentences = meta["config"].get("sentences", "dev")
     people = {spk: identity(voice) for spk, voice in meta["voices"].items()}
