@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from eval_speakers import diarized_voiceprints, hypothesis_owner, identity, link_scores
+from eval_speakers import diarized_voiceprints, hypothesis_owner, identity, link_line, link_scores
 
 from meetsep import Pipeline, load_config
 from meetsep.sim.corpora import CALL_OVERLAPS
@@ -108,10 +108,7 @@ def main() -> None:
         table.append(
             dict(split=args.split, diarization=args.diarization, calls=len(results), threshold=threshold, **row)
         )
-        print(
-            f"t={threshold:.2f}: {row['speakers']} speakers -> {row['voices']} voices ({row['people']} people); "
-            f"pairwise precision {100 * row['precision']:.1f}% recall {100 * row['recall']:.1f}% F1 {100 * row['f1']:.1f}%"
-        )
+        print(link_line(threshold, row))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(table, indent=1) + "\n")

@@ -237,6 +237,14 @@ def link_scores(results: list[dict[str, Any]], threshold: float) -> dict[str, fl
     )
 
 
+def link_line(threshold: float, row: dict[str, Any]) -> str:
+    """One line of :func:`link_scores`' result."""
+    return (
+        f"t={threshold:.2f}: {row['speakers']} speakers -> {row['voices']} voices ({row['people']} people); "
+        f"pairwise precision {100 * row['precision']:.1f}% recall {100 * row['recall']:.1f}% F1 {100 * row['f1']:.1f}%"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpus-dir", type=Path, default=Path("build/corpus"))
@@ -280,11 +288,7 @@ def main() -> None:
     for threshold in (float(t) for t in args.thresholds.split(",")):
         row = link_scores(everything, threshold)
         table.append(dict(corpus="all", condition="link", threshold=threshold, **row))
-        print(
-            f"link {len(everything)} sessions t={threshold:.2f}: {row['speakers']} speakers -> {row['voices']} voices "
-            f"({row['people']} people); pairwise precision {100 * row['precision']:.1f}% recall "
-            f"{100 * row['recall']:.1f}% F1 {100 * row['f1']:.1f}%"
-        )
+        print(f"link {len(everything)} sessions {link_line(threshold, row)}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(table, indent=1) + "\n")
