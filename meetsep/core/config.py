@@ -325,7 +325,6 @@ HASHED_WHEN_SET = (
     ("attribute", "voiceprints"),
     ("attribute", "agent"),
     ("asr", "short_windows"),
-    ("attribute", "link_threshold"),
 )
 
 
@@ -345,9 +344,10 @@ class PipelineConfig(_Strict):
 
         ``runtime.threads`` and ``runtime.asr_workers`` are left out: they change speed, not results,
         and batch workers set them; so is ``runtime.trust_model_code``, which decides whether a model
-        file may be loaded at all, not what a loaded model computes; so are ``HASHED_WHEN_SET`` at their default.
+        file may be loaded at all, not what a loaded model computes; so is ``attribute.link_threshold``, used
+        only by the linking that runs over a whole folder afterwards; so are ``HASHED_WHEN_SET`` at their default.
         """
-        excluded = {"runtime": {"threads", "asr_workers", "trust_model_code"}}
+        excluded = {"runtime": {"threads", "asr_workers", "trust_model_code"}, "attribute": {"link_threshold"}}
         for section, name in HASHED_WHEN_SET:
             if getattr(getattr(self, section), name) == getattr(getattr(PipelineConfig(), section), name):
                 excluded.setdefault(section, set()).add(name)

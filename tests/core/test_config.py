@@ -89,12 +89,13 @@ def test_fields_added_later_leave_the_hash_of_earlier_outputs_as_it_was():
         "voiceprints",
         "agent",
         "short_windows",
-        "link_threshold",
     ]
     named = load_config([], ["attribute.speaker_db=voices", "attribute.agent=Ann"])
     assert named.config_hash() != PipelineConfig().config_hash()
     assert load_config([], ["attribute.max_unit_seconds=3"]).config_hash() == PipelineConfig().config_hash()
     assert load_config([], ["asr.short_windows=false"]).config_hash() != PipelineConfig().config_hash()
+    # the archive-wide linking runs after the recordings: their outputs and batch keys do not depend on it
+    assert load_config([], ["attribute.link_threshold=0.7"]).config_hash() == PipelineConfig().config_hash()
     shorter = load_config([], ["attribute.max_unit_seconds=2.5"])
     assert shorter.config_hash() != PipelineConfig().config_hash()
     assert shorter.config_hash() != load_config([], ["attribute.max_unit_seconds=2"]).config_hash()
