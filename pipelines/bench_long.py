@@ -45,14 +45,16 @@ CHILD_MEETSEP = (
     + """
 import json, sys, time
 import meetsep
-from meetsep.core.hooks import TimingHook
+from meetsep.core.hooks import MemoryHook, TimingHook
 config = meetsep.load_config([], sys.argv[2:])
 timing = TimingHook()
+memory = MemoryHook(forward=timing)
 began = time.perf_counter()
 import soundfile
 layout = "mono" if soundfile.info(sys.argv[1]).channels == 1 else "array"
-transcript = meetsep.Pipeline(config)(sys.argv[1], layout=layout, hook=timing)
-print(json.dumps(dict(wall=time.perf_counter() - began, peak_mb=peak_mb(),
+transcript = meetsep.Pipeline(config)(sys.argv[1], layout=layout, hook=memory)
+wall, peaks = time.perf_counter() - began, memory.finish()
+print(json.dumps(dict(wall=wall, peak_mb=max(peaks.values()), stage_peak_mb=peaks,
                       stages=dict(timing.seconds), words=len(transcript.words), speakers=len(transcript.speakers))))
 """
 )
@@ -142,7 +144,7 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument(
-        "--baseline", default=None, help="lengths (minutes) at which plain faster-whisper runs too (default: all)"
+        "--baseline", default=None, help="lengths (minutes) at which plain faster-whisper runs too (default: all; \"\": none)"
     )
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--pairs", type=int, default=1, help="runs of each, alternating pair by pair")
@@ -156,7 +158,7 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
-    baseline = None if args.baseline is None else {float(m) for m in args.baseline.split(",")}
+    baseline = None if args.baseline is None else {float(m) for m in args.baseline.split(",") if m}
     overlaps = [float(x) for x in args.overlaps.split(",")]
     tag = "" if overlaps == [0.1] else "_overlap" + "-".join(f"{x:g}" for x in overlaps)
     for minutes in (float(m) for m in args.minutes.split(",")):
@@ -246,6 +248,10 @@ def print_table(rows: list[dict]) -> None:
         print(
             f"{row['minutes']:>7g}m  " + "  ".join(f"{k} {v:.0f} ({v / row['audio_seconds']:.3f})" for k, v in stages)
         )
+    print("\nmeetsep peak resident memory (MB) per stage and between stages")
+    for row in rows:
+        peaks = row["meetsep"]["stage_peak_mb"].items()
+        print(f"{row['minutes']:>7g}m  " + "  ".join(f"{k} {v:.0f}" for k, v in peaks))
     if len(rows) > 1:
         growth = rows[-1]["meetsep"]["peak_mb"] / rows[0]["meetsep"]["peak_mb"] - 1
         print(f"\npeak memory growth {rows[0]['minutes']:g} → {rows[-1]['minutes']:g} min: {100 * growth:+.0f} %")

@@ -82,6 +82,36 @@ class TimingHook:
             self.forward(event)
 
 
+class MemoryHook:
+    """Peak resident memory per stage (MB) over any number of recordings, and ``before <stage>`` for what
+    runs between stages (loading models, reading audio); forwards events to ``forward``, if given.
+
+    Linux only: the process's peak (VmHWM) is read at each start and end and reset after it (writing 5
+    to ``/proc/self/clear_refs``), so each entry is the highest resident memory within that stretch.
+    The whole run's peak is the largest entry.
+    """
+
+    def __init__(self, forward: Callable[[StageEvent], None] | None = None) -> None:
+        self.peaks: dict[str, float] = defaultdict(float)
+        self.forward = forward
+        self.last = "start"
+
+    def __call__(self, event: StageEvent) -> None:
+        if event.kind != "progress":
+            name = f"before {event.stage}" if event.kind == "start" else event.stage
+            self.peaks[name] = max(self.peaks[name], peak_resident_mb())
+            _reset_peak()
+            self.last = event.stage
+        if self.forward is not None:
+            self.forward(event)
+
+    def finish(self) -> dict[str, float]:
+        """The peaks, with the stretch after the last stage's end as ``after <stage>``."""
+        name = f"after {self.last}"
+        self.peaks[name] = max(self.peaks[name], peak_resident_mb())
+        return dict(self.peaks)
+
+
 def peak_resident_mb() -> float:
     """This process's peak resident memory (VmHWM): unlike ru_maxrss, which Linux carries over from
     the parent across exec, it belongs to this process alone."""
@@ -91,6 +121,14 @@ def peak_resident_mb() -> float:
     import resource  # (Unix only) where /proc has no VmHWM
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _reset_peak() -> None:
+    """Reset this process's peak resident memory to its current one (Linux); elsewhere peaks only grow."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
 
 
 def release_free_memory() -> None:

@@ -30,3 +30,21 @@ def test_memory_freed_between_live_arrays_goes_back_to_the_system():
     after = resident_mb()
     assert len(kept) == 375 and float(kept[-1].sum()) == 8192.0
     assert after < before - 100, (before, after)
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="Linux: per-stage peaks need clear_refs")
+def test_memory_hook_gives_each_stage_its_own_peak():
+    from meetsep.core.hooks import MemoryHook, release_free_memory, stage
+
+    forwarded = []
+    memory = MemoryHook(forward=forwarded.append)
+    with stage(memory, "big", "s"):
+        block = np.ones(200 * 2**20 // 8)  # 200 MB, touched
+        del block
+    release_free_memory()
+    with stage(memory, "small", "s"):
+        np.ones(1024)
+    peaks = memory.finish()
+    assert set(peaks) == {"before big", "big", "before small", "small", "after small"}
+    assert peaks["big"] > peaks["small"] + 150  # the second stage does not inherit the first one's peak
+    assert [e.kind for e in forwarded] == ["start", "end", "start", "end"]
