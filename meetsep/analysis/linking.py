@@ -1,14 +1,14 @@
 """One voice across an archive: the speakers of many transcripts linked by their voiceprints (``meetsep link``).
 
 Each transcript made with ``attribute.voiceprints`` (``meetsep batch --link-speakers`` sets it) holds one
-voiceprint per speaker. :func:`link_voices` groups them into archive-wide voices: two speakers of one
-recording are never the same voice (the diarization already told them apart), and a speaker joins the
-voice whose mean voiceprint it is most like when the cosine similarity reaches the threshold
-(``attribute.link_threshold``, 0.6: see :class:`meetsep.core.config.AttributeConfig`; ``pipelines/eval_linking.py``
-measures it), else starts a new voice. Two passes (the
-second reassigns every recording's speakers to the voices the first one found, one voice per speaker,
-highest total similarity) make the result independent of most of the order. Memory holds the
-voiceprints (768 bytes each) and one mean per voice: 10,000 recordings of 3 speakers take about 25 MB.
+voiceprint per speaker. :func:`link_voices` groups them into archive-wide voices by average-linkage
+clustering: the two groups whose voiceprints are on average most alike join while that mean cosine
+similarity reaches the threshold (``attribute.link_threshold``, 0.55: see
+:class:`meetsep.core.config.AttributeConfig`; ``pipelines/eval_linking.py`` measures it), and two speakers of
+one recording are never the same voice (the diarization already told them apart). The result does not
+depend on the order of the recordings up to ``BLOCK`` (4096) speakers; a larger archive is clustered a
+block at a time, so the clustering's matrices stay within about 80 MB whatever its size; the voiceprints
+take 768 bytes a speaker (``pipelines/bench_linking.py``: 30,000 speakers in 5 s, 261 MB peak).
 
 :func:`link_folder` reads a batch output folder, writes ``speakers.csv`` (voice id, recordings,
 speakers, talk time) and puts each speaker's voice id into its transcript JSON (``speaker_links``).
@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from meetsep.core.clustering import matched_pairs
 from meetsep.core.errors import MeetsepError
 from meetsep.io.files import atomic_write_text
 from meetsep.schema import Transcript
@@ -39,52 +38,101 @@ class SpeakerVoice:
     talk: float
 
 
+BLOCK = 4096  # groups clustered at once: a 4096 x 4096 float32 similarity matrix (64 MB) and its 16 MB mask
+
+
 def link_voices(speakers: list[SpeakerVoice], threshold: float) -> list[int]:
-    """The archive-wide voice of each speaker (0, 1, ... in order of first appearance)."""
+    """The archive-wide voice of each speaker (0, 1, ... in order of first appearance).
+
+    Average-linkage agglomerative clustering: the two groups of speakers whose voiceprints are on average
+    most alike (mean cosine similarity over all pairs across them) join, again and again, while that
+    mean reaches ``threshold``; two groups that hold speakers of one recording never join. Up to
+    ``BLOCK`` speakers are clustered at once (the exact result, whatever their order); a larger archive is
+    clustered block by block, then the groups found, largest first (voices that recur), block by block
+    again until one block holds them all or no two groups join.
+    """
     if not speakers:
         return []
     vectors = np.stack([s.voiceprint for s in speakers]).astype(np.float32)
-    recordings: dict[str, list[int]] = {}
-    for index, speaker in enumerate(speakers):
-        recordings.setdefault(speaker.recording, []).append(index)
-    groups = list(recordings.values())
-    voice, sums = _assign(vectors, groups, threshold, np.zeros((0, vectors.shape[1]), np.float32))
-    voice, _ = _assign(vectors, groups, threshold, _normalized(sums))
-    order = {old: new for new, old in enumerate(dict.fromkeys(voice))}
-    return [order[v] for v in voice]
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12
+    recording_index: dict[str, int] = {}
+    groups = [
+        _Group(vectors[i], 1.0, {recording_index.setdefault(s.recording, len(recording_index))}, [i])
+        for i, s in enumerate(speakers)
+    ]
+    while True:
+        order = sorted(range(len(groups)), key=lambda g: (-groups[g].size, groups[g].members[0]))
+        joined: list[_Group] = []
+        for start in range(0, len(order), BLOCK):
+            joined += _average_linkage([groups[g] for g in order[start : start + BLOCK]], threshold)
+        done = len(groups) <= BLOCK or len(joined) == len(groups)
+        groups = joined
+        if done:
+            break
+    voice = [0] * len(speakers)
+    for number, group in enumerate(sorted(groups, key=lambda g: min(g.members))):
+        for member in group.members:
+            voice[member] = number
+    return voice
 
 
-def _assign(
-    vectors: np.ndarray, recordings: list[list[int]], threshold: float, fixed: np.ndarray
-) -> tuple[list[int], np.ndarray]:
-    """One pass over the recordings: each one's speakers matched to the voices so far (``fixed`` means,
-    then the running means of voices made in this pass), one voice per speaker, highest total
-    similarity; a speaker below ``threshold`` starts a voice. Returns the voices and their summed vectors."""
-    voice = [-1] * len(vectors)
-    count = len(fixed)  # voices so far; rows of sums and means beyond it are spare room
-    sums = np.zeros((max(16, 2 * count), vectors.shape[1]), np.float32)
-    means = np.zeros_like(sums)
-    means[:count] = fixed
-    for members in recordings:
-        chosen = [-1] * len(members)
-        if count:
-            for row, column in matched_pairs(vectors[members] @ means[:count].T, threshold):
-                chosen[row] = column
-        for member, column in zip(members, chosen):
-            if column < 0:
-                column, count = count, count + 1
-                if count > len(sums):  # room doubles: amortized constant time per new voice
-                    sums = np.concatenate([sums, np.zeros_like(sums)])
-                    means = np.concatenate([means, np.zeros_like(means)])
-            sums[column] += vectors[member]
-            if column >= len(fixed):  # the first pass's means move; the second pass's stay fixed
-                means[column] = sums[column] / (np.linalg.norm(sums[column]) + 1e-12)
-            voice[member] = column
-    return voice, sums[:count]
+@dataclass
+class _Group:
+    """Speakers linked so far: the sum of their (unit) voiceprints, how many, their recordings."""
+
+    total: np.ndarray
+    size: float
+    recordings: set[int]
+    members: list[int]
 
 
-def _normalized(sums: np.ndarray) -> np.ndarray:
-    return sums / (np.linalg.norm(sums, axis=1, keepdims=True) + 1e-12)
+def _average_linkage(groups: list[_Group], threshold: float) -> list[_Group]:
+    """``groups`` joined pair by pair, the most alike first (mean pairwise cosine similarity of their
+    members, which is their sums' dot product over the product of their sizes), while it reaches
+    ``threshold`` and they share no recording. Each row keeps its best partner, so a join costs one
+    row of the matrix and the rows whose partner changed."""
+    count = len(groups)
+    totals = np.stack([g.total for g in groups]).astype(np.float32)
+    sizes = np.array([g.size for g in groups], np.float32)
+    apart = np.zeros((count, count), bool)  # pairs that share a recording
+    holders: dict[int, list[int]] = {}
+    for index, group in enumerate(groups):
+        for recording in group.recordings:
+            holders.setdefault(recording, []).append(index)
+    for rows in (r for r in holders.values() if len(r) > 1):
+        apart[np.ix_(rows, rows)] = True
+    np.fill_diagonal(apart, True)
+    similarity = totals @ totals.T  # divided in place: one count x count matrix at a time
+    similarity /= sizes[:, None]
+    similarity /= sizes[None, :]
+    similarity[apart] = -np.inf
+    best = similarity.argmax(axis=1)
+    best_value = similarity[np.arange(count), best]
+    alive = np.ones(count, bool)
+    while True:
+        first = int(best_value.argmax())
+        if not best_value[first] >= threshold:
+            break
+        keep, gone = sorted((first, int(best[first])))
+        totals[keep] += totals[gone]
+        sizes[keep] += sizes[gone]
+        apart[keep] |= apart[gone]
+        apart[:, keep] = apart[keep]
+        groups[keep].recordings |= groups[gone].recordings
+        groups[keep].members += groups[gone].members
+        alive[gone] = False
+        row = (totals @ totals[keep]) / (sizes * sizes[keep])
+        row[apart[keep] | ~alive] = -np.inf
+        similarity[keep], similarity[:, keep] = row, row
+        similarity[gone], similarity[:, gone] = -np.inf, -np.inf
+        best_value[gone] = -np.inf
+        stale = np.flatnonzero(alive & ((best == keep) | (best == gone)))
+        for index in [keep, *stale]:
+            best[index] = similarity[index].argmax()
+            best_value[index] = similarity[index, best[index]]
+        better = alive & (row > best_value)
+        best[better], best_value[better] = keep, row[better]
+    return [_Group(totals[i], float(sizes[i]), groups[i].recordings, groups[i].members) for i in np.flatnonzero(alive)]
 
 
 def speaker_voices(recording: str, transcript: Transcript) -> list[SpeakerVoice]:

@@ -105,7 +105,7 @@ def speakers_rename(old: str, new: str, db: Path) -> None:
     "--threshold",
     type=click.FloatRange(-1.0, 1.0, min_open=True, max_open=True),
     default=None,
-    help="Cosine similarity from which two speakers are one voice (default: attribute.link_threshold).",
+    help="Mean cosine similarity of two groups of speakers from which they are one voice (default: attribute.link_threshold).",
 )
 def link(out_dir: Path, threshold: float | None) -> None:
     """Give each voice one id across the transcripts in OUT (made with --link-speakers): OUT/speakers.csv."""
