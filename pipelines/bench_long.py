@@ -144,7 +144,9 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument(
-        "--baseline", default=None, help="lengths (minutes) at which plain faster-whisper runs too (default: all; \"\": none)"
+        "--baseline",
+        default=None,
+        help='lengths (minutes) at which plain faster-whisper runs too (default: all; "": none)',
     )
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--pairs", type=int, default=1, help="runs of each, alternating pair by pair")
