@@ -225,6 +225,7 @@ class Pipeline:
         for number, batch in enumerate(batches, 1):
             with stage(hook, "separate", sid) as report:
                 streams = separate(SeparationJob(recording, source, diarization, batch), report)
+            release_free_memory()  # the beams' spectra are gone, the streams stay: ASR starts from less
             with stage(hook, "asr", sid) as report:
                 asr = self.recognizer(streams, report, language, held, last=number == len(batches))
             recognized += asr.words
@@ -248,10 +249,16 @@ class Pipeline:
             recording, asr.language, diarization, words, self._names(mixture, diarization, hook, sid)
         )
 
-    def _who_when(self, recording: Recording, audio: Signal, seg: SegmentationResult, hook: Hook) -> DiarizationDetail:
-        """embed + diarize, then the spatial pass where an array's speakers get their own streams."""
+    def _who_when(
+        self, recording: Recording, audio: Signal, seg: SegmentationResult, hook: Hook, keep: bool = False
+    ) -> DiarizationDetail:
+        """embed + diarize, then the spatial pass where an array's speakers get their own streams. The
+        units and their embeddings (an hour of 8 channels: about 250 MB) are dropped unless ``keep``."""
         with stage(hook, "attribute", recording.session_id) as report:
             detail = self.diarizer.detail(audio, seg, self._unit_embedder(recording), report)
+        if not keep:
+            detail = replace(detail, units=None, embeddings=None)
+        release_free_memory()  # the embedding's blocks and the clustering's copies: before the spatial pass
         streams = self.speaker_beams or self.separator  # chosen and measured with speaker streams only
         if self.config.attribute.spatial_pass and streams and recording.layout is ChannelLayout.ARRAY:
             with stage(hook, "spatial", recording.session_id):
@@ -349,7 +356,7 @@ class Pipeline:
             signal = np.asarray(mixture, dtype=np.float32)
         with stage(hook, "segment", sid) as report:
             segmentation = self.segmenter(signal, report)
-        return self._who_when(recording, signal, segmentation, hook)
+        return self._who_when(recording, signal, segmentation, hook, keep=True)
 
 
 _PIPELINES: dict[str, Pipeline] = {}

@@ -15,7 +15,7 @@ import numpy as np
 
 SPEED_OF_SOUND = 343.0  # m/s
 EPS = 1e-10
-STFT_FRAMES = 500  # frames transformed at a time (float64) before they are stored as complex64
+STFT_FRAMES = 128  # frames transformed at a time (float64) before they are stored as complex64 (8 channels: 8 MB)
 COVARIANCE_FRAMES = 500  # STFT frames multiplied out at once for a covariance
 
 

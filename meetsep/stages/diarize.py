@@ -48,7 +48,8 @@ class DiarizationDetail:
     Attributes:
         audio: the segmented signal, ``(samples,)`` float32 at 16 kHz.
         segmentation: its segmentation.
-        units: the units clustered (:meth:`Diarizer.units`); None when there was no speech.
+        units: the units clustered (:meth:`Diarizer.units`); None when there was no speech (or the
+            pipeline dropped them once it had the diarization).
         embeddings: ``(num_windows, units, dimension)``, the units' embeddings as clustered: NaN for
             padding, units with too little speech and windows ``attribute.embed_every`` skips; None when
             there was no speech.
