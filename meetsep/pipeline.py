@@ -252,12 +252,10 @@ class Pipeline:
     def _who_when(
         self, recording: Recording, audio: Signal, seg: SegmentationResult, hook: Hook, keep: bool = False
     ) -> DiarizationDetail:
-        """embed + diarize, then the spatial pass where an array's speakers get their own streams. The
-        units and their embeddings (an hour of 8 channels: about 250 MB) are dropped unless ``keep``."""
+        """embed + diarize, then the spatial pass on an array's speaker streams; units, embeddings kept if ``keep``."""
         with stage(hook, "attribute", recording.session_id) as report:
             detail = self.diarizer.detail(audio, seg, self._unit_embedder(recording), report)
-        if not keep:
-            detail = replace(detail, units=None, embeddings=None)
+        detail = detail if keep else replace(detail, units=None, embeddings=None)  # an hour of 8 mics: ~250 MB
         release_free_memory()  # the embedding's blocks and the clustering's copies: before the spatial pass
         streams = self.speaker_beams or self.separator  # chosen and measured with speaker streams only
         if self.config.attribute.spatial_pass and streams and recording.layout is ChannelLayout.ARRAY:
@@ -382,10 +380,7 @@ def transcribe(
 
     Pipelines are cached per effective config, so repeated calls reuse loaded models.
     """
-    if isinstance(config, PipelineConfig):
-        base = config
-    else:
-        base = load_config([config] if config else [])
+    base = config if isinstance(config, PipelineConfig) else load_config([config] if config else [])
     merged = {
         **(overrides or {}),
         **option_overrides(
