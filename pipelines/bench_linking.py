@@ -22,6 +22,7 @@ CHILD = """
 import json, sys, time
 import numpy as np
 from meetsep import load_config
+from meetsep.analysis.evaluate import pairwise_scores
 from meetsep.analysis.linking import SpeakerVoice, link_voices
 from meetsep.core.hooks import peak_resident_mb
 recordings, agents = int(sys.argv[1]), int(sys.argv[2])
@@ -39,18 +40,9 @@ before = peak_resident_mb()
 began = time.perf_counter()
 voices = link_voices(speakers, load_config().attribute.link_threshold)
 seconds = time.perf_counter() - began
-groups = {}
-for voice, person in zip(voices, truth):
-    groups.setdefault(voice, []).append(person)
-same_voice = sum(len(g) * (len(g) - 1) // 2 for g in groups.values())
-hits = sum(sum(g.count(p) * (g.count(p) - 1) // 2 for p in set(g)) for g in groups.values())
-counts = {}
-for person in truth:
-    counts[person] = counts.get(person, 0) + 1
-same_person = sum(c * (c - 1) // 2 for c in counts.values())
-precision, recall = hits / max(1, same_voice), hits / max(1, same_person)
+scores = pairwise_scores(voices, truth)
 print(json.dumps(dict(speakers=len(speakers), seconds=seconds, peak_mb=peak_resident_mb(), before_mb=before,
-                      voices=len(groups), people=len(counts), f1=2 * precision * recall / max(1e-9, precision + recall))))
+                      voices=len(set(voices)), people=len(set(truth)), f1=scores["f1"])))
 """
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from meetsep import Pipeline, load_config
+from meetsep.analysis.evaluate import pairwise_scores
 from meetsep.analysis.linking import SpeakerVoice, link_voices
 from meetsep.core.intervals import overlapping_parts
 from meetsep.core.records import Diarization, Voiceprint
@@ -219,21 +220,12 @@ def link_scores(results: list[dict[str, Any]], threshold: float) -> dict[str, fl
         for label, vector in sorted(result["tests"].items()):
             speakers.append(SpeakerVoice(result["session"], label, vector, 0.0))
             truth.append(person.get(label, f"{result['session']}#{label}"))
-    voices = np.asarray(link_voices(speakers, threshold))
-    same_voice = voices[:, None] == voices[None, :]
-    labels = np.asarray([hash(t) for t in truth])
-    same_person = labels[:, None] == labels[None, :]
-    upper = np.triu(np.ones_like(same_voice), k=1)
-    hits = float((same_voice & same_person & upper).sum())
-    precision = hits / max(1.0, float((same_voice & upper).sum()))
-    recall = hits / max(1.0, float((same_person & upper).sum()))
+    voices = link_voices(speakers, threshold)
     return dict(
         speakers=len(speakers),
-        voices=int(voices.max() + 1) if len(voices) else 0,
+        voices=max(voices) + 1 if voices else 0,
         people=len(set(truth)),
-        precision=precision,
-        recall=recall,
-        f1=2 * precision * recall / max(1e-9, precision + recall),
+        **pairwise_scores(voices, truth),
     )
 
 

@@ -79,6 +79,20 @@ class Scores:
         return asdict(self)
 
 
+def pairwise_scores(found: list[Any], truth: list[Any]) -> dict[str, float]:
+    """Pairwise precision, recall and F1 of a grouping (``found[i]``: item i's group) against the true one:
+    a pair of items in one found group is right when they share a true group. Counted, not paired out:
+    linear in the items (an archive of 30,000 speakers has 450 million pairs)."""
+    from collections import Counter
+
+    def pairs(counts: Any) -> int:
+        return sum(n * (n - 1) // 2 for n in counts.values())
+
+    hits = pairs(Counter(zip(found, truth)))
+    precision, recall = hits / max(1, pairs(Counter(found))), hits / max(1, pairs(Counter(truth)))
+    return dict(precision=precision, recall=recall, f1=2 * precision * recall / max(1e-9, precision + recall))
+
+
 def normalize_text(text: str) -> str:
     from whisper.normalizers import EnglishTextNormalizer
 

@@ -153,3 +153,13 @@ def test_a_file_that_is_no_transcript_is_one_line(tmp_path):
     bad.write_text('{"turns": [{"speaker": 1}]}')
     with pytest.raises(MeetsepError, match="bad.json: not a SegLST, RTTM or meetsep transcript"):
         score_paths(reference, bad)
+
+
+def test_pairwise_scores_count_the_pairs_a_grouping_gets_right():
+    from meetsep.analysis.evaluate import pairwise_scores
+
+    # truth: a a a b b; found: {0,1} {2,3,4} -> pairs found 1 + 3 = 4, right: (0,1) and (3,4) = 2; true pairs 3 + 1 = 4
+    scores = pairwise_scores([7, 7, 9, 9, 9], ["a", "a", "a", "b", "b"])
+    assert scores == {"precision": 0.5, "recall": 0.5, "f1": 0.5}
+    assert pairwise_scores([0, 1, 2], ["a", "a", "b"]) == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    assert pairwise_scores([0, 0], ["x", "x"])["f1"] == 1.0
