@@ -211,15 +211,21 @@ def evaluate(results: list[dict[str, Any]], condition: str, threshold: float, ma
     }
 
 
-def link_scores(results: list[dict[str, Any]], threshold: float) -> dict[str, float]:
-    """Pairwise precision, recall and F1 of linking every session's speakers into archive-wide voices
-    (:func:`meetsep.analysis.linking.link_voices`), against who they are (the person each covers most)."""
+def archive_speakers(results: list[dict[str, Any]]) -> tuple[list[SpeakerVoice], list[str]]:
+    """Every session's diarized speakers with a voiceprint, and who each is (the person it covers most)."""
     speakers, truth = [], []
     for result in results:
         person = {label: p for p, label in result["owner"].items()} | result["extra"]
         for label, vector in sorted(result["tests"].items()):
             speakers.append(SpeakerVoice(result["session"], label, vector, 0.0))
             truth.append(person.get(label, f"{result['session']}#{label}"))
+    return speakers, truth
+
+
+def link_scores(results: list[dict[str, Any]], threshold: float) -> dict[str, float]:
+    """Pairwise precision, recall and F1 of linking every session's speakers into archive-wide voices
+    (:func:`meetsep.analysis.linking.link_voices`), against who they are (the person each covers most)."""
+    speakers, truth = archive_speakers(results)
     voices = link_voices(speakers, threshold)
     return dict(
         speakers=len(speakers),

@@ -3,7 +3,7 @@
 Each transcript made with ``attribute.voiceprints`` (``meetsep batch --link-speakers`` sets it) holds one
 voiceprint per speaker. :func:`link_voices` groups them into archive-wide voices by average-linkage
 clustering: the two groups whose voiceprints are on average most alike join while that mean cosine
-similarity reaches the threshold (``attribute.link_threshold``, 0.55: see
+similarity reaches the threshold (``attribute.link_threshold``, 0.75: see
 :class:`meetsep.core.config.AttributeConfig`; ``pipelines/eval_linking.py`` measures it), and two speakers of
 one recording are never the same voice (the diarization already told them apart). The result does not
 depend on the order of the recordings up to ``BLOCK`` (4096) speakers; a larger archive is clustered a
