@@ -3,13 +3,20 @@ one-time speakers (strangers), on synthetic voiceprints whose answers are known.
 
 from __future__ import annotations
 
-import sys
+import runpy
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pipelines"))
-import eval_linking  # noqa: E402  (a script of pipelines/, which imports its neighbour eval_speakers)
+PIPELINES = Path(__file__).resolve().parent.parent / "pipelines"
+
+
+@pytest.fixture
+def eval_linking(monkeypatch):
+    """The script's functions (its main() is not called); it imports its neighbour eval_speakers."""
+    monkeypatch.syspath_prepend(str(PIPELINES))
+    return type("Script", (), runpy.run_path(str(PIPELINES / "eval_linking.py")))
 
 
 def _calls(spread: float, alike: float) -> list[dict]:
@@ -41,7 +48,7 @@ def _calls(spread: float, alike: float) -> list[dict]:
     return results
 
 
-def test_every_way_of_pairing_people():
+def test_every_way_of_pairing_people(eval_linking):
     assert len(list(eval_linking.pairings(list("abcdef")))) == 15
     assert list(eval_linking.pairings(list("abcd"))) == [
         [("a", "b"), ("c", "d")],
@@ -52,7 +59,7 @@ def test_every_way_of_pairing_people():
     assert len(odd) == 15 and all(len(p) == 2 for p in odd)
 
 
-def test_two_alike_people_are_kept_apart_only_while_they_share_calls():
+def test_two_alike_people_are_kept_apart_only_while_they_share_calls(eval_linking):
     calls = _calls(spread=0.3, alike=0.8)  # people 0 and 1 about 0.75 alike, each about 0.92 like themselves
     everyone = eval_linking.link_scores(calls, 0.6)
     fixed = eval_linking.fixed_partner_scores(calls, 0.6)
@@ -62,7 +69,7 @@ def test_two_alike_people_are_kept_apart_only_while_they_share_calls():
     assert eval_linking.fixed_partner_scores(calls, 0.85)["precision"] == 1.0
 
 
-def test_a_one_time_speaker_like_someone_else_is_counted_as_linked():
+def test_a_one_time_speaker_like_someone_else_is_counted_as_linked(eval_linking):
     calls = _calls(spread=0.3, alike=0.8)
     loose = eval_linking.stranger_share(calls, 0.6)
     strict = eval_linking.stranger_share(calls, 0.85)
