@@ -136,14 +136,25 @@ def _average_linkage(groups: list[_Group], threshold: float) -> list[_Group]:
 
 
 def speaker_voices(recording: str, transcript: Transcript) -> list[SpeakerVoice]:
-    """The speakers of one transcript that carry a voiceprint, with their talk time."""
+    """The speakers of one transcript that carry a voiceprint, with their talk time.
+
+    Raises:
+        MeetsepError: a voiceprint that is empty, holds a number that is not finite, or is not of unit
+            length (as meetsep writes them, to 6 decimals): the JSON was changed by hand or damaged.
+    """
     talk: dict[str, float] = {}
     for segment in transcript.diarization:
         talk[segment.speaker] = talk.get(segment.speaker, 0.0) + segment.end - segment.start
-    return [
-        SpeakerVoice(recording, speaker, np.asarray(vector, dtype=np.float32), round(talk.get(speaker, 0.0), 3))
-        for speaker, vector in sorted(transcript.speaker_voiceprints.items())
-    ]
+    voices = []
+    for speaker, values in sorted(transcript.speaker_voiceprints.items()):
+        vector = np.asarray(values, dtype=np.float32)
+        if not vector.size or not np.all(np.isfinite(vector)) or abs(float(np.linalg.norm(vector)) - 1.0) > 1e-3:
+            raise MeetsepError(
+                f"{recording}: the voiceprint of {speaker} is not a unit-length vector of finite numbers "
+                f"({vector.size} numbers); make the transcript again with --link-speakers"
+            )
+        voices.append(SpeakerVoice(recording, speaker, vector, round(talk.get(speaker, 0.0), 3)))
+    return voices
 
 
 def link_folder(folder: Path, threshold: float) -> tuple[int, int]:
@@ -176,6 +187,14 @@ def link_folder(folder: Path, threshold: float) -> tuple[int, int]:
         raise MeetsepError(f"{folder}: no transcript with voiceprints (run meetsep batch with --link-speakers)")
     if len(models) > 1:
         raise MeetsepError(f"{folder}: voiceprints of different models ({', '.join(sorted(models))}) cannot be linked")
+    sizes = {s.voiceprint.size for s in speakers}
+    if len(sizes) > 1:
+        usual = max(sizes, key=lambda size: (sum(s.voiceprint.size == size for s in speakers), size))
+        odd = next(s for s in speakers if s.voiceprint.size != usual)
+        raise MeetsepError(
+            f"{folder}: voiceprints of different lengths ({', '.join(map(str, sorted(sizes)))} numbers; "
+            f"{odd.recording} has {odd.voiceprint.size}) cannot be linked"
+        )
     voices = link_voices(speakers, threshold)
     ids = [f"VOICE_{v:04d}" for v in voices]
     table = io.StringIO()

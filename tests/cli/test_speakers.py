@@ -42,3 +42,33 @@ def test_bad_databases_and_inputs_are_one_line_errors(tmp_path):
     assert silent.returncode == 1 and "speech" in one_line(silent.stderr) and not (tmp_path / "new").exists()
     nothing = run("link", str(tmp_path))
     assert nothing.returncode == 1 and "no transcript with voiceprints" in one_line(nothing.stderr)
+
+
+def _transcript(folder, name: str, voiceprints: dict) -> None:  # noqa: ANN001
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fields = dict(session_id=name, layout="mono", language="en", speakers=sorted(voiceprints), turns=[])
+    fields |= dict(diarization=[], overlaps=[], meetsep_version="0", config_hash="0", voiceprint_model="m")
+    (folder / f"{name}.json").write_text(json.dumps(fields | dict(duration=1.0, speaker_voiceprints=voiceprints)))
+
+
+def test_damaged_voiceprints_are_one_line_errors_and_nothing_is_written(tmp_path):
+    good = {"A": [1.0, 0.0, 0.0], "B": [0.0, 1.0, 0.0]}
+    cases = {
+        "shorter": ({"A": [0.6, 0.8]}, "different lengths (2, 3 numbers; bad.json has 2)"),
+        "not a number": ({"A": [float("nan"), 1.0, 0.0]}, "bad.json: the voiceprint of A is not a unit-length"),
+        "zero": ({"A": [0.0, 0.0, 0.0]}, "bad.json: the voiceprint of A is not a unit-length"),
+        "empty": ({"A": []}, "bad.json: the voiceprint of A is not a unit-length"),
+    }
+    for case, (voiceprints, message) in cases.items():
+        folder = tmp_path / case.replace(" ", "_")
+        _transcript(folder, "good", good)
+        _transcript(folder, "bad", voiceprints)
+        before = {p.name: p.read_bytes() for p in folder.iterdir()}
+        result = run("link", str(folder))
+        assert result.returncode == 1 and message in one_line(result.stderr), (case, result.stderr)
+        assert {p.name: p.read_bytes() for p in folder.iterdir()} == before, case  # no speakers.csv, JSONs untouched
+    _transcript(tmp_path / "fine", "good", good)
+    _transcript(tmp_path / "fine", "other", {"A": [0.6, 0.8, 0.0]})
+    assert run("link", str(tmp_path / "fine")).returncode == 0 and (tmp_path / "fine" / "speakers.csv").is_file()
