@@ -14,6 +14,7 @@ hypothesis scores as an empty transcript (every word deleted).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -107,12 +108,34 @@ def load_segments(path: str | Path) -> list[dict[str, Any]]:
     """
     path = Path(path)
     try:
-        return _read_segments(path)
+        segments = _read_segments(path)
     except MeetsepError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError, ArithmeticError) as error:
         detail = " ".join(str(error).split())[:150] or type(error).__name__
+        if isinstance(error, ArithmeticError):  # an RTTM time that is not a decimal number
+            detail = "a time that is not a number"
         raise MeetsepError(f"{path}: not a SegLST, RTTM or meetsep transcript file ({detail})") from None
+    checked = [_checked_times(path, number, entry) for number, entry in enumerate(segments, 1)]
+    # a segment of no length and no words is no one's speech (RTTMs hold such lines): not a speaker
+    return [e for e in checked if e["end_time"] > e["start_time"] or str(e.get("words", "")).strip()]
+
+
+def _checked_times(path: Path, number: int, entry: dict[str, Any]) -> dict[str, Any]:
+    """``entry`` with its times as floats (an RTTM's are decimals), or a one-line error naming the segment."""
+    try:
+        start, end = float(entry["start_time"]), float(entry["end_time"])
+    except KeyError as missing:
+        raise MeetsepError(f"{path}: segment {number} has no {missing.args[0]}") from None
+    except (TypeError, ValueError, ArithmeticError):
+        raise MeetsepError(f"{path}: segment {number}: start_time and end_time must be numbers") from None
+    if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end < start:
+        raise MeetsepError(
+            f"{path}: segment {number} runs from {start} to {end} s (times must be finite, not negative, end >= start)"
+        )
+    if "speaker" not in entry:
+        raise MeetsepError(f"{path}: segment {number} has no speaker")
+    return dict(entry, start_time=start, end_time=end)
 
 
 def _read_segments(path: Path) -> list[dict[str, Any]]:

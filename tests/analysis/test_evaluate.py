@@ -155,6 +155,57 @@ def test_a_file_that_is_no_transcript_is_one_line(tmp_path):
         score_paths(reference, bad)
 
 
+def test_an_rttm_is_scored_against_another(tmp_path):
+    from meetsep.analysis.evaluate import score_paths
+
+    reference = tmp_path / "reference.rttm"
+    reference.write_text(
+        "SPEAKER x 1 0.00 2.00 <NA> <NA> A <NA> <NA>\n"
+        "SPEAKER x 1 2.00 0.00 <NA> <NA> C <NA> <NA>\n"  # no length: no one's speech
+        "SPEAKER x 1 2.00 2.00 <NA> <NA> B <NA> <NA>\n"
+    )
+    hypothesis = tmp_path / "hypothesis.rttm"
+    hypothesis.write_text("SPEAKER x 1 0.0 2.0 <NA> <NA> s1 <NA> <NA>\nSPEAKER x 1 2.0 1.0 <NA> <NA> s2 <NA> <NA>\n")
+    (row,) = score_paths(reference, hypothesis)  # RTTM times are decimals in meeteval: once a traceback
+    assert row.der == pytest.approx(0.25) and row.reference_speakers == 2 and row.hypothesis_speakers == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("SPEAKER x 1 zero 1.0 <NA> <NA> A <NA> <NA>\n", "a time that is not a number"),
+        ("SPEAKER x 1 1.0 -1.0 <NA> <NA> A <NA> <NA>\n", "segment 1 runs from 1.0 to 0.0 s"),
+    ],
+)
+def test_an_rttm_with_bad_times_is_one_line(tmp_path, text, message):
+    from meetsep.analysis.evaluate import score_paths
+    from meetsep.core.errors import MeetsepError
+
+    reference = write(tmp_path / "reference.seglst.json", REFERENCE)
+    bad = tmp_path / "bad.rttm"
+    bad.write_text(text)
+    with pytest.raises(MeetsepError, match=f"bad.rttm: .*{message}"):
+        score_paths(reference, bad)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (dict(start_time="soon"), "segment 1: start_time and end_time must be numbers"),
+        (dict(end_time=float("nan")), "segment 1 runs from"),
+        (dict(start_time=-1.0), "segment 1 runs from -1.0"),
+    ],
+)
+def test_a_seglst_with_bad_times_is_one_line(tmp_path, change, message):
+    from meetsep.analysis.evaluate import score_paths
+    from meetsep.core.errors import MeetsepError
+
+    reference = write(tmp_path / "reference.seglst.json", REFERENCE)
+    bad = write(tmp_path / "bad.seglst.json", [dict(REFERENCE[0], **change), *REFERENCE[1:]])
+    with pytest.raises(MeetsepError, match=f"bad.seglst.json: {message}"):
+        score_paths(reference, bad)
+
+
 def test_pairwise_scores_count_the_pairs_a_grouping_gets_right():
     from meetsep.analysis.evaluate import pairwise_scores
 
