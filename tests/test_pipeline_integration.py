@@ -54,8 +54,13 @@ def test_call_center_stereo_attributes_by_channel_without_duplicates(call_center
     assert scores.cpwer <= 0.1, scores
 
 
-def test_silence_gives_an_empty_transcript():
-    transcript = meetsep.transcribe(np.zeros((1, 16000 * 5), dtype=np.float32), sample_rate=16000, overrides=FAST)
+def test_silence_is_a_one_line_error_and_faint_noise_an_empty_transcript():
+    from meetsep.core.errors import AudioInputError
+
+    with pytest.raises(AudioInputError, match=r"^<array>: silent: no sample reaches -80 dBFS, so it holds no speech$"):
+        meetsep.transcribe(np.zeros((1, 16000 * 5), dtype=np.float32), sample_rate=16000, overrides=FAST)
+    noise = (np.random.default_rng(0).normal(size=(1, 16000 * 5)) * 1e-3).astype(np.float32)  # about -50 dBFS
+    transcript = meetsep.transcribe(noise, sample_rate=16000, overrides=FAST)
     assert transcript.turns == [] and transcript.speakers == [] and transcript.duration == 5.0
     assert json.loads(to_json(transcript))["turns"] == []
 

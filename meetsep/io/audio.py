@@ -28,6 +28,7 @@ MIN_SAMPLE_RATE = 8000
 MAX_SAMPLE_RATE = 384000  # a header beyond this is broken or hostile: resampling it would need a giant filter
 MAX_CHANNELS = 64
 BLOCK_SECONDS = 60.0
+SILENT_PEAK = 1e-4  # -80 dBFS: a recording no sample of which reaches this holds no signal (16-bit dither: 3e-5)
 
 
 class SignalFile:
@@ -113,6 +114,11 @@ def _check_finite(block: np.ndarray, source: str) -> None:
         raise AudioInputError(source, "audio contains NaN or infinite samples")
 
 
+def _check_not_silent(loudest: float, source: str | Path) -> None:
+    if loudest < SILENT_PEAK:
+        raise AudioInputError(source, "silent: no sample reaches -80 dBFS, so it holds no speech")
+
+
 def check_samples(audio: np.ndarray, sample_rate: int, source: str) -> np.ndarray:
     """Validate an in-memory signal and return it as ``(channels, samples)`` float32."""
     array = np.asarray(audio)
@@ -160,17 +166,22 @@ def _open_info(path: Path) -> tuple[int, int, int]:
 def iter_blocks(recording: Recording, block_seconds: float = BLOCK_SECONDS) -> Iterator[np.ndarray]:
     """Yield ``(channels, n)`` float32 blocks in order; mono layout yields the channel average.
 
-    Files are read block by block (memory bounded by the block size) and checked as they go.
+    Files are read block by block (memory bounded by the block size) and checked as they go; a
+    recording read to its end must hold a sample of ``SILENT_PEAK`` or more.
 
     Raises:
-        AudioInputError: NaN/infinite samples, or a file shorter than its header says.
+        AudioInputError: NaN/infinite samples, a file shorter than its header says, or silence
+            throughout (found at the end of the recording).
     """
     size = max(1, int(block_seconds * recording.sample_rate))
     downmix = recording.layout is ChannelLayout.MONO and recording.num_channels > 1
+    loudest = 0.0
     if recording.samples is not None:
         for start, stop in spans(0, recording.num_samples, size):
             block = recording.samples[:, start:stop]
+            loudest = max(loudest, float(np.abs(block).max(initial=0.0)))
             yield block.mean(axis=0, keepdims=True) if downmix else block
+        _check_not_silent(loudest, recording.source)
         return
     import soundfile as sf
 
@@ -192,6 +203,7 @@ def iter_blocks(recording: Recording, block_seconds: float = BLOCK_SECONDS) -> I
                 read += block.shape[0]
                 block = np.ascontiguousarray(block.T)
                 _check_finite(block, recording.source)
+                loudest = max(loudest, float(np.abs(block).max(initial=0.0)))
                 yield block.mean(axis=0, keepdims=True) if downmix else block
         finally:
             stream.close()
@@ -206,6 +218,7 @@ def iter_blocks(recording: Recording, block_seconds: float = BLOCK_SECONDS) -> I
         raise AudioInputError(
             recording.path, f"truncated audio: header says {recording.num_samples} samples, only {read} could be read"
         )
+    _check_not_silent(loudest, recording.source)
 
 
 def read_window(recording: Recording, start: float, end: float) -> np.ndarray:

@@ -63,19 +63,19 @@ def test_bad_inputs_are_reported_and_good_ones_still_done(tmp_path, two_speaker_
     )
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("meetsep: error:")]
-    assert len(errors) == 3
+    assert len(errors) == 4
     assert (
         "corrupt.wav: unreadable" in errors[0]
         and "nan.wav: audio contains NaN" in errors[1]
         and "missing.wav: file not found" in errors[2]
+        and "silent.wav: silent: no sample reaches -80 dBFS" in errors[3]
     )
-    assert "3 of 5 input(s) failed" in result.stderr
+    assert "4 of 5 input(s) failed" in result.stderr
     # nothing else on stderr: no third-party warnings or log lines in a normal run
     others = [line for line in result.stderr.splitlines() if not line.startswith("meetsep: error:")]
-    assert others == ["meetsep: 3 of 5 input(s) failed"], result.stderr
-    assert [line.split(": ")[0] for line in result.stdout.splitlines()] == [str(two_speaker_mix.path), str(silent)]
-    assert sorted(p.name for p in out.iterdir()) == ["mix.json", "mix.txt", "silent.json", "silent.txt"]
-    assert (out / "silent.txt").read_text() == ""
+    assert others == ["meetsep: 4 of 5 input(s) failed"], result.stderr
+    assert [line.split(": ")[0] for line in result.stdout.splitlines()] == [str(two_speaker_mix.path)]
+    assert sorted(p.name for p in out.iterdir()) == ["mix.json", "mix.txt"]  # nothing of the silent file
 
 
 def test_models_lists_every_model():

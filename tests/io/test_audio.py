@@ -85,6 +85,22 @@ def test_nan_inside_a_file_is_found_while_reading(tmp_path):
         read_all(recording)
 
 
+def test_a_silent_recording_is_found_when_read_to_its_end(tmp_path):
+    rng = np.random.default_rng(0)
+    dither = rng.integers(-1, 2, size=(2, 48000)).astype(np.float32) / 32768  # 16-bit silence, 1 LSB of dither
+    path = tmp_path / "silent.wav"
+    sf.write(str(path), dither.T, 16000, subtype="PCM_16")
+    for recording in (load_recording(path), load_recording(dither, sample_rate=16000)):
+        blocks = iter_blocks(recording, block_seconds=1.0)
+        assert next(blocks).shape == (2, 16000)  # found only at the end: a long file is still read once
+        with pytest.raises(AudioInputError, match="silent: no sample reaches -80 dBFS"):
+            list(blocks)
+    quiet = tone(3.0, 16000) * 10 ** (-60 / 20) / 0.3  # a voice at -60 dBFS peak is quiet, not silent
+    quiet[:, :32000] = 0.0
+    sf.write(str(path), quiet.T, 16000, subtype="PCM_16")
+    assert sum(b.shape[1] for b in iter_blocks(load_recording(path), block_seconds=1.0)) == 48000
+
+
 def test_zero_length_and_truncated_files(tmp_path):
     empty = tmp_path / "zero.wav"
     sf.write(str(empty), np.zeros((0, 1), dtype=np.float32), 16000)
