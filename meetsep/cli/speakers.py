@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from meetsep.cli.console import say
+
+if TYPE_CHECKING:
+    from meetsep.io.speaker_db import SpeakerDB
 
 DB_OPTION = click.option(
     "--db",
@@ -60,15 +64,20 @@ def speakers() -> None:
     """List, rename or remove enrolled speakers."""
 
 
-@speakers.command("list")
-@DB_OPTION
-def speakers_list(db: Path) -> None:
-    """One line per enrolled person: name, seconds of speech, enrollments."""
+def _existing(db: Path) -> SpeakerDB:
+    """The speaker database in ``db``; a one-line error when there is none (list, remove, rename)."""
     from meetsep.io.speaker_db import SpeakerDB, SpeakerDBError
 
     if not (db / "speakers.json").is_file():
         raise SpeakerDBError(f"{db}: not a speaker database")
-    database = SpeakerDB(db)
+    return SpeakerDB(db)
+
+
+@speakers.command("list")
+@DB_OPTION
+def speakers_list(db: Path) -> None:
+    """One line per enrolled person: name, seconds of speech, enrollments."""
+    database = _existing(db)
     for name in database.names:
         speaker = database.speakers[name]
         click.echo(
@@ -81,9 +90,7 @@ def speakers_list(db: Path) -> None:
 @DB_OPTION
 def speakers_remove(name: str, db: Path) -> None:
     """Forget NAME."""
-    from meetsep.io.speaker_db import SpeakerDB
-
-    SpeakerDB(db).remove(name)
+    _existing(db).remove(name)
     say(f"{name}: removed from {db}")
 
 
@@ -93,9 +100,7 @@ def speakers_remove(name: str, db: Path) -> None:
 @DB_OPTION
 def speakers_rename(old: str, new: str, db: Path) -> None:
     """Call OLD by the name NEW from now on."""
-    from meetsep.io.speaker_db import SpeakerDB
-
-    SpeakerDB(db).rename(old, new)
+    _existing(db).rename(old, new)
     say(f"{old}: now {new} in {db}")
 
 

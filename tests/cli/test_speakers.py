@@ -27,8 +27,10 @@ def test_list_rename_remove(tmp_path):
 
 
 def test_bad_databases_and_inputs_are_one_line_errors(tmp_path):
-    not_db = run("speakers", "list", "--db", str(tmp_path / "nothing"))
-    assert not_db.returncode == 1 and "not a speaker database" in one_line(not_db.stderr)
+    for command in (["list"], ["remove", "Alice"], ["rename", "Alice", "Bob"]):
+        not_db = run("speakers", *command, "--db", str(tmp_path / "nothing"))
+        assert not_db.returncode == 1 and "nothing: not a speaker database" in one_line(not_db.stderr), command
+    assert not (tmp_path / "nothing").exists()
     _db(tmp_path / "db")  # made with another model than the shipped CAM++
     sf.write(tmp_path / "a.wav", np.zeros(16000, np.float32), 16000)
     other = run(
