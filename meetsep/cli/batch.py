@@ -130,9 +130,13 @@ def batch(
 )
 def batch_report(out_dirs: tuple[Path, ...], as_json: bool, metrics_path: Path | None) -> None:
     """Summarize one or more batch output folders: latest status per file, totals, failures."""
-    from meetsep.batch.run import metric_rows, metrics_csv, summarize_reports
+    from meetsep.batch.run import REPORT_NAME, metric_rows, metrics_csv, summarize_reports
+    from meetsep.core.errors import MeetsepError
     from meetsep.io.files import atomic_write_text
 
+    for folder in out_dirs:
+        if not (folder / REPORT_NAME).is_file():
+            raise MeetsepError(f"{folder}: no {REPORT_NAME} (not a meetsep batch output folder)")
     summary = summarize_reports(list(out_dirs))
     if metrics_path is not None:
         rows = metric_rows(list(out_dirs))

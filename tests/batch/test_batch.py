@@ -217,6 +217,15 @@ def test_bad_files_are_reported_and_good_ones_finish(tmp_path, archive, tts):
     assert summary["ok"] == 3 and summary["failed"] == 3 and len(summary["failures"]) == 3
     report = subprocess.run([*MEETSEP, "batch-report", str(out)], capture_output=True, text=True)
     assert report.returncode == 1 and "3 failed" in report.stdout
+    (tmp_path / "other").mkdir()
+    other = subprocess.run(
+        [*MEETSEP, "batch-report", str(out), str(tmp_path / "other")], capture_output=True, text=True
+    )
+    assert other.returncode == 1 and other.stdout == ""
+    assert (
+        other.stderr.strip()
+        == f"meetsep: error: {tmp_path / 'other'}: no batch_report.jsonl (not a meetsep batch output folder)"
+    )
 
 
 @pytest.mark.integration
