@@ -47,6 +47,7 @@ from meetsep.sim.tts import FAMILIES
 
 SEED = {"dev": 7000, "heldout": 8000}  # first call's seed; call i has SEED + i
 STRANGER_CALLS = 15  # calls of each person heard, one at a time, as a stranger's only call
+PAIRED_PEOPLE = 10  # fixed partners for at most this many people (945 pairings; a TTS archive's new people: none)
 
 
 def make_call(folder: Path, split: str, index: int, family: str = "real") -> Path:
@@ -97,10 +98,13 @@ def pairings(people: list[str]) -> Iterator[list[tuple[str, str]]]:
             yield [(first, partner), *pairs]
 
 
-def fixed_partner_scores(results: list[dict[str, Any]], threshold: float) -> dict[str, float]:
+def fixed_partner_scores(results: list[dict[str, Any]], threshold: float) -> dict[str, float] | None:
     """Pairwise precision, recall and F1 averaged over the sub-archives where each person only talks with
-    one partner (see the module's docstring), and how many sub-archives and calls (fewest) there were."""
+    one partner (see the module's docstring), and how many sub-archives and calls (fewest) there were;
+    None with more than ``PAIRED_PEOPLE`` people (an archive of people heard once each)."""
     people = sorted({p for r in results for p in r["people"]})
+    if len(people) > PAIRED_PEOPLE:
+        return None
     rows, calls = [], []
     for pairs in pairings(people):
         allowed = {frozenset(pair) for pair in pairs}
@@ -179,11 +183,13 @@ def main() -> None:
             )
         )
         print(link_line(threshold, row))
-        print(
-            f"        fixed partners ({fixed['archives']} archives of {fixed['calls']}+ calls): precision "
-            f"{100 * fixed['precision']:.1f}% recall {100 * fixed['recall']:.1f}% F1 {100 * fixed['f1']:.1f}%; "
-            f"strangers linked to someone {100 * strangers['share']:.1f}% ({strangers['linked']}/{strangers['strangers']})"
-        )
+        line = f"strangers linked to someone {100 * strangers['share']:.1f}% ({strangers['linked']}/{strangers['strangers']})"
+        if fixed is not None:
+            line = (
+                f"fixed partners ({fixed['archives']} archives of {fixed['calls']}+ calls): precision "
+                f"{100 * fixed['precision']:.1f}% recall {100 * fixed['recall']:.1f}% F1 {100 * fixed['f1']:.1f}%; {line}"
+            )
+        print(f"        {line}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(table, indent=1) + "\n")
