@@ -114,6 +114,12 @@ def _check_finite(block: np.ndarray, source: str) -> None:
         raise AudioInputError(source, "audio contains NaN or infinite samples")
 
 
+def _loudest(block: np.ndarray, so_far: float) -> float:
+    """The largest sample magnitude of ``block`` and ``so_far``, without a copy of the block (a minute of 8
+    channels at 48 kHz would be 92 MB more)."""
+    return max(so_far, float(block.max(initial=0.0)), -float(block.min(initial=0.0)))
+
+
 def _check_not_silent(loudest: float, source: str | Path) -> None:
     if loudest < SILENT_PEAK:
         raise AudioInputError(source, "silent: no sample reaches -80 dBFS, so it holds no speech")
@@ -179,7 +185,7 @@ def iter_blocks(recording: Recording, block_seconds: float = BLOCK_SECONDS) -> I
     if recording.samples is not None:
         for start, stop in spans(0, recording.num_samples, size):
             block = recording.samples[:, start:stop]
-            loudest = max(loudest, float(np.abs(block).max(initial=0.0)))
+            loudest = _loudest(block, loudest)
             yield block.mean(axis=0, keepdims=True) if downmix else block
         _check_not_silent(loudest, recording.source)
         return
@@ -203,7 +209,7 @@ def iter_blocks(recording: Recording, block_seconds: float = BLOCK_SECONDS) -> I
                 read += block.shape[0]
                 block = np.ascontiguousarray(block.T)
                 _check_finite(block, recording.source)
-                loudest = max(loudest, float(np.abs(block).max(initial=0.0)))
+                loudest = _loudest(block, loudest)
                 yield block.mean(axis=0, keepdims=True) if downmix else block
         finally:
             stream.close()
